@@ -1,0 +1,113 @@
+// The smallest batch that turns the table holding `prev` into `next`, in one transaction.
+//
+// Order inside the batch (each step only refers to what the steps before it left):
+//   1. add new chains (empty), counters, sets and maps (with their elements);
+//   2. flush chains whose rules change, or that go away, or that use a set being re-created;
+//   3. delete elements that go (map elements jumping to dying chains included);
+//   4. delete sets and maps that go or change type (no rule refers to them any more);
+//   5. re-create sets and maps whose type or flags changed;
+//   6. add elements that come;
+//   7. delete chains and counters that go;
+//   8. add the rules of new and changed chains.
+// Deleting an element that is not there fails the whole batch, so `prev` must be what the
+// kernel really holds: the agent diffs against what it last applied and verified, and falls
+// back to a full replace after any failure.
+import { elemKey, fullBatch, mapObj, ruleObj, setObj, chainObj, type Batch, type ChainDef, type Command, type MapDef, type Ruleset, type SetDef } from './nft.js';
+
+const byName = <T extends { name: string }>(xs: readonly T[]) => new Map(xs.map((x) => [x.name, x]));
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+type Container = SetDef | MapDef;
+const containerKey = (c: Container, e: unknown) => ('map' in c ? elemKey((e as [unknown, unknown])[0]) : elemKey(e));
+const shapeOf = (c: Container) => JSON.stringify(['map' in c ? c.map : 'set', c.type, 'flags' in c ? c.flags : []]);
+
+export interface DiffStats {
+  readonly operations: number;
+}
+
+export function diffBatch(prev: Ruleset, next: Ruleset): Batch {
+  if (prev.family !== next.family || prev.table !== next.table) return fullBatch(next);
+  const ref = { family: next.family, table: next.table };
+  const cmds: Command[] = [];
+
+  const pc = byName(prev.chains), nc = byName(next.chains);
+  // A base chain whose hook changed cannot be altered in place: replace everything.
+  for (const [name, c] of nc) {
+    const p = pc.get(name);
+    if (p && !same(p.base, c.base)) return fullBatch(next);
+  }
+
+  const prevC: Container[] = [...prev.sets, ...prev.maps], nextC: Container[] = [...next.sets, ...next.maps];
+  const pcn = byName(prevC), ncn = byName(nextC);
+  const recreated = new Set<string>();
+  for (const [name, c] of ncn) {
+    const p = pcn.get(name);
+    if (p && shapeOf(p) !== shapeOf(c)) recreated.add(name);
+  }
+  const usesRecreated = (c: ChainDef) => recreated.size > 0 && c.rules.some((r) => [...recreated].some((s) => JSON.stringify(r).includes(`"@${s}"`)));
+
+  // 1. new objects
+  for (const c of next.chains) if (!pc.has(c.name)) cmds.push({ add: { chain: chainObj(next, c) } });
+  const prevCounters = new Set(prev.counters), nextCounters = new Set(next.counters);
+  for (const n of next.counters) if (!prevCounters.has(n)) cmds.push({ add: { counter: { ...ref, name: n } } });
+  const addContainer = (c: Container, withElems: boolean) =>
+    cmds.push('map' in c ? { add: { map: mapObj(next, c, withElems) } } : { add: { set: setObj(next, c, withElems) } });
+  for (const c of nextC) if (!pcn.has(c.name)) addContainer(c, true);
+
+  // 2. flush chains that change or go
+  const rebuilt: ChainDef[] = [];
+  for (const p of prev.chains) {
+    const c = nc.get(p.name);
+    if (!c || !same(p.rules, c.rules) || usesRecreated(c)) {
+      if (p.rules.length) cmds.push({ flush: { chain: { ...ref, name: p.name } } });
+      if (c) rebuilt.push(c);
+    }
+  }
+
+  // 3. elements that go; 6. elements that come
+  const adds: Command[] = [];
+  for (const c of nextC) {
+    const p = pcn.get(c.name);
+    if (!p || recreated.has(c.name)) continue;
+    const before = new Map(p.elems.map((e) => [containerKey(p, e), e]));
+    const after = new Map(c.elems.map((e) => [containerKey(c, e), e]));
+    const gone: unknown[] = [], come: unknown[] = [];
+    for (const [k, e] of before) {
+      const n = after.get(k);
+      if (n === undefined) gone.push(e);
+      else if (!same(e, n)) { gone.push(e); come.push(n); } // a map element whose verdict changed
+    }
+    for (const [k, e] of after) if (!before.has(k)) come.push(e);
+    if (gone.length) cmds.push({ delete: { element: { ...ref, name: c.name, elem: 'map' in c ? gone.map((e) => (e as [unknown])[0]) : gone } } });
+    if (come.length) adds.push({ add: { element: { ...ref, name: c.name, elem: come } } });
+  }
+
+  // 4. containers that go or change shape
+  for (const p of prevC) {
+    if (!ncn.has(p.name) || recreated.has(p.name)) cmds.push('map' in p ? { delete: { map: { ...ref, name: p.name } } } : { delete: { set: { ...ref, name: p.name } } });
+  }
+  // 5. re-created containers, then 6. new elements
+  for (const c of nextC) if (recreated.has(c.name)) addContainer(c, true);
+  cmds.push(...adds);
+
+  // 7. chains and counters that go
+  for (const p of prev.chains) if (!nc.has(p.name)) cmds.push({ delete: { chain: { ...ref, name: p.name } } });
+  for (const n of prev.counters) if (!nextCounters.has(n)) cmds.push({ delete: { counter: { ...ref, name: n } } });
+
+  // 8. rules of new and changed chains
+  for (const c of next.chains) if (!pc.has(c.name)) rebuilt.push(c);
+  for (const c of rebuilt) for (const r of c.rules) cmds.push({ add: { rule: ruleObj(next, c.name, r) } });
+
+  return { nftables: cmds };
+}
+
+/** The number of objects a batch touches: each element, rule, chain, set, map or counter. */
+export function batchOperations(b: Batch): number {
+  let n = 0;
+  for (const cmd of b.nftables) {
+    const body = Object.values(cmd)[0]!;
+    const [what, o] = Object.entries(body)[0]! as [string, { elem?: unknown[] }];
+    n += what === 'element' ? (o.elem?.length ?? 0) : 1 + (Array.isArray(o.elem) ? o.elem.length : 0);
+  }
+  return n;
+}

@@ -1,0 +1,98 @@
+// `explain`: is one connection allowed, and which policies and rules decided, at both ends.
+// It reads the same IR as the nftables builder (ir.ts), so the two cannot disagree.
+import { indexCluster, matchingAllowances, podView, type ClusterIndex, type Probe } from './ir.js';
+import { canonicalIp, ipFamily, podIsActive, type Cluster, type PodInfo, type Protocol } from './model.js';
+import type { Direction } from './policy.js';
+
+export interface Endpoint {
+  readonly ip: string;
+  /** `namespace/name` when the address is an active pod's. */
+  readonly pod?: string;
+}
+
+export interface Side {
+  readonly direction: Direction;
+  /** The pod whose policies decide (the source for egress, the destination for ingress). */
+  readonly pod?: string;
+  readonly isolated: boolean;
+  readonly allowed: boolean;
+  /** Policies that select the pod in this direction. */
+  readonly policies: readonly string[];
+  /** Policies among them that are invalid: they isolate and allow nothing. */
+  readonly invalidPolicies: readonly string[];
+  /** The rules that allow this connection (`policy` and the rule's index in spec.ingress/egress). */
+  readonly matched: readonly { readonly policy: string; readonly rule: number }[];
+  readonly reason: string;
+}
+
+export interface Explanation {
+  readonly from: Endpoint;
+  readonly to: Endpoint;
+  readonly protocol: Protocol;
+  readonly port: number;
+  readonly allowed: boolean;
+  readonly egress: Side;
+  readonly ingress: Side;
+}
+
+export class ExplainError extends Error {}
+
+function resolveEndpoint(index: ClusterIndex, cluster: Cluster, spec: string, wantFamily?: 4 | 6): { ip: string; pod?: PodInfo } {
+  const ip = canonicalIp(spec);
+  if (ip) return { ip, pod: index.podByIp(ip) };
+  const slash = spec.indexOf('/');
+  if (slash < 0) throw new ExplainError(`${JSON.stringify(spec)} is neither NAMESPACE/POD nor an IP address`);
+  const [ns, name] = [spec.slice(0, slash), spec.slice(slash + 1)];
+  const pod = cluster.pods.find((p) => p.namespace === ns && p.name === name);
+  if (!pod) throw new ExplainError(`pod ${spec} is not in the cluster state`);
+  if (!podIsActive(pod)) {
+    const why = pod.hostNetwork ? 'it uses the host network (its traffic is the node\'s)' : !pod.ips.length ? 'it has no IP yet' : `it is ${pod.phase}`;
+    throw new ExplainError(`pod ${spec} takes no part in network policy: ${why}`);
+  }
+  const pick = pod.ips.find((i) => !wantFamily || ipFamily(i) === wantFamily);
+  if (!pick) throw new ExplainError(`pod ${spec} has no IPv${wantFamily} address`);
+  return { ip: pick, pod };
+}
+
+function side(index: ClusterIndex, dir: Direction, local: PodInfo | undefined, probe: Probe): Side {
+  if (!local) {
+    return { direction: dir, isolated: false, allowed: true, policies: [], invalidPolicies: [], matched: [], reason: `not a pod: NetworkPolicy does not restrict ${dir} there` };
+  }
+  const id = `${local.namespace}/${local.name}`;
+  const view = podView(index, local, dir);
+  if (!view.isolated) return { direction: dir, pod: id, isolated: false, allowed: true, policies: [], invalidPolicies: [], matched: [], reason: `no policy selects ${id} for ${dir}` };
+  const matched = matchingAllowances(view, probe).map((a) => ({ policy: a.policy, rule: a.rule }));
+  const allowed = matched.length > 0;
+  const reason = allowed
+    ? `allowed by ${matched.map((m) => `${m.policy} ${dir}[${m.rule}]`).join(', ')}`
+    : `isolated by ${view.policies.join(', ')}; no rule allows it${view.invalidPolicies.length ? ` (invalid, allowing nothing: ${view.invalidPolicies.join(', ')})` : ''}`;
+  return { direction: dir, pod: id, isolated: true, allowed, policies: view.policies, invalidPolicies: view.invalidPolicies, matched, reason };
+}
+
+export function explain(cluster: Cluster, from: string, to: string, port: number, protocol: Protocol): Explanation {
+  const index = indexCluster(cluster);
+  // Pick addresses of one family: an address given as such decides it; else IPv4 first.
+  const fixed = canonicalIp(from) ?? canonicalIp(to);
+  let fam: 4 | 6 | undefined = fixed ? ipFamily(fixed) : undefined;
+  if (!fam) {
+    const a = resolveEndpoint(index, cluster, from), b = resolveEndpoint(index, cluster, to);
+    fam = a.pod && b.pod ? ([4, 6] as const).find((f) => a.pod!.ips.some((i) => ipFamily(i) === f) && b.pod!.ips.some((i) => ipFamily(i) === f)) : 4;
+    if (!fam) throw new ExplainError(`${from} and ${to} share no address family`);
+  }
+  const src = resolveEndpoint(index, cluster, from, fam), dst = resolveEndpoint(index, cluster, to, fam);
+  if (ipFamily(src.ip) !== ipFamily(dst.ip)) throw new ExplainError(`${src.ip} and ${dst.ip} are of different address families`);
+  const egress = side(index, 'egress', src.pod, { peerIp: dst.ip, peerPod: dst.pod, protocol, port, destinationPod: dst.pod });
+  const ingress = side(index, 'ingress', dst.pod, { peerIp: src.ip, peerPod: src.pod, protocol, port, destinationPod: dst.pod });
+  const ep = (e: { ip: string; pod?: PodInfo }): Endpoint => (e.pod ? { ip: e.ip, pod: `${e.pod.namespace}/${e.pod.name}` } : { ip: e.ip });
+  return { from: ep(src), to: ep(dst), protocol, port, allowed: egress.allowed && ingress.allowed, egress, ingress };
+}
+
+export function explanationText(e: Explanation): string {
+  const name = (x: Endpoint) => (x.pod ? `${x.pod} (${x.ip})` : x.ip);
+  const mark = (s: Side) => (s.allowed ? 'allowed' : 'DENIED ');
+  return [
+    `${name(e.from)} -> ${name(e.to)} ${e.protocol}/${e.port}: ${e.allowed ? 'ALLOWED' : 'DENIED'}`,
+    `  egress  at source:      ${mark(e.egress)}  ${e.egress.reason}`,
+    `  ingress at destination: ${mark(e.ingress)}  ${e.ingress.reason}`,
+  ].join('\n') + '\n';
+}

@@ -1,0 +1,248 @@
+// The cluster as the enforcer sees it: only the fields it reads, validated with zod.
+// Objects are accepted as `kubectl get -o yaml` prints them: unknown fields are dropped
+// (zod objects strip by default), `kind: List` is unwrapped by the loader.
+//
+// The slim types below (NamespaceInfo, PodInfo, PolicyInfo) are also what the agent keeps
+// in memory, so they hold nothing the compiler does not need.
+import { isIP } from 'node:net';
+import { normalizeCidr } from 'cidr-tools';
+import { z } from 'zod';
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
+
+export interface NamespaceInfo {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface NamedPort {
+  readonly name: string;
+  readonly protocol: Protocol;
+  readonly port: number;
+}
+
+export interface PodInfo {
+  readonly namespace: string;
+  readonly name: string;
+  readonly nodeName: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** status.podIPs (or status.podIP), normalised, IPv4 first. */
+  readonly ips: readonly string[];
+  readonly phase: string;
+  readonly hostNetwork: boolean;
+  /** Container ports that carry a name (init containers included: sidecars serve too). */
+  readonly namedPorts: readonly NamedPort[];
+}
+
+/** A NetworkPolicy as stored: the spec is kept raw and validated by the compiler, so that a
+ *  broken policy is still known (and still isolates the pods it selects). */
+export interface PolicyInfo {
+  readonly namespace: string;
+  readonly name: string;
+  readonly spec: unknown;
+}
+
+export interface Cluster {
+  readonly namespaces: readonly NamespaceInfo[];
+  readonly pods: readonly PodInfo[];
+  readonly policies: readonly PolicyInfo[];
+}
+
+/** A problem with one object, worded as `kind ns/name: field.path: what is wrong`. */
+export interface Problem {
+  readonly kind: 'namespace' | 'pod' | 'networkpolicy' | 'document';
+  readonly object: string;
+  readonly path: string;
+  readonly message: string;
+}
+
+export function formatProblem(p: Problem): string {
+  return `${p.kind} ${p.object}: ${p.path ? p.path + ': ' : ''}${p.message}`;
+}
+
+/** zod issue path -> `spec.ingress[0].from[1]` */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const k of path) {
+    if (typeof k === 'number') out += `[${k}]`;
+    else out += (out ? '.' : '') + String(k);
+  }
+  return out;
+}
+
+const labels = z.record(z.string(), z.string()).nullish().transform((l) => l ?? {});
+
+const Metadata = z.object({
+  name: z.string().min(1),
+  namespace: z.string().min(1).nullish(),
+  labels,
+});
+
+const NamespaceSchema = z.object({
+  metadata: z.object({ name: z.string().min(1), labels }),
+});
+
+const ContainerPort = z.object({
+  name: z.string().nullish(),
+  containerPort: z.number().int().min(1).max(65535),
+  protocol: z.enum(['TCP', 'UDP', 'SCTP']).nullish(),
+});
+const Container = z.object({ ports: z.array(ContainerPort).nullish() });
+
+const PodSchema = z.object({
+  metadata: Metadata,
+  spec: z
+    .object({
+      nodeName: z.string().nullish(),
+      hostNetwork: z.boolean().nullish(),
+      containers: z.array(Container).nullish(),
+      initContainers: z.array(Container).nullish(),
+    })
+    .nullish(),
+  status: z
+    .object({
+      phase: z.string().nullish(),
+      podIP: z.string().nullish(),
+      podIPs: z.array(z.object({ ip: z.string() })).nullish(),
+    })
+    .nullish(),
+});
+
+const PolicySchema = z.object({
+  metadata: Metadata,
+  spec: z.unknown(),
+});
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; problem: Problem };
+
+function objectName(obj: unknown): string {
+  const md = (obj as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+  const name = typeof md?.name === 'string' ? md.name : '<unnamed>';
+  return typeof md?.namespace === 'string' ? `${md.namespace}/${name}` : name;
+}
+
+function zodProblem(kind: Problem['kind'], obj: unknown, err: z.ZodError): Problem {
+  const issue = err.issues[0]!;
+  return { kind, object: objectName(obj), path: formatPath(issue.path), message: issue.message };
+}
+
+export function parseNamespace(obj: unknown): ParseResult<NamespaceInfo> {
+  const r = NamespaceSchema.safeParse(obj);
+  if (!r.success) return { ok: false, problem: zodProblem('namespace', obj, r.error) };
+  const m = r.data.metadata;
+  // The API server sets this label on every namespace; a manifest may omit it.
+  return { ok: true, value: { name: m.name, labels: { ...m.labels, 'kubernetes.io/metadata.name': m.name } } };
+}
+
+/** Canonical text form of an address (RFC 5952 for IPv6), so that sets, maps and diffs
+ *  compare equal strings; undefined when it is not an address. */
+export function canonicalIp(ip: string): string | undefined {
+  if (!isIP(ip) || ip.includes('%')) return undefined;
+  return normalizeCidr(ip, { compress: true });
+}
+
+export function ipFamily(ip: string): 4 | 6 {
+  return ip.includes(':') ? 6 : 4;
+}
+
+export function parsePod(obj: unknown): ParseResult<PodInfo> {
+  const r = PodSchema.safeParse(obj);
+  if (!r.success) return { ok: false, problem: zodProblem('pod', obj, r.error) };
+  const { metadata: m, spec, status } = r.data;
+  const namespace = m.namespace ?? 'default';
+  const raw = status?.podIPs?.length ? status.podIPs.map((p) => p.ip) : status?.podIP ? [status.podIP] : [];
+  const ips: string[] = [];
+  for (const [i, ip] of raw.entries()) {
+    const c = canonicalIp(ip);
+    if (!c) {
+      return { ok: false, problem: { kind: 'pod', object: `${namespace}/${m.name}`, path: `status.podIPs[${i}].ip`, message: `${JSON.stringify(ip)} is not an IP address` } };
+    }
+    if (!ips.includes(c)) ips.push(c);
+  }
+  ips.sort((a, b) => ipFamily(a) - ipFamily(b));
+  const namedPorts: NamedPort[] = [];
+  for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
+    for (const p of c.ports ?? []) {
+      if (p.name) namedPorts.push({ name: p.name, protocol: p.protocol ?? 'TCP', port: p.containerPort });
+    }
+  }
+  return {
+    ok: true,
+    value: {
+      namespace,
+      name: m.name,
+      nodeName: spec?.nodeName ?? '',
+      labels: m.labels,
+      ips,
+      phase: status?.phase ?? '',
+      hostNetwork: spec?.hostNetwork ?? false,
+      namedPorts,
+    },
+  };
+}
+
+export function parsePolicy(obj: unknown): ParseResult<PolicyInfo> {
+  const r = PolicySchema.safeParse(obj);
+  if (!r.success) return { ok: false, problem: zodProblem('networkpolicy', obj, r.error) };
+  return { ok: true, value: { namespace: r.data.metadata.namespace ?? 'default', name: r.data.metadata.name, spec: r.data.spec } };
+}
+
+/** A pod takes part in policy (as a selected pod or as a peer) when it has an IP, is not
+ *  finished, and does not share the node's network namespace (DESIGN.md 1.11, 1.12). */
+export function podIsActive(p: PodInfo): boolean {
+  return p.ips.length > 0 && p.phase !== 'Succeeded' && p.phase !== 'Failed' && !p.hostNetwork;
+}
+
+const KINDS = ['Namespace', 'Pod', 'NetworkPolicy'] as const;
+
+/** Sorts loose Kubernetes objects (already decoded from YAML or JSON) into a Cluster.
+ *  `List` objects are unwrapped; other kinds are ignored; bad objects become problems. */
+export function clusterFromObjects(objects: readonly unknown[]): { cluster: Cluster; problems: Problem[] } {
+  const namespaces = new Map<string, NamespaceInfo>();
+  const pods = new Map<string, PodInfo>();
+  const policies = new Map<string, PolicyInfo>();
+  const problems: Problem[] = [];
+  const visit = (o: unknown, where: string) => {
+    if (o === null || o === undefined) return;
+    if (typeof o !== 'object' || Array.isArray(o)) {
+      problems.push({ kind: 'document', object: where, path: '', message: 'not a Kubernetes object' });
+      return;
+    }
+    const kind = (o as { kind?: unknown }).kind;
+    if (kind === 'List' || (typeof kind === 'string' && kind.endsWith('List') && Array.isArray((o as { items?: unknown }).items))) {
+      const itemKind = kind === 'List' ? undefined : kind.slice(0, -4);
+      ((o as { items: unknown[] }).items ?? []).forEach((item, i) => {
+        const withKind = itemKind && item && typeof item === 'object' && !(item as { kind?: unknown }).kind ? { kind: itemKind, ...(item as object) } : item;
+        visit(withKind, `${where} items[${i}]`);
+      });
+      return;
+    }
+    if (!KINDS.includes(kind as (typeof KINDS)[number])) return;
+    if (kind === 'Namespace') {
+      const r = parseNamespace(o);
+      if (r.ok) namespaces.set(r.value.name, r.value);
+      else problems.push(r.problem);
+    } else if (kind === 'Pod') {
+      const r = parsePod(o);
+      if (r.ok) pods.set(`${r.value.namespace}/${r.value.name}`, r.value);
+      else problems.push(r.problem);
+    } else {
+      const r = parsePolicy(o);
+      if (r.ok) policies.set(`${r.value.namespace}/${r.value.name}`, r.value);
+      else problems.push(r.problem);
+    }
+  };
+  objects.forEach((o, i) => visit(o, `document ${i + 1}`));
+  return { cluster: sortCluster({ namespaces: [...namespaces.values()], pods: [...pods.values()], policies: [...policies.values()] }), problems };
+}
+
+const byKey = <T extends { namespace?: string; name: string }>(a: T, b: T) => {
+  const ka = `${a.namespace ?? ''}/${a.name}`, kb = `${b.namespace ?? ''}/${b.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+};
+
+/** Order does not matter to the semantics; sorting makes every output independent of it. */
+export function sortCluster(c: Cluster): Cluster {
+  return { namespaces: [...c.namespaces].sort(byKey), pods: [...c.pods].sort(byKey), policies: [...c.policies].sort(byKey) };
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// netpol-nft command line: compile, explain (and the agent's commands, see COMMANDS).
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { batchJson, compile, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, explain, ExplainError, explanationText, formatProblem, fullBatch, rulesetText, type Protocol } from '../compiler/index.js';
+import { loadCluster, LoadError } from './load.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const USAGE = `usage:
+  netpol-nft compile --cluster FILE|DIR --node NAME [--output json|text] [--table NAME]
+                     [--ct-mark-mask HEX] [--established-fast-path]
+  netpol-nft explain --cluster FILE|DIR --from NS/POD|IP --to NS/POD|IP --port N[/PROTO] [--output text|json]
+  netpol-nft run     (see netpol-nft run --help)
+  netpol-nft cleanup [--table NAME]
+`;
+
+export function parseMask(s: string | undefined): number {
+  if (s === undefined) return DEFAULT_CT_MARK_MASK;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new UsageError(`--ct-mark-mask ${s}: not a 32-bit number`);
+  const shifted = n >>> (31 - Math.clz32(n & -n));
+  if (n !== 0 && (shifted & (shifted + 1)) !== 0) throw new UsageError(`--ct-mark-mask ${s}: the bits must be contiguous`);
+  return n;
+}
+
+export class UsageError extends Error {}
+
+const compileCmd: Command = async (argv) => {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      cluster: { type: 'string' }, node: { type: 'string' }, output: { type: 'string', default: 'json' },
+      table: { type: 'string', default: DEFAULT_TABLE }, 'ct-mark-mask': { type: 'string' }, 'established-fast-path': { type: 'boolean', default: false },
+    },
+  });
+  if (!values.cluster || !values.node) throw new UsageError('compile needs --cluster and --node');
+  if (values.output !== 'json' && values.output !== 'text') throw new UsageError(`--output ${values.output}: json or text`);
+  const { cluster, problems } = loadCluster(values.cluster);
+  const r = compile(cluster, { node: values.node, table: values.table, ctMarkMask: parseMask(values['ct-mark-mask']), establishedFastPath: values['established-fast-path'] });
+  for (const p of [...problems, ...r.problems]) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
+  process.stdout.write(values.output === 'json' ? batchJson(fullBatch(r.ruleset)) : rulesetText(r.ruleset));
+  // Invalid objects are reported and handled (fail closed); only unreadable input fails the command.
+  return 0;
+};
+
+const explainCmd: Command = async (argv) => {
+  const { values } = parseArgs({
+    args: argv,
+    options: { cluster: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' }, output: { type: 'string', default: 'text' } },
+  });
+  if (!values.cluster || !values.from || !values.to || !values.port) throw new UsageError('explain needs --cluster, --from, --to and --port');
+  const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/i.exec(values.port);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new UsageError(`--port ${values.port}: N or N/PROTO (tcp, udp, sctp)`);
+  const { cluster, problems } = loadCluster(values.cluster);
+  for (const p of problems) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
+  const e = explain(cluster, values.from, values.to, Number(m[1]), (m[2] ?? 'tcp').toUpperCase() as Protocol);
+  process.stdout.write(values.output === 'json' ? JSON.stringify(e, null, 2) + '\n' : explanationText(e));
+  return e.allowed ? 0 : 3;
+};
+
+/** Subcommands; the agent module adds `run` and `cleanup`. */
+export const COMMANDS: Record<string, Command> = { compile: compileCmd, explain: explainCmd };
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd ? 0 : 2;
+  }
+  const f = COMMANDS[cmd];
+  if (!f) {
+    process.stderr.write(`netpol-nft: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await f(rest);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`netpol-nft ${cmd}: ${(e as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof LoadError || e instanceof ExplainError) {
+      process.stderr.write(`netpol-nft ${cmd}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+const entry = process.argv[1] ? realpathSync(process.argv[1]) : '';
+if (entry === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e) => { process.stderr.write(`netpol-nft: ${(e as Error).stack ?? e}\n`); process.exitCode = 1; });
+}

@@ -1,0 +1,43 @@
+// Reads manifests from a file or a folder (recursively, *.yaml, *.yml, *.json, in name order).
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { clusterFromObjects, parseManifestText, type Cluster, type Problem } from '../compiler/index.js';
+
+export class LoadError extends Error {}
+
+export function manifestFiles(path: string): string[] {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new LoadError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (!st.isDirectory()) return [path];
+  const out: string[] = [];
+  for (const name of readdirSync(path).sort()) {
+    if (name.startsWith('.')) continue;
+    const p = join(path, name);
+    if (statSync(p).isDirectory()) out.push(...manifestFiles(p));
+    else if (/\.(ya?ml|json)$/.test(name)) out.push(p);
+  }
+  return out;
+}
+
+/** Loads the cluster state; unreadable files throw, bad objects come back as problems. */
+export function loadCluster(path: string): { cluster: Cluster; problems: Problem[] } {
+  const objects: unknown[] = [];
+  const problems: Problem[] = [];
+  for (const f of manifestFiles(path)) {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (e) {
+      throw new LoadError(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const r = parseManifestText(text, f);
+    objects.push(...r.objects);
+    problems.push(...r.problems);
+  }
+  const c = clusterFromObjects(objects);
+  return { cluster: c.cluster, problems: [...problems, ...c.problems] };
+}

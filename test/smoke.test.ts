@@ -1,0 +1,10 @@
+import { expect } from 'chai';
+import { compile, fullBatch } from '../compiler/index.js';
+
+describe('smoke', () => {
+  it('compiles an empty cluster into a table with the two base chains', () => {
+    const r = compile({ namespaces: [], pods: [], policies: [] }, { node: 'n1' });
+    expect(r.ruleset.chains.map((c) => c.name)).to.deep.equal(['forward', 'input']);
+    expect(fullBatch(r.ruleset).nftables[0]).to.deep.equal({ add: { table: { family: 'inet', name: 'netpol_nft' } } });
+  });
+});
