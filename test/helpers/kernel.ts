@@ -2,6 +2,9 @@
 // network-namespace wrapper whose names carry a per-suite prefix so that suites never touch
 // each other's namespaces, and leftovers of a killed run are found and removed.
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 let warned = false;
 
@@ -57,10 +60,18 @@ export class Netns {
     return trySh('ip', ['netns', 'exec', this.name, cmd, ...args], input);
   }
 
-  /** `nft -j -f -` with the batch on stdin; throws with nft's message on failure. */
-  nftApply(batchJson: string): void {
-    const r = this.tryExec('nft', ['-j', '-f', '-'], batchJson);
-    if (r.status !== 0) throw new Error(`nft -j -f failed in ${this.name}: ${r.stderr.trim()}`);
+  /** `nft -j -f` with the batch in a temporary file (nft opens /dev/stdin, which fails on
+   *  the socketpair Node gives a child as stdin); throws with nft's message on failure. */
+  nftApply(batchJson: string, extraArgs: readonly string[] = []): void {
+    const dir = mkdtempSync(join(tmpdir(), 'npn-batch-'));
+    try {
+      const file = join(dir, 'batch.json');
+      writeFileSync(file, batchJson);
+      const r = this.tryExec('nft', [...extraArgs, '-j', '-f', file]);
+      if (r.status !== 0) throw new Error(`nft -j -f failed in ${this.name}: ${r.stderr.trim()}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** `nft -j list table`, normalised: handles and counter values dropped, so that two
