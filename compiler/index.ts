@@ -7,3 +7,4 @@ export { compile, DEFAULT_TABLE, DEFAULT_CT_MARK_MASK, type CompileOptions, type
 export { fullBatch, deleteTableBatch, batchJson, batchText, rulesetText, type Batch, type Ruleset } from './nft.js';
 export { diffBatch, batchOperations } from './diff.js';
 export { explain, explanationText, ExplainError, type Explanation } from './explain.js';
+export { normalizeListing } from './listing.js';

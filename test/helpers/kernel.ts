@@ -5,6 +5,9 @@ import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_proce
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { normalizeListing } from '../../compiler/listing.js';
+
+export { normalizeListing };
 
 let warned = false;
 
@@ -85,16 +88,6 @@ export class Netns {
   delete(): void {
     trySh('ip', ['netns', 'del', this.name]);
   }
-}
-
-export function normalizeListing(json: string): string {
-  const doc = JSON.parse(json) as { nftables: Record<string, Record<string, unknown>>[] };
-  const items = doc.nftables.filter((o) => !('metainfo' in o)).map((o) => {
-    const [k, v] = Object.entries(o)[0]!;
-    const { handle: _h, packets: _p, bytes: _b, ...rest } = v as Record<string, unknown>;
-    return JSON.stringify({ [k]: rest });
-  });
-  return items.sort().join('\n');
 }
 
 /** Removes every namespace whose name starts with `prefix` (leftovers of a killed run). */
