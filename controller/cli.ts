@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { batchJson, compile, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, explain, ExplainError, explanationText, formatProblem, fullBatch, rulesetText, type Protocol } from '../compiler/index.js';
 import { loadCluster, LoadError } from './load.js';
+import { cleanupCommand, runCommand } from './run.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -60,8 +61,8 @@ const explainCmd: Command = async (argv) => {
   return e.allowed ? 0 : 3;
 };
 
-/** Subcommands; the agent module adds `run` and `cleanup`. */
-export const COMMANDS: Record<string, Command> = { compile: compileCmd, explain: explainCmd };
+/** Subcommands; `run` and `cleanup` live in run.ts (the agent). */
+export const COMMANDS: Record<string, Command> = { compile: compileCmd, explain: explainCmd, run: runCommand, cleanup: cleanupCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

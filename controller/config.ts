@@ -1,0 +1,167 @@
+// The agent's configuration: one object, parsed from flags and environment with zod, every
+// default in DEFAULTS below, validated at once (all errors reported together) and logged at
+// start-up.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { DEFAULT_CT_MARK_MASK, DEFAULT_TABLE } from '../compiler/index.js';
+
+/** 9743: not used by kubelet, kube-proxy, Calico, Cilium, Flannel or the usual exporters. */
+export const DEFAULT_METRICS_PORT = 9743;
+
+export const DEFAULTS = {
+  table: DEFAULT_TABLE,
+  ctMarkMask: DEFAULT_CT_MARK_MASK,
+  debounceMs: 50,
+  maxSyncDelayMs: 1000,
+  retryMinMs: 500,
+  retryMaxMs: 30_000,
+  resyncIntervalMs: 60_000,
+  healthTimeoutMs: 120_000,
+  metricsAddress: `0.0.0.0:${DEFAULT_METRICS_PORT}`,
+  logLevel: 'info',
+  nftPath: 'nft',
+} as const;
+
+export class ConfigError extends Error {}
+
+/** `50ms`, `1s`, `2m`, `1h`, or a plain number of milliseconds. */
+export function parseDuration(s: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  if (!m) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+const duration = (flag: string) =>
+  z.string().transform((s, ctx) => {
+    const ms = parseDuration(s);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `--${flag} ${s}: a duration such as 50ms, 1s, 2m` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const mask = z.string().transform((s, ctx) => {
+  const n = Number(s);
+  const low = n & -n;
+  const shifted = Number.isInteger(n) && n > 0 ? n / low : 0;
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff || (n !== 0 && (shifted & (shifted + 1)) !== 0)) {
+    ctx.addIssue({ code: 'custom', message: `--ct-mark-mask ${s}: a 32-bit number whose bits are contiguous` });
+    return z.NEVER;
+  }
+  return n >>> 0;
+});
+
+const address = z.string().transform((s, ctx) => {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `--metrics-address ${s}: HOST:PORT (PORT 0 picks a free one)` });
+    return z.NEVER;
+  }
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+});
+
+const Schema = z
+  .object({
+    node: z.string({ error: '--node (or NODE_NAME) is required' }).min(1, '--node (or NODE_NAME) is required'),
+    kubeconfig: z.string().optional(),
+    source: z.string().optional(),
+    table: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, '--table: letters, digits and _'),
+    ctMarkMask: mask,
+    establishedFastPath: z.boolean(),
+    debounceMs: duration('debounce'),
+    maxSyncDelayMs: duration('max-sync-delay'),
+    retryMinMs: duration('retry-min'),
+    retryMaxMs: duration('retry-max'),
+    resyncIntervalMs: duration('resync-interval'),
+    healthTimeoutMs: duration('health-timeout'),
+    metricsAddress: address,
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    nftPath: z.string().min(1),
+  })
+  .refine((c) => c.maxSyncDelayMs >= c.debounceMs, { message: '--max-sync-delay must be at least --debounce', path: ['maxSyncDelayMs'] })
+  .refine((c) => c.retryMaxMs >= c.retryMinMs && c.retryMinMs > 0, { message: '--retry-max must be at least --retry-min (> 0)', path: ['retryMaxMs'] })
+  .refine((c) => c.resyncIntervalMs > 0, { message: '--resync-interval must be positive', path: ['resyncIntervalMs'] });
+
+export type Config = z.output<typeof Schema>;
+
+export const RUN_USAGE = `usage: netpol-nft run [flags]
+  --node NAME               node whose pods are enforced (default: $NODE_NAME)
+  --kubeconfig FILE         (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
+  --source DIR              read Namespaces, Pods, NetworkPolicies from a folder, watched, instead of the API
+  --table NAME              nftables table in family inet (default ${DEFAULTS.table})
+  --ct-mark-mask HEX        conntrack mark bits for the ruleset generation (default 0x${DEFAULTS.ctMarkMask.toString(16).padStart(8, '0')})
+  --established-fast-path   accept established connections up front (policy changes hit new connections only)
+  --debounce DUR            quiet time before a sync (alias --min-sync-interval; default ${DEFAULTS.debounceMs}ms)
+  --max-sync-delay DUR      longest a change waits during a burst of events (default ${DEFAULTS.maxSyncDelayMs}ms)
+  --retry-min DUR, --retry-max DUR   backoff after a failed sync (default ${DEFAULTS.retryMinMs}ms .. ${DEFAULTS.retryMaxMs / 1000}s)
+  --resync-interval DUR     drift check of the kernel's table (default ${DEFAULTS.resyncIntervalMs / 1000}s)
+  --health-timeout DUR      /healthz fails when a change has waited this long unapplied (default ${DEFAULTS.healthTimeoutMs / 1000}s)
+  --metrics-address H:P     /metrics, /healthz, /readyz (default ${DEFAULTS.metricsAddress})
+  --log-level LEVEL         trace|debug|info|warn|error (default ${DEFAULTS.logLevel}; env LOG_LEVEL)
+  --nft-path PATH           the nft binary (default ${DEFAULTS.nftPath}; env NFT_PATH)
+Durations: 50ms, 1s, 2m, or plain milliseconds.
+`;
+
+/** Where the Kubernetes client finds its credentials: in-cluster first (undefined), then
+ *  $KUBECONFIG, then ~/.kube/config. */
+export function resolveKubeconfig(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (flag) return flag;
+  if (env.KUBERNETES_SERVICE_HOST) return undefined;
+  if (env.KUBECONFIG) return env.KUBECONFIG;
+  const home = join(env.HOME ?? homedir(), '.kube', 'config');
+  return existsSync(home) ? home : undefined;
+}
+
+/** Parses `run`'s flags; throws ConfigError listing every problem; `help` when asked. */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config | 'help' {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      node: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      source: { type: 'string' },
+      table: { type: 'string' },
+      'ct-mark-mask': { type: 'string' },
+      'established-fast-path': { type: 'boolean' },
+      debounce: { type: 'string' },
+      'min-sync-interval': { type: 'string' },
+      'max-sync-delay': { type: 'string' },
+      'retry-min': { type: 'string' },
+      'retry-max': { type: 'string' },
+      'resync-interval': { type: 'string' },
+      'health-timeout': { type: 'string' },
+      'metrics-address': { type: 'string' },
+      'log-level': { type: 'string' },
+      'nft-path': { type: 'string' },
+    },
+  });
+  if (values.help) return 'help';
+  const ms = (n: number) => `${n}ms`;
+  const r = Schema.safeParse({
+    node: values.node ?? env.NODE_NAME,
+    kubeconfig: values.source ? undefined : resolveKubeconfig(values.kubeconfig, env),
+    source: values.source,
+    table: values.table ?? DEFAULTS.table,
+    ctMarkMask: values['ct-mark-mask'] ?? String(DEFAULTS.ctMarkMask),
+    establishedFastPath: values['established-fast-path'] ?? false,
+    debounceMs: values.debounce ?? values['min-sync-interval'] ?? ms(DEFAULTS.debounceMs),
+    maxSyncDelayMs: values['max-sync-delay'] ?? ms(DEFAULTS.maxSyncDelayMs),
+    retryMinMs: values['retry-min'] ?? ms(DEFAULTS.retryMinMs),
+    retryMaxMs: values['retry-max'] ?? ms(DEFAULTS.retryMaxMs),
+    resyncIntervalMs: values['resync-interval'] ?? ms(DEFAULTS.resyncIntervalMs),
+    healthTimeoutMs: values['health-timeout'] ?? ms(DEFAULTS.healthTimeoutMs),
+    metricsAddress: values['metrics-address'] ?? DEFAULTS.metricsAddress,
+    logLevel: values['log-level'] ?? env.LOG_LEVEL ?? DEFAULTS.logLevel,
+    nftPath: values['nft-path'] ?? env.NFT_PATH ?? DEFAULTS.nftPath,
+  });
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message).join('; '));
+  return r.data;
+}

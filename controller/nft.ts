@@ -1,0 +1,134 @@
+// The one seam between the agent and the kernel: the `nft` command line. Everything before
+// it is pure (a batch is a value); everything here is a subprocess with stdin and stderr.
+// The batch goes through a temporary file (see runWithFile). Tests point `command` at a wrapper script (`ip netns exec NAME nft "$@"`, or one that fails
+// on demand), so the same code runs against a network namespace.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { batchText, type Batch } from '../compiler/index.js';
+import { normalizeListing } from '../compiler/listing.js';
+
+export { normalizeListing };
+
+/** What the agent needs from nft, and nothing more. */
+export interface NftPort {
+  /** Applies one JSON batch (`nft -j -f -`) as one transaction; throws NftError on failure. */
+  apply(batchJson: string): Promise<void>;
+  /** `nft -j list table|counters table FAMILY TABLE`; undefined when the table does not exist. */
+  list(family: string, table: string, what?: 'table' | 'counters'): Promise<string | undefined>;
+}
+
+export type NftErrorKind =
+  | 'not-installed' // the binary could not be started
+  | 'permission' // not root / no CAP_NET_ADMIN
+  | 'not-found' // an object the batch refers to is missing
+  | 'exists' // an object the batch adds is already there
+  | 'syntax' // nft refused the input itself
+  | 'failed'; // anything else
+
+/** A failed nft run, classified from its stderr (like knftables' error.go). */
+export class NftError extends Error {
+  constructor(
+    readonly kind: NftErrorKind,
+    readonly stderr: string,
+    readonly exitCode: number | null,
+    /** For a failed JSON batch: what `nft -c -f -` says about the same batch as text, which
+     *  carries a line and column (JSON input reports `internal:0:0-0`). */
+    readonly detail?: string,
+  ) {
+    super(`nft ${kind}: ${firstLine(stderr) || `exit code ${exitCode}`}`);
+  }
+}
+
+const firstLine = (s: string) => s.split('\n').map((l) => l.trim()).find((l) => l) ?? '';
+
+export function classifyNftError(stderr: string): NftErrorKind {
+  if (/Operation not permitted|Permission denied/i.test(stderr)) return 'permission';
+  if (/No such file or directory|does not exist/i.test(stderr)) return 'not-found';
+  if (/File exists/i.test(stderr)) return 'exists';
+  if (/syntax error|unexpected|Invalid|JSON/i.test(stderr)) return 'syntax';
+  return 'failed';
+}
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `command args`; resolves with the exit code (never rejects on a non-zero exit),
+ *  rejects with NftError('not-installed') when it cannot be started. */
+function run(command: readonly string[], args: readonly string[]): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0]!, [...command.slice(1), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [], err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => reject(new NftError('not-installed', `cannot run ${command.join(' ')}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, null)));
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+  });
+}
+
+/** nft reads `-f -` by opening /dev/stdin, which fails (ENXIO) on the socketpair Node gives a
+ *  child as stdin: the input goes through a private temporary file instead. */
+async function runWithFile(command: readonly string[], args: readonly string[], content: string): Promise<RunResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'netpol-nft-'));
+  try {
+    const file = join(dir, 'batch');
+    await writeFile(file, content, { mode: 0o600 });
+    return await run(command, [...args, file]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export class NftCli implements NftPort {
+  /** @param command the nft binary, possibly behind a prefix (e.g. ['ip','netns','exec','x','nft']). */
+  constructor(readonly command: readonly string[] = ['nft']) {}
+
+  async apply(batchJson: string): Promise<void> {
+    const r = await runWithFile(this.command, ['-j', '-f'], batchJson);
+    if (r.code === 0) return;
+    throw new NftError(classifyNftError(r.stderr), r.stderr.trim(), r.code, await this.explain(batchJson));
+  }
+
+  /** Re-runs a failed JSON batch as text in check mode to learn where it failed. Best effort:
+   *  a batch that cannot be rendered, or a check that passes, gives undefined. */
+  private async explain(batchJson: string): Promise<string | undefined> {
+    let text: string;
+    try {
+      text = batchText(JSON.parse(batchJson) as Batch);
+    } catch {
+      return undefined;
+    }
+    try {
+      const r = await runWithFile(this.command, ['-c', '-f'], text);
+      return r.code === 0 ? undefined : r.stderr.trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  async list(family: string, table: string, what: 'table' | 'counters' = 'table'): Promise<string | undefined> {
+    const args = what === 'table' ? ['-j', 'list', 'table', family, table] : ['-j', 'list', 'counters', 'table', family, table];
+    const r = await run(this.command, args);
+    if (r.code === 0) return r.stdout;
+    const kind = classifyNftError(r.stderr);
+    if (kind === 'not-found') return undefined;
+    throw new NftError(kind, r.stderr.trim(), r.code);
+  }
+}
+
+type Listing = { nftables: Record<string, Record<string, unknown>>[] };
+
+/** Named counters of a listing: name -> packets and bytes. */
+export function countersOf(json: string): Map<string, { packets: number; bytes: number }> {
+  const doc = JSON.parse(json) as Listing;
+  const out = new Map<string, { packets: number; bytes: number }>();
+  for (const o of doc.nftables) {
+    const c = o.counter as { name?: unknown; packets?: unknown; bytes?: unknown } | undefined;
+    if (c && typeof c.name === 'string') out.set(c.name, { packets: Number(c.packets ?? 0), bytes: Number(c.bytes ?? 0) });
+  }
+  return out;
+}

@@ -1,0 +1,173 @@
+// `netpol-nft run` (the agent) and `netpol-nft cleanup`: wiring only. Config -> source
+// (folder or Kubernetes API) -> agent + runner -> HTTP (/metrics, /healthz, /readyz) ->
+// wait for SIGTERM/SIGINT -> stop cleanly, leaving the table in force.
+import type { Server } from 'node:http';
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { batchJson, DEFAULT_TABLE, deleteTableBatch } from '../compiler/index.js';
+import { Agent } from './agent.js';
+import { ConfigError, parseConfig, RUN_USAGE, type Config } from './config.js';
+import { FileSource } from './file-source.js';
+import { boundPort, startHttp } from './health.js';
+import { Metrics } from './metrics.js';
+import { NftCli, NftError, type NftPort } from './nft.js';
+import { SyncRunner, systemClock, type Clock } from './runner.js';
+import type { ClusterSource } from './source.js';
+
+export interface AgentHandle {
+  readonly agent: Agent;
+  readonly runner: SyncRunner;
+  readonly source: ClusterSource;
+  readonly metrics: Metrics;
+  readonly server: Server;
+  /** The port /metrics listens on (useful with port 0). */
+  readonly port: number;
+  /** Stops everything; waits up to `graceMs` for the sync in flight, then abandons it (an
+   *  nft transaction is atomic: abandoning it leaves the old or the new ruleset, never half). */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface StartDeps {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  readonly nft?: NftPort;
+  readonly source?: ClusterSource;
+  readonly registry?: Registry;
+}
+
+export function createLogger(level: string): Logger {
+  // Synchronous writes: the last lines before an exit must not be lost.
+  return pino({ level, base: { component: 'netpol-nft' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: true }));
+}
+
+/** The Kubernetes source lives in kube-source.ts (a colleague's module); it is loaded only
+ *  when asked for, so that the file-source agent needs nothing from the client library. */
+async function kubeSource(config: Config, logger: Logger): Promise<ClusterSource> {
+  const spec = './kube-source.js';
+  const mod = (await import(spec)) as { createKubeSource?: (o: { kubeconfig?: string; logger?: Logger }) => ClusterSource };
+  if (typeof mod.createKubeSource !== 'function') throw new Error('kube-source.js does not export createKubeSource');
+  return mod.createKubeSource({ kubeconfig: config.kubeconfig, logger });
+}
+
+export async function startAgent(config: Config, deps: StartDeps): Promise<AgentHandle> {
+  const { logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const registry = deps.registry ?? new Registry();
+  const metrics = new Metrics(registry);
+  const nft = deps.nft ?? new NftCli([config.nftPath]);
+  const source = deps.source ?? (config.source ? new FileSource({ dir: config.source, clock }) : await kubeSource(config, logger));
+  const agent = new Agent({
+    source, nft, clock, logger, metrics,
+    compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath },
+  });
+  const runner = new SyncRunner({
+    clock,
+    debounceMs: config.debounceMs,
+    maxDelayMs: config.maxSyncDelayMs,
+    retryMinMs: config.retryMinMs,
+    retryMaxMs: config.retryMaxMs,
+    resyncIntervalMs: config.resyncIntervalMs,
+    sync: (reason) => agent.sync(reason),
+  });
+  const server = await startHttp(
+    registry,
+    { ready: () => source.synced() && agent.ready(), unappliedFor: () => runner.unappliedFor(), healthTimeoutMs: config.healthTimeoutMs },
+    config.metricsAddress.host,
+    config.metricsAddress.port,
+  );
+  const port = boundPort(server);
+  logger.info({ address: `${config.metricsAddress.host}:${port}` }, 'serving /metrics, /healthz, /readyz');
+
+  let started = false;
+  await source.start({
+    onChange: (e) => {
+      agent.noteChange(e);
+      if (started) runner.request();
+    },
+    onWatchRestart: (kind, reason) => {
+      metrics.watchRestarts.inc({ kind, reason });
+      logger.warn({ kind, reason }, 'watch restarted');
+    },
+    onError: (message) => logger.error(message),
+  });
+  started = true;
+  logger.info('cluster state listed; first sync (full replace)');
+  runner.start();
+
+  return {
+    agent, runner, source, metrics, server, port,
+    async stop(graceMs = 10_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<'abandoned'>((r) => { timer = setTimeout(() => r('abandoned'), graceMs); });
+      const how = await Promise.race([runner.stop().then(() => 'finished' as const), grace]);
+      clearTimeout(timer);
+      if (how === 'abandoned') logger.warn('abandoned the sync in flight (the kernel keeps the old or the new ruleset)');
+      await source.stop();
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+    },
+  };
+}
+
+/** `netpol-nft run`: returns the exit code (0 after SIGTERM/SIGINT). */
+export async function runCommand(argv: string[]): Promise<number> {
+  let config: Config;
+  try {
+    const c = parseConfig(argv);
+    if (c === 'help') {
+      process.stdout.write(RUN_USAGE);
+      return 0;
+    }
+    config = c;
+  } catch (e) {
+    if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`netpol-nft run: ${(e as Error).message}\n${RUN_USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+  const logger = createLogger(config.logLevel);
+  logger.info({ config: { ...config, metricsAddress: `${config.metricsAddress.host}:${config.metricsAddress.port}`, ctMarkMask: `0x${config.ctMarkMask.toString(16)}` } }, 'starting');
+
+  // Signals first: a SIGTERM during start-up must still end cleanly.
+  let signalled: (s: string) => void = () => {};
+  const signal = new Promise<string>((r) => { signalled = r; });
+  const onSignal = (s: NodeJS.Signals) => signalled(s);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+
+  let handle: AgentHandle;
+  const starting = startAgent(config, { logger });
+  try {
+    const h = await Promise.race([starting, signal]);
+    if (typeof h === 'string') {
+      logger.info({ signal: h }, 'stopping before start-up completed; rules in the kernel stay in force');
+      await starting.then((late) => late.stop(), () => {});
+      return 0;
+    }
+    handle = h;
+  } catch (e) {
+    logger.fatal({ err: { message: (e as Error).message } }, 'cannot start');
+    return 1;
+  }
+  const s = await signal;
+  logger.info({ signal: s }, 'stopping; the table stays in force');
+  await handle.stop();
+  logger.info('stopped');
+  return 0;
+}
+
+/** `netpol-nft cleanup [--table NAME] [--nft-path PATH]`: deletes the table, idempotent. */
+export async function cleanupCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { table: { type: 'string', default: DEFAULT_TABLE }, 'nft-path': { type: 'string', default: process.env.NFT_PATH ?? 'nft' } } });
+  const nft = new NftCli([values['nft-path']]);
+  try {
+    await nft.apply(batchJson(deleteTableBatch('inet', values.table)));
+  } catch (e) {
+    process.stderr.write(`netpol-nft cleanup: ${(e as Error).message}${e instanceof NftError && e.detail ? `\n${e.detail}` : ''}\n`);
+    return 1;
+  }
+  process.stdout.write(`netpol-nft cleanup: table inet ${values.table} removed\n`);
+  return 0;
+}
