@@ -66,11 +66,20 @@ export class Netns {
   /** `nft -j -f` with the batch in a temporary file (nft opens /dev/stdin, which fails on
    *  the socketpair Node gives a child as stdin); throws with nft's message on failure. */
   nftApply(batchJson: string, extraArgs: readonly string[] = []): void {
+    this.nftFile(batchJson, [...extraArgs, '-j']);
+  }
+
+  /** `nft -f` with an nft script (text syntax). */
+  nftApplyText(script: string, extraArgs: readonly string[] = []): void {
+    this.nftFile(script, extraArgs);
+  }
+
+  private nftFile(content: string, args: readonly string[]): void {
     const dir = mkdtempSync(join(tmpdir(), 'npn-batch-'));
     try {
-      const file = join(dir, 'batch.json');
-      writeFileSync(file, batchJson);
-      const r = this.tryExec('nft', [...extraArgs, '-j', '-f', file]);
+      const file = join(dir, 'batch');
+      writeFileSync(file, content);
+      const r = this.tryExec('nft', [...args, '-f', file]);
       if (r.status !== 0) throw new Error(`nft -j -f failed in ${this.name}: ${r.stderr.trim()}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -81,7 +90,10 @@ export class Netns {
    *  tables with the same content compare equal as strings. */
   listTable(family: string, table: string): string {
     const r = this.tryExec('nft', ['-j', 'list', 'table', family, table]);
-    if (r.status !== 0) return '';
+    if (r.status !== 0) {
+      if (/No such file or directory/.test(r.stderr)) return ''; // no such table
+      throw new Error(`nft list table ${family} ${table} failed in ${this.name}: ${r.stderr.trim()}`);
+    }
     return normalizeListing(r.stdout);
   }
 

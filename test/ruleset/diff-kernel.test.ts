@@ -36,7 +36,11 @@ describe('diff on the real kernel', function () {
       }
       direct.nftApply(batchJson(fullBatch(steps[i]!)));
       const got = viaDiff.listTable('inet', 'netpol_nft'), want = direct.listTable('inet', 'netpol_nft');
-      if (got !== want) throw new Error(`after diff step ${i} the table differs from a fresh load\n--- batch ---\n${batchText(d)}`);
+      if (got !== want) {
+        const g = new Set(got.split('\n')), w = new Set(want.split('\n'));
+        const only = (a: Set<string>, b: Set<string>) => [...a].filter((l) => !b.has(l)).slice(0, 10).join('\n');
+        throw new Error(`after diff step ${i} the table differs from a fresh load\n--- batch ---\n${batchText(d)}\n--- only after the diff ---\n${only(g, w)}\n--- only in the fresh load ---\n${only(w, g)}`);
+      }
     }
   }
 
