@@ -73,12 +73,14 @@ function parsePort(raw: unknown, path: string, errs: FieldError[]): PortMatch | 
     if (present(endPort)) errs.push({ path: `${path}.endPort`, message: 'may not be specified when port is not specified' });
     return { kind: 'all', protocol };
   }
-  if (typeof port === 'string' && !/^\d+$/.test(port)) {
+  // IntOrString: a string is always a port name, even "80" (which IANA_SVC_NAME rejects: a
+  // name needs a letter), exactly as the API server reads it.
+  if (typeof port === 'string') {
     if (!SVC_NAME.test(port)) errs.push({ path: `${path}.port`, message: `${JSON.stringify(port)} is not a valid port name (IANA_SVC_NAME)` });
     if (present(endPort)) errs.push({ path: `${path}.endPort`, message: 'may not be specified when port is a named port' });
     return { kind: 'named', protocol, name: port };
   }
-  const n = typeof port === 'string' ? Number(port) : port;
+  const n = port;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535) {
     errs.push({ path: `${path}.port`, message: `${JSON.stringify(port)} must be between 1 and 65535, inclusive` });
     return undefined;
