@@ -1,0 +1,155 @@
+// Runs in a child process of bench/run.ts, one per cluster size, so that peak memory and
+// timings of one size are not polluted by another. Prints one line `##RESULT <json>`.
+//
+//   node --import tsx --expose-gc bench/compile-child.ts compile SIZE OUTDIR QUICK(0|1) INCREMENTAL(0|1)
+//   node --import tsx --expose-gc bench/compile-child.ts memory SIZE
+//
+// compile: full compile for BENCH_NODE (time, peak heap through v8.GCProfiler, peak RSS),
+// where the time goes (indexCluster, podView, the rest), the full batch written to OUTDIR;
+// then each incremental change: compile + diff time and transaction size, the forward and
+// reverse diff batches written to OUTDIR for the kernel part.
+// memory: heap held by the compiler's slim Cluster objects (clusterFromObjects), per pod and
+// per policy.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import v8 from 'node:v8';
+import { batchJson, batchOperations, clusterFromObjects, compile, diffBatch, fullBatch, indexCluster, podIsActive, podView } from '../compiler/index.js';
+import { applyChange, CHANGES } from './changes.js';
+import { BENCH_NODE, generate, generateCluster, SIZES, type SizeName } from './generate.js';
+import { profileSelfTime, type Hotspot } from './profile.js';
+import { median, ms, repeat } from './stats.js';
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('run with --expose-gc');
+const fullGc = () => { gc(); gc(); };
+
+export interface CompileChildResult {
+  size: SizeName;
+  pods: number; policies: number; namespaces: number; localPods: number;
+  compileMs: number[];
+  /** Peak V8 heap in use during the compiles (largest used size seen before any GC, or at the end). */
+  heapPeakBytes: number;
+  /** Heap in use before compiling (the cluster itself). */
+  heapBeforeBytes: number;
+  rssBeforeBytes: number;
+  /** Process peak RSS (getrusage maxrss) after compiling, and before it (generation). */
+  rssPeakBytes: number;
+  rssPeakBeforeCompileBytes: number;
+  phases: { indexClusterMs: number; podViewMs: number; restMs: number };
+  full: { file: string; operations: number; jsonBytes: number; chains: number; sets: number; elements: number };
+  changes: { name: string; compileMs: number[]; diffMs: number[]; totalMs: number[]; operations: number; file: string; reverseFile: string }[];
+}
+
+function compileJob(size: SizeName, outDir: string, quick: boolean, incremental: boolean): CompileChildResult {
+  const { gen, cluster } = generateCluster(SIZES[size], { wirePair: true });
+  (gen.objects as unknown[]).length = 0; // only the slim cluster stays
+  fullGc();
+  const rssPeakBeforeCompileBytes = process.resourceUsage().maxRSS * 1024;
+  const before = process.memoryUsage();
+  const prof = new v8.GCProfiler();
+  prof.start();
+  const minRuns = quick ? 1 : 3;
+  const full = repeat(() => compile(cluster, { node: BENCH_NODE }), minRuns, quick ? 3 : 7, quick ? 1500 : 6000);
+  const endHeap = process.memoryUsage().heapUsed;
+  const stats = prof.stop() as { statistics: { beforeGC: { heapStatistics: { usedHeapSize: number } } }[] };
+  const heapPeakBytes = Math.max(endHeap, ...stats.statistics.map((s) => s.beforeGC.heapStatistics.usedHeapSize));
+  const rssPeakBytes = process.resourceUsage().maxRSS * 1024;
+
+  // Where the time goes: the exported phases timed on their own; "rest" is fillAllowed, set
+  // building and sorting inside compile (not exported, so not timed separately).
+  let t = process.hrtime.bigint();
+  const index = indexCluster(cluster);
+  const indexClusterMs = ms(process.hrtime.bigint() - t);
+  t = process.hrtime.bigint();
+  for (const p of cluster.pods) if (p.nodeName === BENCH_NODE && podIsActive(p)) { podView(index, p, 'ingress'); podView(index, p, 'egress'); }
+  const podViewMs = ms(process.hrtime.bigint() - t);
+
+  const base = full.last;
+  const fb = fullBatch(base.ruleset);
+  const json = batchJson(fb);
+  const file = join(outDir, `full-${size}.json`);
+  writeFileSync(file, json);
+  const result: CompileChildResult = {
+    size, pods: cluster.pods.length, policies: cluster.policies.length, namespaces: cluster.namespaces.length, localPods: base.localPods.length,
+    compileMs: full.times, heapPeakBytes, heapBeforeBytes: before.heapUsed, rssBeforeBytes: before.rss, rssPeakBytes, rssPeakBeforeCompileBytes,
+    phases: { indexClusterMs, podViewMs, restMs: Math.max(0, median(full.times) - indexClusterMs - podViewMs) },
+    full: { file, operations: batchOperations(fb), jsonBytes: json.length, chains: base.ruleset.chains.length, sets: base.ruleset.sets.length + base.ruleset.maps.length, elements: [...base.ruleset.sets, ...base.ruleset.maps].reduce((n, s) => n + s.elems.length, 0) },
+    changes: [],
+  };
+  if (!incremental) return result;
+  for (const [i, name] of CHANGES.entries()) {
+    const next = applyChange(name, cluster, gen);
+    const compileMs: number[] = [], diffMs: number[] = [];
+    const r = repeat(() => {
+      const t0 = process.hrtime.bigint();
+      const n = compile(next, { node: BENCH_NODE });
+      const t1 = process.hrtime.bigint();
+      const d = diffBatch(base.ruleset, n.ruleset);
+      const t2 = process.hrtime.bigint();
+      compileMs.push(ms(t1 - t0));
+      diffMs.push(ms(t2 - t1));
+      return { n, d };
+    }, 1, quick ? 2 : 5, quick ? 1000 : 4000);
+    const f = join(outDir, `diff-${size}-${i}.json`), rf = join(outDir, `undo-${size}-${i}.json`);
+    writeFileSync(f, batchJson(r.last.d));
+    writeFileSync(rf, batchJson(diffBatch(r.last.n.ruleset, base.ruleset)));
+    result.changes.push({ name, compileMs, diffMs, totalMs: r.times, operations: batchOperations(r.last.d), file: f, reverseFile: rf });
+  }
+  return result;
+}
+
+export interface MemoryChildResult {
+  size: SizeName;
+  pods: number; policies: number;
+  podBytes: number; policyBytes: number;
+  bytesPerPod: number; bytesPerPolicy: number;
+}
+
+/** Parsed in its own frame, so that no temporary (the decoded objects) outlives the call in
+ *  a stale interpreter register and gets counted as retained. */
+function slimCluster(texts: readonly string[]) {
+  return clusterFromObjects(texts.map((s) => JSON.parse(s))).cluster;
+}
+
+/** Heap retained by the slim Cluster objects. The objects arrive as JSON text (as from the
+ *  API server); the text is kept as a constant baseline so only the parsed slim objects count. */
+function memoryJob(size: SizeName): MemoryChildResult {
+  const gen = generate(SIZES[size], { wirePair: true });
+  const kindOf = (o: unknown) => (o as { kind: string }).kind;
+  const podText = gen.objects.filter((o) => kindOf(o) !== 'NetworkPolicy').map((o) => JSON.stringify(o));
+  const polText = gen.objects.filter((o) => kindOf(o) === 'NetworkPolicy').map((o) => JSON.stringify(o));
+  (gen.objects as unknown[]).length = 0;
+  // Warm up first: the first parse compiles zod's and the parser's code, which lives on the
+  // heap too and would be counted as data.
+  clusterFromObjects([...podText.slice(0, 300), ...polText.slice(0, 100)].map((s) => JSON.parse(s)));
+  fullGc();
+  const h0 = process.memoryUsage().heapUsed;
+  const podCluster = slimCluster(podText);
+  fullGc();
+  const h1 = process.memoryUsage().heapUsed;
+  const polCluster = slimCluster(polText);
+  fullGc();
+  const h2 = process.memoryUsage().heapUsed;
+  // Everything measured stays reachable up to here (a dead array would be collected between
+  // two readings and count as negative memory).
+  const podCount = podCluster.pods.length, policyCount = polCluster.policies.length;
+  if (podText.length + polText.length === 0) throw new Error('empty cluster');
+  return { size, pods: podCount, policies: policyCount, podBytes: h1 - h0, policyBytes: h2 - h1, bytesPerPod: (h1 - h0) / podCount, bytesPerPolicy: (h2 - h1) / policyCount };
+}
+
+export interface ProfileChildResult { size: SizeName; totalMs: number; hotspots: Hotspot[] }
+
+async function profileJob(size: SizeName): Promise<ProfileChildResult> {
+  const { cluster } = generateCluster(SIZES[size], { wirePair: true });
+  compile(cluster, { node: BENCH_NODE }); // warm: profile steady-state code, not the first JIT
+  return { size, ...(await profileSelfTime(() => compile(cluster, { node: BENCH_NODE }), 12)) };
+}
+
+const [job, size, outDir, quick, incremental] = process.argv.slice(2);
+if (!size || !(size in SIZES)) throw new Error(`bad size ${size}`);
+const out = job === 'compile' ? compileJob(size as SizeName, outDir!, quick === '1', incremental === '1')
+  : job === 'memory' ? memoryJob(size as SizeName)
+  : job === 'profile' ? await profileJob(size as SizeName)
+  : undefined;
+if (!out) throw new Error(`unknown job ${job}`);
+process.stdout.write(`##RESULT ${JSON.stringify(out)}\n`);
