@@ -1,0 +1,137 @@
+// Test harness for the agent on the real kernel: a source folder written object by object,
+// an nft wrapper script that runs nft inside the test's network namespace (and fails or
+// stalls on demand while a flag file exists), an in-process agent, and the yardstick every
+// scenario ends with: the kernel's table equals what `compile` gives for the same folder.
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { batchJson, compile, fullBatch } from '../../compiler/index.js';
+import { parseConfig, type Config } from '../../controller/config.js';
+import type { FileSource } from '../../controller/file-source.js';
+import { loadCluster } from '../../controller/load.js';
+import { startAgent, type AgentHandle } from '../../controller/run.js';
+import { Netns } from '../helpers/kernel.js';
+
+export const PREFIX = 'npn-agent-';
+export const NODE = 'node-1';
+
+type Obj = Record<string, unknown>;
+
+export const ns = (name: string, labels: Record<string, string> = {}): Obj => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+
+export function pod(ref: string, ip: string | string[], opts: { labels?: Record<string, string>; node?: string; phase?: string; ports?: { name: string; containerPort: number; protocol?: string }[] } = {}): Obj {
+  const [namespace, name] = ref.split('/');
+  const ips = Array.isArray(ip) ? ip : [ip];
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, namespace, labels: opts.labels ?? { app: name } },
+    spec: { nodeName: opts.node ?? NODE, containers: [{ name: 'c', ports: opts.ports ?? [] }] },
+    status: { phase: opts.phase ?? 'Running', podIP: ips[0], podIPs: ips.map((i) => ({ ip: i })) },
+  };
+}
+
+export function policy(ref: string, spec: Obj): Obj {
+  const [namespace, name] = ref.split('/');
+  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace }, spec };
+}
+
+/** A folder of manifests, one file per object, named after it. */
+export class SourceDir {
+  readonly dir: string;
+  constructor(readonly root: string) {
+    this.dir = join(root, 'cluster');
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  private file(o: Obj): string {
+    const md = o.metadata as { name: string; namespace?: string };
+    return join(this.dir, `${String(o.kind).toLowerCase()}-${md.namespace ?? ''}-${md.name}.json`);
+  }
+
+  put(...objs: Obj[]): void {
+    for (const o of objs) writeFileSync(this.file(o), JSON.stringify(o, null, 1));
+  }
+
+  remove(...objs: Obj[]): void {
+    for (const o of objs) unlinkSync(this.file(o));
+  }
+
+  /** Writes raw text (e.g. a broken document). */
+  raw(name: string, text: string): void {
+    writeFileSync(join(this.dir, name), text);
+  }
+}
+
+/** A shell script standing in for nft: runs it in `netns`; fails while `fail` exists,
+ *  sleeps `slowSeconds` before applying while `slow` exists. */
+export function nftWrapper(root: string, netns: string, slowSeconds = 3): { path: string; fail: string; slow: string } {
+  const path = join(root, 'nft.sh'), fail = join(root, 'nft-fail'), slow = join(root, 'nft-slow');
+  writeFileSync(
+    path,
+    `#!/bin/sh
+if [ -e '${fail}' ]; then echo "Error: injected failure (flag file present)" >&2; exit 1; fi
+if [ -e '${slow}' ]; then case " $* " in *" -f "*) sleep ${slowSeconds};; esac; fi
+exec ip netns exec '${netns}' nft "$@"
+`,
+  );
+  chmodSync(path, 0o755);
+  return { path, fail, slow };
+}
+
+export const flag = (path: string, on: boolean): void => {
+  if (on) writeFileSync(path, '');
+  else if (existsSync(path)) unlinkSync(path);
+};
+
+export function scratchRoot(): string {
+  return mkdtempSync(join(tmpdir(), 'npn-agent-test-'));
+}
+
+export function removeRoot(root: string): void {
+  rmSync(root, { recursive: true, force: true });
+}
+
+/** What `compile` gives for the folder, loaded into a scratch namespace and listed there. */
+export function expectedListing(scratch: Netns, dir: string, node = NODE, table = 'netpol_nft'): string {
+  const { cluster } = loadCluster(dir);
+  scratch.nftApply(batchJson(fullBatch(compile(cluster, { node, table }).ruleset)));
+  return scratch.listTable('inet', table);
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export async function startTestAgent(sourceDir: string, nftPath: string, extra: string[] = []): Promise<{ handle: AgentHandle; config: Config; logs: LogLine[] }> {
+  const c = parseConfig(['--node', NODE, '--source', sourceDir, '--nft-path', nftPath, '--metrics-address', '127.0.0.1:0', '--retry-min', '100ms', '--retry-max', '400ms', ...extra], {});
+  if (c === 'help') throw new Error('unexpected help');
+  const logs: LogLine[] = [];
+  const logger = pino({ level: 'debug' }, { write: (s: string) => { logs.push(JSON.parse(s) as LogLine); } });
+  const handle = await startAgent(c, { logger });
+  return { handle, config: c, logs };
+}
+
+/** Makes the file source notice the folder now (instead of waiting for fs.watch), then
+ *  waits until the runner has applied every pending change. */
+export async function settle(h: AgentHandle): Promise<void> {
+  (h.source as FileSource).rescan();
+  await h.runner.idle();
+}
+
+/** Polls `cond` (for what only real time brings: a drift timer, a retry); fails after `ms`. */
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function metricValue(h: AgentHandle, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const m = await h.metrics.registry.getSingleMetric(name)?.get();
+  const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => String((x.labels as Record<string, unknown>)[k]) === val));
+  return v?.value;
+}
