@@ -2,8 +2,8 @@
 // does it allow, rule by rule, with the policy and rule index each allowance came from.
 // Both the nftables builder and `explain` read this, so they cannot disagree.
 import { ipToBigint, rangeContains, type AddrRange } from './cidr.js';
-import { ipFamily, podIsActive, type Cluster, type NamedPort, type PodInfo, type Problem, type Protocol } from './model.js';
-import { normalizePolicy, type Direction, type NormalizedPolicy, type PortMatch } from './policy.js';
+import { ipFamily, podIsActive, type Cluster, type NamedPort, type NamespaceInfo, type PodInfo, type PolicyInfo, type Problem, type Protocol } from './model.js';
+import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer, type PortMatch } from './policy.js';
 import { matches } from './selectors.js';
 
 export type ResolvedPeer =
@@ -39,9 +39,32 @@ export interface ClusterIndex {
   /** Allowances of one policy in one direction, peers resolved (memoised per index). */
   allowancesOf(p: NormalizedPolicy, dir: Direction): readonly Allowance[];
   podByIp(ip: string): PodInfo | undefined;
+  /** Changes identity whenever any active pod changed (for work that reads every pod). */
+  readonly podsEpoch: object;
 }
 
-export function indexCluster(cluster: Cluster): ClusterIndex {
+/** Work an index can reuse from the previous one, keyed by object identity: sources keep
+ *  unchanged objects (and per-namespace pod lists) identical, so after a small change only
+ *  the touched namespaces and the peers that read them are evaluated again. The index is the
+ *  same with or without a cache; the cache only saves time. */
+export class IndexCache {
+  readonly policies = new WeakMap<PolicyInfo, ReturnType<typeof normalizePolicy>>();
+  podsByNs = new Map<string, readonly PodInfo[]>();
+  namespaces = new Map<string, NamespaceInfo | undefined>();
+  /** A fresh object whenever the set of namespaces or any namespace's labels changed. */
+  nsEpoch: object = {};
+  /** A fresh object whenever any active pod changed. */
+  podsEpoch: object = {};
+  readonly nsNames = new WeakMap<object, { epoch: object; names: readonly string[] }>();
+  readonly peerNs = new WeakMap<object, Map<string, { src: readonly PodInfo[]; out: readonly PodInfo[] }>>();
+  readonly resolved = new WeakMap<object, ResolvedPeer>();
+  readonly allowances = new WeakMap<NormalizedPolicy, Partial<Record<Direction, { parts: readonly ResolvedPeer[]; value: readonly Allowance[] }>>>();
+}
+
+const NO_PODS: readonly PodInfo[] = [];
+const sameItems = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+export function indexCluster(cluster: Cluster, cache: IndexCache = new IndexCache()): ClusterIndex {
   const labels = new Map<string, Readonly<Record<string, string>>>();
   for (const ns of cluster.namespaces) labels.set(ns.name, ns.labels);
   const nsLabels = (ns: string) => labels.get(ns) ?? { 'kubernetes.io/metadata.name': ns };
@@ -50,7 +73,8 @@ export function indexCluster(cluster: Cluster): ClusterIndex {
   const policies: NormalizedPolicy[] = [];
   const byNs = new Map<string, NormalizedPolicy[]>();
   for (const raw of cluster.policies) {
-    const r = normalizePolicy(raw);
+    let r = cache.policies.get(raw);
+    if (!r) cache.policies.set(raw, (r = normalizePolicy(raw)));
     problems.push(...r.problems);
     if (!r.policy) continue;
     policies.push(r.policy);
@@ -60,49 +84,102 @@ export function indexCluster(cluster: Cluster): ClusterIndex {
   }
 
   const activePods = cluster.pods.filter(podIsActive);
-  const podsByNs = new Map<string, PodInfo[]>();
-  const byIp = new Map<string, PodInfo>();
+  const fresh = new Map<string, PodInfo[]>();
   for (const p of activePods) {
-    const l = podsByNs.get(p.namespace) ?? [];
-    l.push(p);
-    podsByNs.set(p.namespace, l);
-    for (const ip of p.ips) if (!byIp.has(ip)) byIp.set(ip, p);
+    const l = fresh.get(p.namespace);
+    if (l) l.push(p);
+    else fresh.set(p.namespace, [p]);
   }
-  const allNamespaces = [...new Set([...labels.keys(), ...podsByNs.keys()])].sort();
+  // Keep last time's array for every namespace whose pods are the same objects.
+  const podsByNs = new Map<string, readonly PodInfo[]>();
+  let podsChanged = fresh.size !== cache.podsByNs.size;
+  for (const [ns, l] of fresh) {
+    const prev = cache.podsByNs.get(ns);
+    if (prev && sameItems(prev, l)) podsByNs.set(ns, prev);
+    else {
+      podsByNs.set(ns, l);
+      podsChanged = true;
+    }
+  }
+  const nsObjects = new Map<string, NamespaceInfo | undefined>(cluster.namespaces.map((n) => [n.name, n]));
+  for (const ns of podsByNs.keys()) if (!nsObjects.has(ns)) nsObjects.set(ns, undefined);
+  let nsChanged = nsObjects.size !== cache.namespaces.size;
+  for (const [n, o] of nsObjects) if (!nsChanged && (!cache.namespaces.has(n) || cache.namespaces.get(n) !== o)) nsChanged = true;
+  if (nsChanged) cache.nsEpoch = {};
+  if (podsChanged) cache.podsEpoch = {};
+  cache.podsByNs = podsByNs;
+  cache.namespaces = nsObjects;
+  const allNamespaces = [...nsObjects.keys()].sort();
 
-  const memo = new Map<string, readonly Allowance[]>();
+  const namespacesOf = (peer: object, sel: NonNullable<Extract<Peer, { kind: 'pods' }>['namespaceSelector']>) => {
+    const hit = cache.nsNames.get(peer);
+    if (hit && hit.epoch === cache.nsEpoch) return hit.names;
+    const names = allNamespaces.filter((n) => matches(sel, nsLabels(n)));
+    cache.nsNames.set(peer, { epoch: cache.nsEpoch, names });
+    return names;
+  };
+  const podsOf = (peer: Extract<Peer, { kind: 'pods' }>, ns: string): readonly PodInfo[] => {
+    let m = cache.peerNs.get(peer);
+    if (!m) cache.peerNs.set(peer, (m = new Map()));
+    const src = podsByNs.get(ns) ?? NO_PODS;
+    const hit = m.get(ns);
+    if (hit && hit.src === src) return hit.out;
+    const out = src.filter((pod) => matches(peer.podSelector, pod.labels));
+    m.set(ns, { src, out });
+    return out;
+  };
+  const resolve = (p: NormalizedPolicy, peer: Peer): ResolvedPeer => {
+    const prev = cache.resolved.get(peer);
+    if (peer.kind === 'ipBlock') {
+      if (prev) return prev;
+      const text = peer.cidr.text + (peer.except.length ? ` except ${peer.except.map((e) => e.text).join(', ')}` : '');
+      const r: ResolvedPeer = { kind: 'cidr', ranges: peer.ranges, text };
+      cache.resolved.set(peer, r);
+      return r;
+    }
+    const nss = peer.namespaceSelector ? namespacesOf(peer, peer.namespaceSelector) : [p.namespace];
+    const parts = nss.map((n) => podsOf(peer, n));
+    const pods = parts.length === 1 ? parts[0]! : parts.flat();
+    if (prev && prev.kind === 'pods' && (prev.pods === pods || sameItems(prev.pods, pods))) return prev;
+    const r: ResolvedPeer = { kind: 'pods', pods };
+    cache.resolved.set(peer, r);
+    return r;
+  };
+
   const allowancesOf = (p: NormalizedPolicy, dir: Direction): readonly Allowance[] => {
-    const key = `${dir}\0${p.id}`;
-    let got = memo.get(key);
-    if (got) return got;
-    got = p.rules[dir].map((r, i): Allowance => ({
+    const parts = p.rules[dir].flatMap((r) => (r.peers ?? []).map((peer) => resolve(p, peer)));
+    let entry = cache.allowances.get(p);
+    if (!entry) cache.allowances.set(p, (entry = {}));
+    const hit = entry[dir];
+    if (hit && sameItems(hit.parts, parts)) return hit.value;
+    let k = 0;
+    const value = p.rules[dir].map((r, i): Allowance => ({
       policy: p.id,
       rule: i,
       ports: r.ports,
-      peers: r.peers === null ? null : r.peers.map((peer): ResolvedPeer => {
-        if (peer.kind === 'ipBlock') {
-          const text = peer.cidr.text + (peer.except.length ? ` except ${peer.except.map((e) => e.text).join(', ')}` : '');
-          return { kind: 'cidr', ranges: peer.ranges, text };
-        }
-        const nss = peer.namespaceSelector ? allNamespaces.filter((n) => matches(peer.namespaceSelector!, nsLabels(n))) : [p.namespace];
-        const pods: PodInfo[] = [];
-        for (const n of nss) for (const pod of podsByNs.get(n) ?? []) if (matches(peer.podSelector, pod.labels)) pods.push(pod);
-        return { kind: 'pods', pods };
-      }),
+      peers: r.peers === null ? null : r.peers.map(() => parts[k++]!),
     }));
-    memo.set(key, got);
-    return got;
+    entry[dir] = { parts, value };
+    return value;
   };
 
+  let byIp: Map<string, PodInfo> | undefined;
   return {
     cluster,
     problems,
     policies,
     activePods,
+    podsEpoch: cache.podsEpoch,
     nsLabels,
     policiesIn: (ns) => byNs.get(ns) ?? [],
     allowancesOf,
-    podByIp: (ip) => byIp.get(ip),
+    podByIp: (ip) => {
+      if (!byIp) {
+        byIp = new Map();
+        for (const p of activePods) for (const a of p.ips) if (!byIp.has(a)) byIp.set(a, p);
+      }
+      return byIp.get(ip);
+    },
   };
 }
 
