@@ -233,7 +233,8 @@ export function clusterFromObjects(objects: readonly unknown[]): { cluster: Clus
       else problems.push(r.problem);
     }
   };
-  objects.forEach((o, i) => visit(o, `document ${i + 1}`));
+  // Objects no longer know their file here (parseManifestText reports bad documents with it).
+  objects.forEach((o, i) => visit(o, `#${i + 1}`));
   return { cluster: sortCluster({ namespaces: [...namespaces.values()], pods: [...pods.values()], policies: [...policies.values()] }), problems };
 }
 
