@@ -1,0 +1,241 @@
+// DESIGN.md 1.15 (invalid input is reported with the object's name and fails closed) and the
+// manifest reader: malformed objects and documents are reported while the rest compiles.
+import { expect } from 'chai';
+import { clusterFromObjects, compile, formatProblem, parseManifestText } from '../../compiler/index.js';
+import { allowed, allowedBoth, cluster, decide, policy, policyProblems, world } from './builders.js';
+
+const podSel = (pod: string) => ({ matchLabels: { pod } });
+
+describe('compiler semantics: invalid policies (DESIGN 1.15)', () => {
+  const peerCases: [unknown, string][] = [
+    [{ ipBlock: { cidr: '198.51.100.0/24', except: ['198.51.100.0/24'] } }, 'spec.ingress[0].from[0].ipBlock.except[0]: 198.51.100.0/24 must be a strict subset of cidr 198.51.100.0/24'],
+    [{ ipBlock: { cidr: '198.51.100.0/24', except: ['203.0.113.0/28'] } }, 'spec.ingress[0].from[0].ipBlock.except[0]: 203.0.113.0/28 must be a strict subset of cidr 198.51.100.0/24'],
+    [{ ipBlock: { cidr: '198.51.100.0/24', except: ['198.51.0.0/16'] } }, 'spec.ingress[0].from[0].ipBlock.except[0]: 198.51.0.0/16 must be a strict subset of cidr 198.51.100.0/24'],
+    [{ ipBlock: { cidr: '2001:db8::/32', except: ['2001:db8::/32'] } }, 'spec.ingress[0].from[0].ipBlock.except[0]: 2001:db8::/32 must be a strict subset of cidr 2001:db8::/32'],
+    [{ ipBlock: { cidr: '2001:db8::/32', except: ['198.51.100.0/28'] } }, 'spec.ingress[0].from[0].ipBlock.except[0]: 198.51.100.0/28 must be a strict subset of cidr 2001:db8::/32'],
+    [{ ipBlock: { cidr: '198.51.100.0/33' } }, 'spec.ingress[0].from[0].ipBlock.cidr: "198.51.100.0/33" is not a valid CIDR'],
+    [{ ipBlock: { cidr: '198.51.100.300/24' } }, 'spec.ingress[0].from[0].ipBlock.cidr: "198.51.100.300/24" is not a valid CIDR'],
+    [{ ipBlock: { cidr: '198.51.100.1' } }, 'spec.ingress[0].from[0].ipBlock.cidr: "198.51.100.1" is not a CIDR (address/prefix-length)'],
+    [{ ipBlock: { cidr: '2001:db8::/129' } }, 'spec.ingress[0].from[0].ipBlock.cidr: "2001:db8::/129" is not a valid CIDR'],
+    [{ ipBlock: {} }, 'spec.ingress[0].from[0].ipBlock.cidr: required'],
+    [{ ipBlock: { cidr: '198.51.100.0/24', except: ['nonsense'] } }, 'spec.ingress[0].from[0].ipBlock.except[0]: "nonsense" is not a CIDR (address/prefix-length)'],
+    [{ ipBlock: { cidr: '198.51.100.0/24' }, podSelector: {} }, 'spec.ingress[0].from[0]: may not specify more than 1 peer type when ipBlock is specified'],
+    [{}, 'spec.ingress[0].from[0]: must specify a peer (podSelector, namespaceSelector or ipBlock)'],
+    ['x', 'spec.ingress[0].from[0]: must be an object'],
+  ];
+  for (const [peer, msg] of peerCases) {
+    it(`reports and fails closed: ${msg}`, () => {
+      const c = cluster(...world(
+        policy('x/bad', { podSelector: podSel('a'), ingress: [{ from: [peer, { podSelector: podSel('b') }] }] }),
+        policy('y/good', { podSelector: podSel('a'), ingress: [{ from: [{ ipBlock: { cidr: '192.0.2.0/28' } }] }] }),
+      ));
+      expect(policyProblems(c)).to.deep.equal([`networkpolicy x/bad: ${msg}`]);
+      expect(allowedBoth(c, 'x/b', 'x/a', 80)).to.equal(false); // the valid peer of the broken rule allows nothing either
+      expect(decide(c, 'x/b', 'x/a', 80).explanation.ingress.reason).to.contain('invalid, allowing nothing: x/bad');
+      expect(allowed(c, 'x/b', 'y/a', 80)).to.equal(true); // the rest is unaffected
+      expect(allowed(c, 'z/b', 'y/a', 80)).to.equal(false);
+      expect(allowedBoth(c, 'y/a', 'x/b', 80)).to.equal(true);
+    });
+  }
+  it('the same on egress: a broken rule isolates egress with no allow', () => {
+    const c = cluster(...world(policy('x/bad', { podSelector: podSel('a'), egress: [{ to: [{ ipBlock: { cidr: '203.0.113.0/24', except: ['203.0.113.0/24'] } }] }] })));
+    expect(policyProblems(c)).to.deep.equal(['networkpolicy x/bad: spec.egress[0].to[0].ipBlock.except[0]: 203.0.113.0/24 must be a strict subset of cidr 203.0.113.0/24']);
+    expect(decide(c, 'x/a', '203.0.113.200', 80).allowed).to.equal(false);
+    expect(allowedBoth(c, 'x/a', 'y/a', 80)).to.equal(false);
+    expect(allowedBoth(c, 'y/a', 'x/a', 80)).to.equal(false); // default types: ingress isolated too
+    expect(allowedBoth(c, 'x/b', 'y/a', 80)).to.equal(true);
+  });
+  it('an unknown policy type is reported and isolates both directions', () => {
+    const c = cluster(...world(policy('x/bad', { podSelector: podSel('a'), policyTypes: ['ingress'], ingress: [{}] })));
+    expect(policyProblems(c)).to.deep.equal(['networkpolicy x/bad: spec.policyTypes[0]: "ingress" is not supported (Ingress, Egress)']);
+    expect(allowedBoth(c, 'x/a', 'y/a', 80)).to.equal(false);
+    expect(allowedBoth(c, 'y/a', 'x/a', 80)).to.equal(false);
+  });
+  it('structural mistakes name their field', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ingress: { from: [] } }, 'spec.ingress: must be a list'],
+      [{ ingress: ['x'] }, 'spec.ingress[0]: must be an object'],
+      [{ ingress: [{ from: { podSelector: {} } }] }, 'spec.ingress[0].from: must be a list'],
+      [{ ingress: [{ ports: { port: 80 } }] }, 'spec.ingress[0].ports: must be a list'],
+      [{ ingress: [{ ports: ['80'] }] }, 'spec.ingress[0].ports[0]: must be an object'],
+      [{ policyTypes: 'Ingress' }, 'spec.policyTypes: must be a list'],
+      [{ policyTypes: ['Ingress', 'Ingress'] }, 'spec.policyTypes[1]: duplicate value "Ingress"'],
+    ];
+    for (const [spec, msg] of cases) {
+      const c = cluster(...world(policy('x/bad', { podSelector: podSel('a'), ...spec })));
+      expect(policyProblems(c), msg).to.deep.equal([`networkpolicy x/bad: ${msg}`]);
+      expect(allowed(c, 'y/a', 'x/a', 80), msg).to.equal(false);
+    }
+  });
+  it('every problem of one policy is reported, not only the first', () => {
+    const c = cluster(...world(policy('x/bad', { podSelector: podSel('a'), ingress: [{ ports: [{ port: 0 }, { protocol: 'ICMP' }] }], egress: [{ to: [{}] }] })));
+    expect(policyProblems(c)).to.deep.equal([
+      'networkpolicy x/bad: spec.ingress[0].ports[0].port: 0 must be between 1 and 65535, inclusive',
+      'networkpolicy x/bad: spec.ingress[0].ports[1].protocol: "ICMP" is not supported (TCP, UDP or SCTP)',
+      'networkpolicy x/bad: spec.egress[0].to[0]: must specify a peer (podSelector, namespaceSelector or ipBlock)',
+    ]);
+  });
+  it('a spec that is not an object is reported and selects nothing', () => {
+    const objs = world();
+    const c = clusterFromObjects([...objs, { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'bad', namespace: 'x' }, spec: 'deny' }]).cluster;
+    expect(policyProblems(c)).to.deep.equal(['networkpolicy x/bad: spec: must be an object']);
+    expect(allowed(c, 'y/a', 'x/a', 80)).to.equal(true);
+  });
+});
+
+describe('manifests: malformed objects and documents', () => {
+  const good = `apiVersion: v1
+kind: Namespace
+metadata: {name: x}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {pod: a}}
+spec: {nodeName: n1}
+status: {phase: Running, podIP: 192.0.2.11}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x, labels: {pod: b}}
+spec: {nodeName: n1}
+status: {phase: Running, podIP: 192.0.2.12}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p, namespace: x}
+spec: {podSelector: {matchLabels: {pod: a}}, ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}]}]}
+`;
+  const load = (text: string) => {
+    const m = parseManifestText(text, 'cluster.yaml');
+    const c = clusterFromObjects(m.objects);
+    return { cluster: c.cluster, problems: [...m.problems, ...c.problems].map(formatProblem) };
+  };
+
+  it('a pod whose containerPort is a string is reported by name; the rest compiles', () => {
+    const r = load(`${good}---
+apiVersion: v1
+kind: Pod
+metadata: {name: broken, namespace: x}
+spec: {containers: [{name: c, ports: [{name: http, containerPort: "80"}]}]}
+status: {podIP: 192.0.2.13}
+`);
+    expect(r.problems).to.have.length(1);
+    expect(r.problems[0]).to.match(/^pod x\/broken: spec\.containers\[0\]\.ports\[0\]\.containerPort: /);
+    expect(r.cluster.pods.map((p) => p.name)).to.deep.equal(['a', 'b']);
+    expect(allowed(r.cluster, 'x/b', 'x/a', 80)).to.equal(true);
+  });
+  it('documents that are not objects are reported with file and document number', () => {
+    const r = load(`${good}---
+just a string
+---
+- a
+- list
+`);
+    expect(r.problems).to.deep.equal([
+      'document cluster.yaml document 5: not a Kubernetes object (a string)',
+      'document cluster.yaml document 6: not a Kubernetes object (a list)',
+    ]);
+    expect(r.cluster.policies).to.have.length(1);
+  });
+  it('a YAML syntax error names file, document and line; the other documents load', () => {
+    const r = load(`${good}---
+kind: Pod
+metadata: {name: c, namespace: x
+  labels: [
+`);
+    expect(r.problems).to.have.length(1);
+    expect(r.problems[0]).to.match(/^document cluster\.yaml document 5: line \d+: /);
+    expect(r.cluster.pods).to.have.length(2);
+  });
+  it('bad objects inside a List are reported by item, the good ones kept', () => {
+    const c = clusterFromObjects([{ kind: 'List', items: [42, { kind: 'Namespace', metadata: { name: 'x' } }, { kind: 'Pod', metadata: { name: 'p', namespace: 'x' }, status: { podIP: 'not-an-ip' } }] }]);
+    expect(c.problems.map(formatProblem)).to.deep.equal(['document #1 items[0]: not a Kubernetes object', 'pod x/p: status.podIPs[0].ip: "not-an-ip" is not an IP address']);
+    expect(c.cluster.namespaces.map((n) => n.name)).to.deep.equal(['x']);
+  });
+  it('kind: List and PodList-style lists (items without kind) are unwrapped', () => {
+    const r = load(`apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Namespace, metadata: {name: x}}
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata: {name: p, namespace: x}
+  spec: {podSelector: {}, ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}]}]}
+---
+apiVersion: v1
+kind: PodList
+metadata: {resourceVersion: "1"}
+items:
+- metadata: {name: a, namespace: x, labels: {pod: a}}
+  spec: {nodeName: n1}
+  status: {phase: Running, podIP: 192.0.2.11}
+- metadata: {name: b, namespace: x, labels: {pod: b}}
+  spec: {nodeName: n1}
+  status: {phase: Running, podIP: 192.0.2.12}
+---
+{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicyList", "items": [{"metadata": {"name": "q", "namespace": "x"}, "spec": {"podSelector": {}, "policyTypes": ["Egress"]}}]}
+`);
+    expect(r.problems).to.deep.equal([]);
+    expect(r.cluster.pods.map((p) => p.name)).to.deep.equal(['a', 'b']);
+    expect(r.cluster.policies.map((p) => p.name)).to.deep.equal(['p', 'q']);
+    expect(decide(r.cluster, 'x/b', 'x/a', 80).explanation.ingress.allowed).to.equal(true);
+    expect(decide(r.cluster, 'x/b', 'x/a', 80).explanation.egress.allowed).to.equal(false);
+  });
+  it('unknown fields and unknown kinds are ignored', () => {
+    const r = load(`apiVersion: v1
+kind: Pod
+metadata:
+  name: a
+  namespace: x
+  labels: {pod: a}
+  annotations: {note: "x"}
+  ownerReferences: [{kind: ReplicaSet, name: rs}]
+  futureField: {deep: [1, 2]}
+spec:
+  nodeName: n1
+  dnsPolicy: ClusterFirst
+  containers: [{name: c, image: i, ports: [{name: http, containerPort: 80, hostPort: 8080}], resources: {limits: {cpu: "1"}}}]
+status:
+  phase: Running
+  conditions: [{type: Ready, status: "True"}]
+  podIP: 192.0.2.11
+  podIPs: [{ip: 192.0.2.11}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: s, namespace: x}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: x}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p, namespace: x, generation: 3}
+spec:
+  podSelector: {}
+  ingress: [{ports: [{port: http}], futureRuleField: true}]
+  futureSpecField: {x: 1}
+status: {conditions: []}
+`);
+    expect(r.problems).to.deep.equal([]);
+    expect(r.cluster.pods[0]!.namedPorts).to.deep.equal([{ name: 'http', protocol: 'TCP', port: 80 }]);
+    expect(policyProblems(r.cluster)).to.deep.equal([]);
+    expect(decide(r.cluster, '203.0.113.1', 'x/a', 80).allowed).to.equal(true);
+    expect(decide(r.cluster, '203.0.113.1', 'x/a', 8080).allowed).to.equal(false);
+  });
+  it('JSON input works like YAML, and an empty file is an empty cluster', () => {
+    const r = load(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x' } }));
+    expect(r.cluster.namespaces.map((n) => n.name)).to.deep.equal(['x']);
+    expect(load('').cluster).to.deep.equal({ namespaces: [], pods: [], policies: [] });
+    expect(load('---\n---\n').problems).to.deep.equal([]);
+  });
+  it('compile reports the policy problems it meets, and the ruleset still comes out', () => {
+    const r = load(good.replace('{pod: b}}}]}]}', '{pod: b}}}], ports: [{port: 1, endPort: 0}]}]}'));
+    const out = compile(r.cluster, { node: 'n1' });
+    expect(out.problems.map(formatProblem)).to.deep.equal(['networkpolicy x/p: spec.ingress[0].ports[0].endPort: 0 must be between 1 and 65535, inclusive']);
+    expect(out.localPods.find((p) => p.name === 'a')!.ingress.isolated).to.equal(true);
+    expect(allowed(r.cluster, 'x/b', 'x/a', 80)).to.equal(false);
+  });
+});

@@ -1,0 +1,164 @@
+// A small reference evaluator of NetworkPolicy, written from DESIGN.md section 1 alone and
+// reading raw Kubernetes objects (as the builders make them). It shares no code with the
+// compiler (not ir.ts, not policy.ts, not selectors.ts): the property test checks that two
+// independent readings of the spec agree.
+import { addr } from './packet-eval.js';
+
+type Raw = Record<string, any>;
+
+export interface RefEndpoint {
+  readonly ip: string;
+}
+
+export interface RefConnection {
+  readonly src: string;
+  readonly dst: string;
+  readonly protocol: 'TCP' | 'UDP' | 'SCTP';
+  readonly port: number;
+}
+
+const has = (o: unknown, k: string) => o !== null && typeof o === 'object' && (o as Raw)[k] !== undefined && (o as Raw)[k] !== null;
+
+/** 1.6: matchLabels AND every matchExpressions item; NotIn/DoesNotExist hold on an absent key. */
+function selects(sel: Raw | undefined | null, labels: Record<string, string>): boolean {
+  if (!sel) return true;
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const present = Object.prototype.hasOwnProperty.call(labels, e.key);
+    const vals: string[] = e.values ?? [];
+    if (e.operator === 'In' && !(present && vals.includes(labels[e.key]!))) return false;
+    if (e.operator === 'NotIn' && present && vals.includes(labels[e.key]!)) return false;
+    if (e.operator === 'Exists' && !present) return false;
+    if (e.operator === 'DoesNotExist' && present) return false;
+  }
+  return true;
+}
+
+const OPS = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
+function selectorValid(sel: Raw | undefined | null): boolean {
+  if (!sel) return true;
+  return (sel.matchExpressions ?? []).every((e: Raw) => OPS.includes(e.operator) && ((e.operator === 'In' || e.operator === 'NotIn') ? (e.values ?? []).length > 0 : (e.values ?? []).length === 0));
+}
+
+function cidrRange(c: string): { fam: 4 | 6; lo: bigint; hi: bigint } {
+  const [a, l] = c.split('/');
+  const [fam, n] = addr(a!);
+  const host = BigInt((fam === 4 ? 32 : 128) - Number(l));
+  const lo = (n >> host) << host;
+  return { fam, lo, hi: lo + (1n << host) - 1n };
+}
+const inCidr = (ip: string, c: string) => {
+  const [f, n] = addr(ip);
+  const r = cidrRange(c);
+  return r.fam === f && r.lo <= n && n <= r.hi;
+};
+
+/** 1.15: what the API server would reject, for the features the generator uses. */
+function policyValid(spec: Raw): boolean {
+  if (!selectorValid(spec.podSelector)) return false;
+  for (const dir of ['ingress', 'egress'] as const) {
+    for (const rule of spec[dir] ?? []) {
+      for (const peer of rule[dir === 'ingress' ? 'from' : 'to'] ?? []) {
+        if (!selectorValid(peer.podSelector) || !selectorValid(peer.namespaceSelector)) return false;
+        if (peer.ipBlock) {
+          const c = cidrRange(peer.ipBlock.cidr);
+          for (const e of peer.ipBlock.except ?? []) {
+            const x = cidrRange(e);
+            // a strict subset: same family, inside, and smaller
+            if (x.fam !== c.fam || x.lo < c.lo || x.hi > c.hi || (x.lo === c.lo && x.hi === c.hi)) return false;
+          }
+        }
+      }
+      for (const p of rule.ports ?? []) {
+        if (p.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(p.protocol)) return false;
+        if (p.endPort !== undefined && (typeof p.port !== 'number' || p.endPort < p.port)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+export class Reference {
+  private readonly namespaces = new Map<string, Record<string, string>>();
+  private readonly pods: Raw[] = [];
+  private readonly policies: Raw[] = [];
+
+  constructor(objects: readonly Raw[]) {
+    for (const o of objects) {
+      if (o.kind === 'Namespace') this.namespaces.set(o.metadata.name, { ...(o.metadata.labels ?? {}), 'kubernetes.io/metadata.name': o.metadata.name });
+      else if (o.kind === 'Pod') this.pods.push(o);
+      else if (o.kind === 'NetworkPolicy') this.policies.push(o);
+    }
+  }
+
+  private nsLabels(ns: string) {
+    return this.namespaces.get(ns) ?? { 'kubernetes.io/metadata.name': ns };
+  }
+
+  /** 1.11, 1.12: an IP, not finished, not on the host network. */
+  private static active(p: Raw): boolean {
+    const phase = p.status?.phase;
+    return (p.status?.podIPs ?? []).length > 0 && phase !== 'Succeeded' && phase !== 'Failed' && !p.spec?.hostNetwork;
+  }
+
+  /** The active pod that holds this address, if any. */
+  podAt(ip: string): Raw | undefined {
+    const [f, n] = addr(ip);
+    return this.pods.find((p) => Reference.active(p) && (p.status.podIPs as { ip: string }[]).some((x) => { const [g, m] = addr(x.ip); return g === f && m === n; }));
+  }
+
+  /** 1.2: policyTypes, defaulted. */
+  private static types(spec: Raw): { ingress: boolean; egress: boolean } {
+    const t: string[] | undefined = spec.policyTypes;
+    if (t && t.length) return { ingress: t.includes('Ingress'), egress: t.includes('Egress') };
+    return { ingress: true, egress: Array.isArray(spec.egress) && spec.egress.length > 0 };
+  }
+
+  /** 1.8: the named port on the destination pod, name and protocol both. */
+  private static namedPort(pod: Raw | undefined, name: string, protocol: string): number | undefined {
+    if (!pod) return undefined;
+    const ctrs = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
+    for (const c of ctrs) for (const p of c.ports ?? []) if (p.name === name && (p.protocol ?? 'TCP') === protocol) return p.containerPort;
+    return undefined;
+  }
+
+  /** 1.5: does one peer entry match the address at the other end? */
+  private peerMatches(peer: Raw, policyNs: string, ip: string): boolean {
+    if (peer.ipBlock) return inCidr(ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((e: string) => inCidr(ip, e));
+    const pod = this.podAt(ip);
+    if (!pod) return false;
+    const ns = pod.metadata.namespace;
+    const nsOk = has(peer, 'namespaceSelector') ? selects(peer.namespaceSelector, this.nsLabels(ns)) : ns === policyNs;
+    return nsOk && selects(peer.podSelector, pod.metadata.labels ?? {});
+  }
+
+  /** 1.1, 1.3, 1.4, 1.7: is the pod's side of the connection allowed in this direction? */
+  side(pod: Raw, dir: 'ingress' | 'egress', c: RefConnection): { isolated: boolean; allowed: boolean } {
+    const ns = pod.metadata.namespace;
+    const selecting = this.policies.filter((p) => p.metadata.namespace === ns && selectorValid(p.spec?.podSelector) && selects(p.spec?.podSelector, pod.metadata.labels ?? {}) && Reference.types(p.spec)[dir]);
+    if (!selecting.length) return { isolated: false, allowed: true };
+    const other = dir === 'ingress' ? c.src : c.dst;
+    const destination = dir === 'ingress' ? pod : this.podAt(c.dst);
+    const ok = selecting.some((p) => policyValid(p.spec) && (p.spec[dir] ?? []).some((rule: Raw) => {
+      const peers: Raw[] | undefined = rule[dir === 'ingress' ? 'from' : 'to'];
+      const peerOk = !peers || peers.length === 0 || peers.some((peer) => this.peerMatches(peer, ns, other));
+      const ports: Raw[] | undefined = rule.ports;
+      const portOk = !ports || ports.length === 0 || ports.some((pm) => {
+        if ((pm.protocol ?? 'TCP') !== c.protocol) return false;
+        if (pm.port === undefined) return true;
+        if (typeof pm.port === 'string') return Reference.namedPort(destination, pm.port, c.protocol) === c.port;
+        return pm.port <= c.port && c.port <= (pm.endPort ?? pm.port);
+      });
+      return peerOk && portOk;
+    }));
+    return { isolated: true, allowed: ok };
+  }
+
+  /** 1.9: egress at the source AND ingress at the destination. */
+  allowed(c: RefConnection): { allowed: boolean; egress: boolean; ingress: boolean } {
+    const src = this.podAt(c.src), dst = this.podAt(c.dst);
+    const egress = src ? this.side(src, 'egress', c).allowed : true;
+    const ingress = dst ? this.side(dst, 'ingress', c).allowed : true;
+    return { allowed: egress && ingress, egress, ingress };
+  }
+}
