@@ -58,7 +58,7 @@ export function diffBatch(prev: Ruleset, next: Ruleset): Batch {
   const rebuilt: ChainDef[] = [];
   for (const p of prev.chains) {
     const c = nc.get(p.name);
-    if (!c || !same(p.rules, c.rules) || usesRecreated(c)) {
+    if (!c || (c !== p && !same(p.rules, c.rules)) || usesRecreated(c)) {
       if (p.rules.length) cmds.push({ flush: { chain: { ...ref, name: p.name } } });
       if (c) rebuilt.push(c);
     }
@@ -68,7 +68,7 @@ export function diffBatch(prev: Ruleset, next: Ruleset): Batch {
   const adds: Command[] = [];
   for (const c of nextC) {
     const p = pcn.get(c.name);
-    if (!p || recreated.has(c.name)) continue;
+    if (!p || p === c || recreated.has(c.name)) continue; // the same object: unchanged
     const before = new Map(p.elems.map((e) => [containerKey(p, e), e]));
     const after = new Map(c.elems.map((e) => [containerKey(c, e), e]));
     const gone: unknown[] = [], come: unknown[] = [];

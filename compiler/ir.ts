@@ -146,7 +146,15 @@ export function indexCluster(cluster: Cluster, cache: IndexCache = new IndexCach
     return r;
   };
 
+  const memo = new Map<NormalizedPolicy, Partial<Record<Direction, readonly Allowance[]>>>();
   const allowancesOf = (p: NormalizedPolicy, dir: Direction): readonly Allowance[] => {
+    let mine = memo.get(p);
+    if (!mine) memo.set(p, (mine = {}));
+    return (mine[dir] ??= allowancesAcross(p, dir));
+  };
+  /** Resolves afresh, but hands back last compile's array when every peer resolved to the
+   *  same objects as then. */
+  const allowancesAcross = (p: NormalizedPolicy, dir: Direction): readonly Allowance[] => {
     const parts = p.rules[dir].flatMap((r) => (r.peers ?? []).map((peer) => resolve(p, peer)));
     let entry = cache.allowances.get(p);
     if (!entry) cache.allowances.set(p, (entry = {}));

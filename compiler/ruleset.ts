@@ -22,7 +22,7 @@
 // counter, so a pod joining a group is one map element and a peer joining is one set element.
 import { createHash } from 'node:crypto';
 import { ipToBigint as ipToBigintSafe, mergeRanges, rangeContains, rangeElem, type AddrRange, type Family } from './cidr.js';
-import { indexCluster, podView, resolveNamedPort, type DirectionView } from './ir.js';
+import { IndexCache, indexCluster, podView, resolveNamedPort, type Allowance, type DirectionView } from './ir.js';
 import { ipFamily, podIsActive, type Cluster, type PodInfo, type Problem, type Protocol } from './model.js';
 import type { Direction } from './policy.js';
 import { sortUniqueElems, type ChainDef, type Expr, type MapDef, type Rule, type Ruleset, type SetDef } from './nft.js';
@@ -57,6 +57,22 @@ export interface CompileResult {
   /** The generation stamped into conntrack marks (already shifted into the mask). */
   readonly generation: number;
   readonly policyCount: { readonly valid: number; readonly invalid: number };
+}
+
+/** Work one compile can hand to the next (owned by the caller, e.g. the agent): a group
+ *  whose selecting policies resolve to the same allowance objects keeps its sets and chains,
+ *  and content hashes are remembered per object. The output is byte for byte the same with
+ *  or without it; only the time differs. */
+export class CompileCache {
+  readonly index = new IndexCache();
+  groups = new Map<string, GroupOutput>();
+  readonly hashes = new WeakMap<object, string>();
+}
+
+interface GroupOutput {
+  readonly inputs: readonly unknown[];
+  readonly sets: readonly SetDef[];
+  readonly chains: readonly ChainDef[];
 }
 
 const SHORT: Record<Direction, 'in' | 'eg'> = { ingress: 'in', egress: 'eg' };
@@ -234,16 +250,20 @@ const counterMap = (dir: Direction, f: Family) => `cnt_${SHORT[dir]}${f}`;
 
 interface Group {
   readonly dir: Direction;
+  readonly key: string;
   readonly hash: string;
   readonly view: DirectionView;
+  /** The selecting policies' allowance arrays: the group's output depends on nothing else
+   *  (but the pods' families, and every pod when an egress named port has no pod peer). */
+  readonly sources: readonly (readonly Allowance[])[];
   readonly pods: PodInfo[];
 }
 
 /** Compiles the cluster into the ruleset for one node. Pure: same input, same bytes. */
-export function compile(cluster: Cluster, opts: CompileOptions): CompileResult {
+export function compile(cluster: Cluster, opts: CompileOptions, cache: CompileCache = new CompileCache()): CompileResult {
   const table = opts.table ?? DEFAULT_TABLE;
   const mask = (opts.ctMarkMask ?? DEFAULT_CT_MARK_MASK) >>> 0;
-  const index = indexCluster(cluster);
+  const index = indexCluster(cluster, cache.index);
   const groups = new Map<string, Group>();
   const localPods: LocalPod[] = [];
 
@@ -257,7 +277,10 @@ export function compile(cluster: Cluster, opts: CompileOptions): CompileResult {
       const named = dir === 'ingress' && view.allowances.some((a) => a.ports?.some((p) => p.kind === 'named'));
       const key = JSON.stringify([dir, view.policies, named ? [...pod.namedPorts].sort((a, b) => (a.name < b.name ? -1 : 1)) : []]);
       let g = groups.get(key);
-      if (!g) groups.set(key, (g = { dir, hash: shortHash(key), view, pods: [] }));
+      if (!g) {
+        const sources = index.policiesIn(pod.namespace).filter((p) => view.policies.includes(p.id)).map((p) => index.allowancesOf(p, dir));
+        groups.set(key, (g = { dir, key, hash: shortHash(key), view, sources, pods: [] }));
+      }
       g.pods.push(pod);
       lp[dir] = { isolated: true, counter: counterName(dir, pod.namespace, pod.name), policies: view.policies };
     }
@@ -272,51 +295,26 @@ export function compile(cluster: Cluster, opts: CompileOptions): CompileResult {
     maps.set(counterMap(dir, f), []);
   }
 
+  const nextGroups = new Map<string, GroupOutput>();
   for (const g of [...groups.values()].sort((a, b) => (a.hash < b.hash ? -1 : 1))) {
-    const d = SHORT[g.dir];
-    const allowed = fillAllowed(g.view, g.dir, g.pods[0]!, index.activePods);
     const fams = FAMILIES.filter((f) => g.pods.some((p) => p.ips.some((ip) => ipFamily(ip) === f)));
-    const setName = (s: string) => `${d}_${g.hash}_${s}`;
-    const present = new Set<string>();
-    const addSet = (s: SetDef) => {
-      if (!s.elems.length || allowed.any) return;
-      sets.push(s);
-      present.add(s.name);
-    };
-    addSet({ name: setName('x'), type: ['inet_proto', 'inet_service'], flags: [], elems: sortUniqueElems([...allowed.x].map((k) => { const [p, n] = k.split('\0'); return { concat: [p, Number(n)] }; })) });
-    addSet({ name: setName('xr'), type: ['inet_proto', 'inet_service'], flags: ['interval'], elems: sortUniqueElems(Object.entries(allowed.xr).flatMap(([proto, rs]) => mergePortRanges(rs).map((r) => ({ concat: [proto, portElem(r)] })))) });
+    const readsEveryPod = g.dir === 'egress' && g.view.allowances.some((a) => a.ports?.some((p) => p.kind === 'named') && (a.peers === null || a.peers.some((x) => x.kind === 'cidr')));
+    const inputs: unknown[] = [fams.join(), readsEveryPod ? index.podsEpoch : null, ...g.sources];
+    const prev = cache.groups.get(g.key);
+    const out = prev && prev.inputs.length === inputs.length && prev.inputs.every((x, i) => x === inputs[i]) ? prev : { inputs, ...groupRules(g, fams, index.activePods) };
+    nextGroups.set(g.key, out);
+    sets.push(...out.sets);
+    chains.push(...out.chains);
     for (const f of fams) {
-      addSet({ name: setName(`a${f}`), type: addrType(f), flags: [], elems: sortUniqueElems([...allowed.a[f]]) });
-      addSet({ name: setName(`c${f}`), type: addrType(f), flags: ['interval'], elems: sortUniqueElems(mergeRanges(allowed.c[f]).map(rangeElem)) });
-      addSet({ name: setName(`p${f}`), type: [addrType(f), 'inet_proto', 'inet_service'], flags: [], elems: sortUniqueElems([...allowed.p[f].values()].map((e) => ({ concat: e }))) });
-      addSet({
-        name: setName(`r${f}`), type: [addrType(f), 'inet_proto', 'inet_service'], flags: ['interval'],
-        elems: sortUniqueElems(Object.entries(allowed.r[f]).flatMap(([proto, boxes]) => disjointBoxes(f, boxes).flatMap(({ range, ports }) => ports.map((pr) => ({ concat: [rangeElem(range), proto, portElem(pr)] }))))),
-      });
       for (const pd of ['o', 'r'] as const) {
-        const { local, peer, port } = roles(g.dir, pd);
-        const ipp = ipProto(f);
-        const lp4 = (set: string, left: unknown): Rule | undefined => (present.has(setName(set)) ? [match(left, `@${setName(set)}`), RETURN] : undefined);
-        const l4port = { concat: [meta('l4proto'), payload('th', port)] };
-        const rules: Rule[] = allowed.any
-          ? [[RETURN]]
-          : [
-              lp4('x', l4port),
-              lp4('xr', l4port),
-              lp4(`a${f}`, payload(ipp, peer)),
-              lp4(`c${f}`, payload(ipp, peer)),
-              lp4(`p${f}`, { concat: [payload(ipp, peer), meta('l4proto'), payload('th', port)] }),
-              lp4(`r${f}`, { concat: [payload(ipp, peer), meta('l4proto'), payload('th', port)] }),
-              [{ counter: { map: { key: payload(ipp, local), data: `@${counterMap(g.dir, f)}` } } }],
-              [DROP],
-            ].filter((r): r is Rule => r !== undefined);
-        const chain = `${d}${f}${pd}_${g.hash}`;
-        chains.push({ name: chain, rules });
-        for (const pod of g.pods) for (const ip of pod.ips) if (ipFamily(ip) === f) maps.get(dispatchMap(g.dir, f, pd))!.push([ip, { jump: { target: chain } }]);
+        const target = { jump: { target: `${SHORT[g.dir]}${f}${pd}_${g.hash}` } };
+        const m = maps.get(dispatchMap(g.dir, f, pd))!;
+        for (const pod of g.pods) for (const ip of pod.ips) if (ipFamily(ip) === f) m.push([ip, target]);
       }
     }
     for (const pod of g.pods) for (const ip of pod.ips) maps.get(counterMap(g.dir, ipFamily(ip)))!.push([ip, counterName(g.dir, pod.namespace, pod.name)]);
   }
+  cache.groups = nextGroups;
 
   const counters = localPods.flatMap((p) => [p.ingress.counter, p.egress.counter]).filter((c): c is string => !!c).sort();
   const mapDefs: MapDef[] = [...maps.entries()].map(([name, elems]) => ({
@@ -327,7 +325,12 @@ export function compile(cluster: Cluster, opts: CompileOptions): CompileResult {
   }));
 
   // The generation: a hash of everything that decides, folded into the mask, never zero.
-  const content = JSON.stringify({ chains, sets, maps: mapDefs, fast: !!opts.establishedFastPath });
+  const hashOf = (o: object) => {
+    let h = cache.hashes.get(o);
+    if (!h) cache.hashes.set(o, (h = shortHash(JSON.stringify(o), 16)));
+    return h;
+  };
+  const content = [opts.establishedFastPath ? 'fast' : 'slow', ...chains.map(hashOf), ...sets.map(hashOf), ...mapDefs.map(hashOf)].join();
   const shift = mask === 0 ? 0 : 31 - Math.clz32(mask & -mask);
   const width = mask === 0 ? 0 : 32 - Math.clz32(mask >>> shift);
   const span = width >= 31 ? 0x7fffffff : 2 ** width - 1;
@@ -346,6 +349,52 @@ export function compile(cluster: Cluster, opts: CompileOptions): CompileResult {
     generation,
     policyCount: { valid, invalid: cluster.policies.length - valid },
   };
+}
+
+/** The sets and chains of one group: what its policies allow, flattened into set look-ups. */
+function groupRules(g: Group, fams: readonly Family[], activePods: readonly PodInfo[]): { sets: SetDef[]; chains: ChainDef[] } {
+  const d = SHORT[g.dir];
+  const allowed = fillAllowed(g.view, g.dir, g.pods[0]!, activePods);
+  const sets: SetDef[] = [];
+  const chains: ChainDef[] = [];
+  const setName = (s: string) => `${d}_${g.hash}_${s}`;
+  const present = new Set<string>();
+  const addSet = (s: SetDef) => {
+    if (!s.elems.length || allowed.any) return;
+    sets.push(s);
+    present.add(s.name);
+  };
+  addSet({ name: setName('x'), type: ['inet_proto', 'inet_service'], flags: [], elems: sortUniqueElems([...allowed.x].map((k) => { const [p, n] = k.split('\0'); return { concat: [p, Number(n)] }; })) });
+  addSet({ name: setName('xr'), type: ['inet_proto', 'inet_service'], flags: ['interval'], elems: sortUniqueElems(Object.entries(allowed.xr).flatMap(([proto, rs]) => mergePortRanges(rs).map((r) => ({ concat: [proto, portElem(r)] })))) });
+  for (const f of fams) {
+    addSet({ name: setName(`a${f}`), type: addrType(f), flags: [], elems: sortUniqueElems([...allowed.a[f]]) });
+    addSet({ name: setName(`c${f}`), type: addrType(f), flags: ['interval'], elems: sortUniqueElems(mergeRanges(allowed.c[f]).map(rangeElem)) });
+    addSet({ name: setName(`p${f}`), type: [addrType(f), 'inet_proto', 'inet_service'], flags: [], elems: sortUniqueElems([...allowed.p[f].values()].map((e) => ({ concat: e }))) });
+    addSet({
+      name: setName(`r${f}`), type: [addrType(f), 'inet_proto', 'inet_service'], flags: ['interval'],
+      elems: sortUniqueElems(Object.entries(allowed.r[f]).flatMap(([proto, boxes]) => disjointBoxes(f, boxes).flatMap(({ range, ports }) => ports.map((pr) => ({ concat: [rangeElem(range), proto, portElem(pr)] }))))),
+    });
+    for (const pd of ['o', 'r'] as const) {
+      const { local, peer, port } = roles(g.dir, pd);
+      const ipp = ipProto(f);
+      const lookup = (set: string, left: unknown): Rule | undefined => (present.has(setName(set)) ? [match(left, `@${setName(set)}`), RETURN] : undefined);
+      const l4port = { concat: [meta('l4proto'), payload('th', port)] };
+      const rules: Rule[] = allowed.any
+        ? [[RETURN]]
+        : [
+            lookup('x', l4port),
+            lookup('xr', l4port),
+            lookup(`a${f}`, payload(ipp, peer)),
+            lookup(`c${f}`, payload(ipp, peer)),
+            lookup(`p${f}`, { concat: [payload(ipp, peer), meta('l4proto'), payload('th', port)] }),
+            lookup(`r${f}`, { concat: [payload(ipp, peer), meta('l4proto'), payload('th', port)] }),
+            [{ counter: { map: { key: payload(ipp, local), data: `@${counterMap(g.dir, f)}` } } }],
+            [DROP],
+          ].filter((r): r is Rule => r !== undefined);
+      chains.push({ name: `${d}${f}${pd}_${g.hash}`, rules });
+    }
+  }
+  return { sets, chains };
 }
 
 function baseChains(mask: number, gen: number, fastPath: boolean): ChainDef[] {
