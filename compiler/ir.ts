@@ -7,7 +7,14 @@ import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer, type
 import { matches } from './selectors.js';
 
 export type ResolvedPeer =
-  | { readonly kind: 'pods'; readonly pods: readonly PodInfo[] }
+  | {
+      readonly kind: 'pods';
+      /** The matching pods, one array per namespace the peer reads (kept as they are so that
+       *  an unchanged namespace stays the same object from one compile to the next). */
+      readonly parts: readonly (readonly PodInfo[])[];
+      /** All of them in one array (made on first use). */
+      readonly pods: readonly PodInfo[];
+    }
   | { readonly kind: 'cidr'; readonly ranges: readonly AddrRange[]; readonly text: string };
 
 export interface Allowance {
@@ -62,6 +69,17 @@ export class IndexCache {
 }
 
 const NO_PODS: readonly PodInfo[] = [];
+
+function podsPeer(parts: readonly (readonly PodInfo[])[]): ResolvedPeer {
+  let flat: readonly PodInfo[] | undefined;
+  return {
+    kind: 'pods',
+    parts,
+    get pods() {
+      return (flat ??= parts.length === 1 ? parts[0]! : parts.flat());
+    },
+  };
+}
 const sameItems = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 export function indexCluster(cluster: Cluster, cache: IndexCache = new IndexCache()): ClusterIndex {
@@ -138,10 +156,9 @@ export function indexCluster(cluster: Cluster, cache: IndexCache = new IndexCach
       return r;
     }
     const nss = peer.namespaceSelector ? namespacesOf(peer, peer.namespaceSelector) : [p.namespace];
-    const parts = nss.map((n) => podsOf(peer, n));
-    const pods = parts.length === 1 ? parts[0]! : parts.flat();
-    if (prev && prev.kind === 'pods' && (prev.pods === pods || sameItems(prev.pods, pods))) return prev;
-    const r: ResolvedPeer = { kind: 'pods', pods };
+    const parts = nss.map((n) => podsOf(peer, n)).filter((l) => l.length > 0);
+    if (prev && prev.kind === 'pods' && sameItems(prev.parts, parts)) return prev;
+    const r = podsPeer(parts);
     cache.resolved.set(peer, r);
     return r;
   };
