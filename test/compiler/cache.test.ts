@@ -1,0 +1,50 @@
+// Property: compiling through a long-lived CompileCache (as the agent does, objects that did
+// not change keeping their identity) gives exactly what a fresh compile gives. The cache
+// (ir.ts IndexCache, ruleset.ts CompileCache) must only save time, never change a verdict.
+import fc from 'fast-check';
+import { clusterFromObjects, compile, CompileCache, formatProblem, type Cluster } from '../../compiler/index.js';
+import { clusterArb } from './arbitraries.js';
+
+type Keyed = { namespace?: string; name: string };
+const key = (o: Keyed) => `${o.namespace ?? ''}/${o.name}`;
+
+/** Mixes two clusters as a source would hand them over: each object from the first or the
+ *  second (or dropped), unchanged objects keeping their identity. */
+function mix<T extends Keyed>(a: readonly T[], b: readonly T[], bits: readonly number[], salt: number): T[] {
+  const out = new Map<string, T>();
+  a.forEach((o, i) => { if ((bits[(i + salt) % bits.length]! & 3) !== 0) out.set(key(o), o); });
+  b.forEach((o, i) => { if ((bits[(i + salt + 7) % bits.length]! & 3) === 1) out.set(key(o), o); });
+  return [...out.values()].sort((x, y) => (key(x) < key(y) ? -1 : 1));
+}
+const mixCluster = (a: Cluster, b: Cluster, bits: readonly number[], salt: number): Cluster => ({
+  namespaces: mix(a.namespaces, b.namespaces, bits, salt),
+  pods: mix(a.pods, b.pods, bits, salt + 1),
+  policies: mix(a.policies, b.policies, bits, salt + 2),
+});
+
+const view = (c: Cluster, node: string, cache?: CompileCache) => {
+  const r = compile(c, { node }, cache);
+  return JSON.stringify({ ruleset: r.ruleset, localPods: r.localPods, generation: r.generation, problems: r.problems.map(formatProblem), count: r.policyCount });
+};
+
+describe('compiler: a long-lived compile cache changes nothing', function () {
+  this.timeout(300_000);
+  it('a sequence of mixed clusters compiles through one cache exactly as it compiles fresh', () => {
+    fc.assert(
+      fc.property(clusterArb, clusterArb, fc.array(fc.nat(255), { minLength: 8, maxLength: 8 }), (objsA, objsB, bits) => {
+        const a = clusterFromObjects(objsA).cluster, b = clusterFromObjects(objsB).cluster;
+        const steps = [a, mixCluster(a, b, bits, 0), b, mixCluster(a, b, bits, 3), a, mixCluster(b, a, bits, 5)];
+        for (const node of ['n1', 'n2']) {
+          const cache = new CompileCache();
+          steps.forEach((c, i) => {
+            const got = view(c, node, cache), want = view(c, node);
+            if (got !== want) {
+              throw new Error(`step ${i} on ${node}: cached compile differs from a fresh one\ncluster: ${JSON.stringify(c)}\ncached: ${got}\nfresh:  ${want}`);
+            }
+          });
+        }
+      }),
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 150), seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined },
+    );
+  });
+});
