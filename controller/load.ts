@@ -17,7 +17,13 @@ export function manifestFiles(path: string): string[] {
   for (const name of readdirSync(path).sort()) {
     if (name.startsWith('.')) continue;
     const p = join(path, name);
-    if (statSync(p).isDirectory()) out.push(...manifestFiles(p));
+    let isDir: boolean;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch (e) {
+      throw new LoadError(`cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (isDir) out.push(...manifestFiles(p));
     else if (/\.(ya?ml|json)$/.test(name)) out.push(p);
   }
   return out;
