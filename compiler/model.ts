@@ -33,6 +33,9 @@ export interface PodInfo {
   readonly hostNetwork: boolean;
   /** Container ports that carry a name (init containers included: sidecars serve too). */
   readonly namedPorts: readonly NamedPort[];
+  /** metadata.creationTimestamp as an ISO string, when known: of two live pods claiming one
+   *  address, the newer owns it (see resolveAddressClaims). */
+  readonly created?: string;
 }
 
 /** A NetworkPolicy as stored: the spec is kept raw and validated by the compiler, so that a
@@ -77,7 +80,15 @@ const Metadata = z.object({
   name: z.string().min(1),
   namespace: z.string().min(1).nullish(),
   labels,
+  // A string in manifests, a Date from some API clients: anything else is ignored, not fatal.
+  creationTimestamp: z.unknown().optional(),
 });
+
+function isoTime(t: unknown): string | undefined {
+  if (!(typeof t === 'string' || t instanceof Date)) return undefined;
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
 
 const NamespaceSchema = z.object({
   metadata: z.object({ name: z.string().min(1), labels }),
@@ -178,6 +189,7 @@ export function parsePod(obj: unknown): ParseResult<PodInfo> {
       phase: status?.phase ?? '',
       hostNetwork: spec?.hostNetwork ?? false,
       namedPorts,
+      ...(isoTime(m.creationTimestamp) ? { created: isoTime(m.creationTimestamp) } : {}),
     },
   };
 }
@@ -243,7 +255,36 @@ const byKey = <T extends { namespace?: string; name: string }>(a: T, b: T) => {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 };
 
-/** Order does not matter to the semantics; sorting makes every output independent of it. */
+/** Order does not matter to the semantics; sorting makes every output independent of it.
+ *  Address claims are settled here too, so that every reader of the cluster (the ruleset,
+ *  explain, the IR) sees one owner per address. */
 export function sortCluster(c: Cluster): Cluster {
-  return { namespaces: [...c.namespaces].sort(byKey), pods: [...c.pods].sort(byKey), policies: [...c.policies].sort(byKey) };
+  return { namespaces: [...c.namespaces].sort(byKey), pods: resolveAddressClaims([...c.pods].sort(byKey)), policies: [...c.policies].sort(byKey) };
+}
+
+/** IPs are reused (DESIGN.md 1.12): the API can briefly show an ended pod as still running
+ *  with the address a new pod already has. Of the live pods claiming one address, the newest
+ *  (metadata.creationTimestamp; unknown counts as oldest; a tie goes to the first by
+ *  namespace/name) keeps it; the others lose that address, and a pod left without any
+ *  takes no part, like a pod without an IP. Pods are expected sorted; untouched pods keep
+ *  their identity (caches key on it). */
+export function resolveAddressClaims(pods: readonly PodInfo[]): PodInfo[] {
+  const owner = new Map<string, PodInfo>();
+  let conflict = false;
+  for (const p of pods) {
+    if (!podIsActive(p)) continue;
+    for (const ip of p.ips) {
+      const o = owner.get(ip);
+      if (!o) owner.set(ip, p);
+      else {
+        conflict = true;
+        if ((p.created ?? '') > (o.created ?? '')) owner.set(ip, p);
+      }
+    }
+  }
+  if (!conflict) return [...pods];
+  return pods.map((p) => {
+    if (!podIsActive(p) || p.ips.every((ip) => owner.get(ip) === p)) return p;
+    return { ...p, ips: p.ips.filter((ip) => owner.get(ip) === p) };
+  });
 }

@@ -27,6 +27,8 @@ export interface PodOptions {
   readonly initPorts?: readonly PortSpec[];
   readonly phase?: string;
   readonly hostNetwork?: boolean;
+  /** metadata.creationTimestamp (RFC 3339). */
+  readonly created?: string;
 }
 
 /** `pod('x/a', {...})`; defaults: node `n1`, phase Running, no IP (pass `ips`). */
@@ -41,7 +43,7 @@ export function pod(id: string, o: PodOptions = {}): Obj {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace, labels: o.labels ?? {}, uid: `uid-${namespace}-${name}` },
+    metadata: { name, namespace, labels: o.labels ?? {}, uid: `uid-${namespace}-${name}`, ...(o.created ? { creationTimestamp: o.created } : {}) },
     spec: {
       nodeName: o.node ?? 'n1',
       ...(o.hostNetwork ? { hostNetwork: true } : {}),

@@ -88,7 +88,7 @@ describe('CLI: explain and compile errors', function () {
     expect(r.stderr).to.contain(missing);
     expect(r.stderr).to.contain('ENOENT');
   });
-  it('compile: a dangling link inside a folder fails with a message naming it, not a stack trace (bug in controller/load.ts)', () => {
+  it('compile: a dangling link inside a folder fails with a message naming it, not a stack trace', () => {
     const sub = mkdtempSync(join(dir, 'folder-'));
     writeFileSync(join(sub, 'a.yaml'), CLUSTER);
     symlinkSync(join(sub, 'gone.yaml'), join(sub, 'b.yaml'));

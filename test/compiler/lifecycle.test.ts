@@ -1,6 +1,6 @@
 // DESIGN.md 1.10-1.12: statefulness, node and host-network traffic, pod life cycle.
 import { expect } from 'chai';
-import { compile, explain, ExplainError } from '../../compiler/index.js';
+import { compile, explain, ExplainError, sortCluster } from '../../compiler/index.js';
 import { allowed, allowedBoth, cluster, decide, ns, pod, policy, world } from './builders.js';
 import { connectionVerdict, evalPacket, type Packet } from './packet-eval.js';
 
@@ -45,6 +45,42 @@ describe('compiler semantics: pod life cycle (DESIGN 1.12)', () => {
       expect(allowedBoth(c3, 'x/heir', 'x/a', 80)).to.equal(true);
     });
   }
+  describe('two live pods claiming one address (the API lags behind an IP reuse)', () => {
+    const older = (labels: Record<string, string>) => pod('x/older', { labels, ips: ['192.0.2.60', '2001:db8::60'], created: '2026-11-22T06:00:00Z' });
+    const newer = (labels: Record<string, string>) => pod('x/newer', { labels, ips: ['192.0.2.60'], created: '2026-11-22T06:30:00Z' });
+    const locked = policy('x/c-locked', { podSelector: podSel('c'), ingress: [] });
+    it('the newer pod owns the address, as a peer and as a destination, in explain and in the ruleset alike', () => {
+      for (const [o, n, wantTo, wantFrom] of [[{ pod: 'b' }, { pod: 'c' }, false, false], [{ pod: 'c' }, { pod: 'b' }, true, true]] as const) {
+        const c = cluster(...world(older(o), newer(n), onlyFromB, locked));
+        const to = decide(c, 'x/a', '192.0.2.60', 80);
+        expect(to.explanation.to.pod).to.equal('x/newer');
+        expect(to.allowed).to.equal(wantTo);
+        const from = decide(c, '192.0.2.60', 'x/a', 80);
+        expect(from.explanation.from.pod).to.equal('x/newer');
+        expect(from.allowed).to.equal(wantFrom);
+      }
+    });
+    it('the older pod keeps the addresses nobody else claims', () => {
+      const c = cluster(...world(older({ pod: 'b' }), newer({ pod: 'c' }), onlyFromB));
+      expect(c.pods.find((p) => p.name === 'older')!.ips).to.deep.equal(['2001:db8::60']);
+      expect(decide(c, '2001:db8::60', '2001:db8::11', 80).allowed).to.equal(true);
+      expect(decide(c, '2001:db8::60', '2001:db8::11', 80).explanation.from.pod).to.equal('x/older');
+    });
+    it('a pod left without an address takes no part; without timestamps the first by name keeps it', () => {
+      const c = cluster(...world(pod('x/m1', { labels: { pod: 'c' }, ips: ['192.0.2.60'] }), pod('x/m2', { labels: { pod: 'b' }, ips: ['192.0.2.60'] }), onlyFromB, locked));
+      expect(c.pods.find((p) => p.name === 'm2')!.ips).to.deep.equal([]);
+      expect(() => explain(c, 'x/m2', 'x/a', 80, 'TCP')).to.throw(ExplainError);
+      expect(decide(c, '192.0.2.60', 'x/a', 80).allowed).to.equal(false);
+      expect(decide(c, 'x/a', '192.0.2.60', 80).allowed).to.equal(false);
+      expect(compile(c, { node: 'n1' }).localPods.map((p) => p.name)).to.not.include('m2');
+    });
+    it('objects of pods that claim nothing twice keep their identity', () => {
+      const c = cluster(...world(older({ pod: 'b' }), newer({ pod: 'c' })));
+      const again = sortCluster(c);
+      expect(again.pods.filter((p, i) => p === c.pods[i]).length).to.equal(c.pods.length - 0);
+      expect(again.pods.find((p) => p.name === 'older')!.ips).to.deep.equal(['2001:db8::60']);
+    });
+  });
   it('a finished pod that a policy selects is not isolated any more (not in the maps)', () => {
     const c = cluster(...world(pod('x/done', { labels: { pod: 'a' }, phase: 'Succeeded', ips: ['192.0.2.61'] }), onlyFromB));
     const r = compile(c, { node: 'n1' });
