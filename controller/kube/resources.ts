@@ -1,0 +1,75 @@
+// The three kinds the agent watches: where they live in the API, how to list them (typed
+// client-node calls, one page at a time) and how to turn one into its slim form.
+import { CoreV1Api, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { parseNamespace, parsePod, parsePolicy, type ParseResult } from '../../compiler/index.js';
+import type { ResourceKind } from '../source.js';
+
+export interface ListPage {
+  readonly items: readonly unknown[];
+  readonly resourceVersion: string;
+  readonly continueToken?: string;
+}
+
+export interface Resource<T> {
+  readonly kind: ResourceKind;
+  /** The all-namespaces collection path, also the watch path. */
+  readonly path: string;
+  readonly namespaced: boolean;
+  list(limit: number, continueToken: string | undefined): Promise<ListPage>;
+  parse(obj: unknown): ParseResult<T>;
+}
+
+interface TypedList {
+  readonly items: readonly object[];
+  readonly metadata?: { readonly resourceVersion?: string; readonly _continue?: string };
+}
+
+function page(l: TypedList): ListPage {
+  return { items: l.items.map(toWire), resourceVersion: l.metadata?.resourceVersion ?? '', continueToken: l.metadata?._continue || undefined };
+}
+
+export function kubeResources(kc: KubeConfig) {
+  const core = kc.makeApiClient(CoreV1Api);
+  const net = kc.makeApiClient(NetworkingV1Api);
+  return {
+    pod: {
+      kind: 'pod', path: '/api/v1/pods', namespaced: true, parse: parsePod,
+      list: async (limit, cont) => page(await core.listPodForAllNamespaces({ limit, _continue: cont })),
+    },
+    namespace: {
+      kind: 'namespace', path: '/api/v1/namespaces', namespaced: false, parse: parseNamespace,
+      list: async (limit, cont) => page(await core.listNamespace({ limit, _continue: cont })),
+    },
+    networkpolicy: {
+      kind: 'networkpolicy', path: '/apis/networking.k8s.io/v1/networkpolicies', namespaced: true, parse: parsePolicy,
+      list: async (limit, cont) => page(await net.listNetworkPolicyForAllNamespaces({ limit, _continue: cont })),
+    },
+  } satisfies { [K in ResourceKind]: Resource<unknown> };
+}
+
+/**
+ * Typed client objects back to the wire (JSON) form that watch events carry.
+ *
+ * Why: list calls deserialise into generated model classes whose property names are not
+ * always the JSON names — `V1NetworkPolicyIngressRule` keeps `from` as `_from`. Handing that
+ * to the compiler would read an ingress rule with peers as one without (`from` absent = from
+ * everywhere): a policy listed at start-up would allow what the same policy arriving by watch
+ * denies. Each model class carries its own name map (`getAttributeTypeMap`), which gives
+ * the JSON names back; plain objects (label maps) and values are copied as they are.
+ */
+export function toWire(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (v instanceof Date) return v.toISOString();
+  if (Array.isArray(v)) return v.map(toWire);
+  const out: Record<string, unknown> = {};
+  const model = (v as { constructor?: { getAttributeTypeMap?: () => readonly { name: string; baseName: string }[] } }).constructor;
+  if (typeof model?.getAttributeTypeMap === 'function') {
+    for (const a of model.getAttributeTypeMap()) {
+      const x = (v as Record<string, unknown>)[a.name];
+      if (x !== undefined) out[a.baseName] = toWire(x);
+    }
+    return out;
+  }
+  for (const [k, x] of Object.entries(v)) out[k] = toWire(x);
+  return out;
+}

@@ -1,0 +1,335 @@
+// The Kubernetes source against an in-test API server over real HTTP, through the real
+// @kubernetes/client-node: initial list, every kind of change, watch cuts, 410 Gone,
+// bookmarks, refused connections, silent watches and malformed objects.
+import { expect } from 'chai';
+import { clusterFromObjects, compile, formatProblem } from '../../compiler/index.js';
+import { createKubeSource, type KubeSource } from '../../controller/kube-source.js';
+import { deepEqual } from '../../controller/kube/store.js';
+import type { SourceEvent } from '../../controller/source.js';
+import { namespace, pod, policy, waitFor } from '../helpers/kube-api/fixtures.js';
+import { FakeKubeApi, type Kind } from '../helpers/kube-api/server.js';
+
+interface Harness {
+  api: FakeKubeApi;
+  source: KubeSource;
+  events: SourceEvent[];
+  restarts: { kind: string; reason: string }[];
+  errors: string[];
+  sleeps: number[];
+  clock: { now: number };
+}
+
+const harnesses: Harness[] = [];
+
+async function setup(seed: (api: FakeKubeApi) => void = () => {}, opts: { goneAs?: 'event' | 'http'; pageSize?: number; startPaused?: boolean } = {}): Promise<Harness> {
+  const api = new FakeKubeApi({ goneAs: opts.goneAs });
+  await api.start();
+  seed(api);
+  if (opts.startPaused) await api.pause();
+  const clock = { now: 1_700_000_000_000 };
+  const h: Harness = { api, source: undefined as unknown as KubeSource, events: [], restarts: [], errors: [], sleeps: [], clock };
+  h.source = createKubeSource({
+    kubeConfig: api.kubeConfig(),
+    clock: () => clock.now,
+    backoff: { minMs: 5, maxMs: 40 },
+    random: () => 1, // no jitter: the schedule is exactly 5, 10, 20, 40, 40, ...
+    // Real (short) sleeps, recorded: the test asserts the schedule, never elapsed time.
+    sleep: (ms, signal) => {
+      h.sleeps.push(ms);
+      return new Promise((r) => {
+        const t = setTimeout(r, ms);
+        signal.addEventListener('abort', () => (clearTimeout(t), r()));
+      });
+    },
+    watch: { timeoutSeconds: 3600, idleMs: 60_000, checkEveryMs: 20 },
+    pageSize: opts.pageSize ?? 2,
+    logger: { info: () => {}, warn: () => {}, error: (m) => h.errors.push(m) },
+  });
+  harnesses.push(h);
+  return h;
+}
+
+function startSource(h: Harness): Promise<void> {
+  return h.source.start({
+    onChange: (e) => h.events.push(e),
+    onWatchRestart: (kind, reason) => h.restarts.push({ kind, reason }),
+    onError: (m) => h.errors.push(m),
+  });
+}
+
+/** What the server holds, read the way `compile --cluster` reads manifests. */
+function expected(api: FakeKubeApi) {
+  return clusterFromObjects([...api.list('namespace'), ...api.list('pod'), ...api.list('networkpolicy')]);
+}
+
+function inSync(h: Harness): boolean {
+  return deepEqual(h.source.snapshot(), expected(h.api));
+}
+
+async function waitInSync(h: Harness, what: string): Promise<void> {
+  try {
+    await waitFor(what, () => inSync(h));
+  } catch (e) {
+    expect(h.source.snapshot(), what).to.deep.equal(expected(h.api));
+    throw e;
+  }
+}
+
+/** Waits until every kind has an open watch (so that later changes arrive as events). */
+async function waitWatching(h: Harness): Promise<void> {
+  await waitFor('a watch on every kind', () => (['pod', 'namespace', 'networkpolicy'] as Kind[]).every((k) => h.api.openWatches(k) >= 1));
+}
+
+function seedSmall(api: FakeKubeApi): void {
+  api.add('namespace', namespace('x', { team: 'a' }));
+  api.add('namespace', namespace('y', { team: 'b' }));
+  api.add('pod', pod('x/a', { labels: { app: 'a' }, ips: ['192.0.2.10', '2001:db8::10'], ports: [{ name: 'http', containerPort: 8080 }] }));
+  api.add('pod', pod('x/b', { labels: { app: 'b' }, ips: ['192.0.2.11'], node: 'node-2' }));
+  api.add('pod', pod('y/c', { labels: { app: 'c' }, ips: ['198.51.100.12'] }));
+  api.add('networkpolicy', policy('x/allow-from-y', {
+    podSelector: { matchLabels: { app: 'a' } },
+    policyTypes: ['Ingress', 'Egress'],
+    ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'b' } } }], ports: [{ port: 'http' }] }],
+    egress: [{ to: [{ ipBlock: { cidr: '203.0.113.0/24', except: ['203.0.113.128/25'] } }], ports: [{ protocol: 'UDP', port: 53 }] }],
+  }));
+}
+
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) {
+    await h.source.stop();
+    await h.api.close();
+  }
+});
+
+describe('kube source (fake API server, real client-node over HTTP)', function () {
+  this.timeout(60_000);
+
+  it('lists existing objects into a snapshot equal to clusterFromObjects of the same objects', async () => {
+    const h = await setup(seedSmall);
+    expect(h.source.synced()).to.equal(false);
+    await startSource(h);
+    expect(h.source.synced()).to.equal(true);
+    const snap = h.source.snapshot();
+    expect(snap).to.deep.equal(expected(h.api));
+    expect(snap.cluster.pods).to.have.length(3);
+    // Paginated: pageSize 2 means the three pods took two list requests.
+    const podLists = h.api.requests.filter((r) => r.kind === 'pod' && !r.watch);
+    expect(podLists.map((r) => r.query.continue ?? '')).to.have.length(2);
+    // The listed policy keeps its peers (typed client objects name `from` `_from`): it
+    // compiles exactly like the manifest does.
+    const viaSource = compile(snap.cluster, { node: 'node-1' });
+    const viaManifest = compile(expected(h.api).cluster, { node: 'node-1' });
+    expect(viaSource.ruleset).to.deep.equal(viaManifest.ruleset);
+    expect(JSON.stringify(snap.cluster.policies[0]!.spec)).to.contain('"from"').and.not.contain('_from');
+  });
+
+  it('follows add, update and delete of every kind, and reports each as a change', async () => {
+    const h = await setup(seedSmall);
+    await startSource(h);
+    await waitWatching(h);
+    h.events.length = 0;
+
+    h.api.add('namespace', namespace('z'));
+    h.api.add('pod', pod('z/d', { labels: { app: 'd' }, ips: ['198.51.100.20'] }));
+    h.api.add('networkpolicy', policy('z/deny', { podSelector: {} }));
+    await waitInSync(h, 'adds');
+
+    h.api.update('pod', pod('z/d', { labels: { app: 'd', tier: 'web' }, ips: ['198.51.100.20'] }));
+    h.api.update('networkpolicy', policy('z/deny', { podSelector: { matchLabels: { tier: 'web' } } }));
+    h.api.update('namespace', namespace('z', { env: 'prod' }));
+    await waitInSync(h, 'updates');
+
+    h.api.delete('networkpolicy', policy('z/deny', {}));
+    h.api.delete('pod', pod('z/d'));
+    h.api.delete('namespace', namespace('z'));
+    await waitInSync(h, 'deletes');
+
+    const seen = h.events.map((e) => `${e.kind}:${e.action}`);
+    // Each kind has its own stream: order holds within a kind, not across kinds.
+    expect([...seen].sort()).to.deep.equal([
+      'namespace:add', 'namespace:delete', 'namespace:update', 'networkpolicy:add', 'networkpolicy:delete', 'networkpolicy:update', 'pod:add', 'pod:delete', 'pod:update',
+    ]);
+    expect(h.events.every((e) => e.seenAt === h.clock.now)).to.equal(true);
+  });
+
+  it('does not report updates that change nothing the compiler reads (status churn)', async () => {
+    const h = await setup(seedSmall);
+    await startSource(h);
+    await waitWatching(h);
+    h.events.length = 0;
+    const noisy = pod('x/a', { labels: { app: 'a' }, ips: ['192.0.2.10', '2001:db8::10'], ports: [{ name: 'http', containerPort: 8080 }] });
+    (noisy.status as { conditions: unknown[] }).conditions = [{ type: 'Ready', status: 'False' }];
+    noisy.metadata.annotations = { changed: 'yes' };
+    h.api.update('pod', noisy);
+    // A real change after the noise: once it is in, the noise has been processed too.
+    h.api.update('pod', pod('x/b', { labels: { app: 'b2' }, ips: ['192.0.2.11'], node: 'node-2' }));
+    await waitInSync(h, 'the real change');
+    expect(h.events.map((e) => `${e.kind}:${e.action}`)).to.deep.equal(['pod:update']);
+  });
+
+  it('re-evaluates a namespace relabel', async () => {
+    const h = await setup(seedSmall);
+    await startSource(h);
+    await waitWatching(h);
+    h.api.update('namespace', namespace('y', { team: 'c' }));
+    await waitInSync(h, 'the relabel');
+    const y = h.source.snapshot().cluster.namespaces.find((n) => n.name === 'y')!;
+    expect(y.labels).to.deep.equal({ team: 'c', 'kubernetes.io/metadata.name': 'y' });
+  });
+
+  it('drops a pod whose IP is reused by another pod right after it ends', async () => {
+    const h = await setup(seedSmall);
+    await startSource(h);
+    await waitWatching(h);
+    h.api.update('pod', pod('x/b', { labels: { app: 'b' }, ips: ['192.0.2.11'], node: 'node-2', phase: 'Succeeded' }));
+    h.api.delete('pod', pod('x/b'));
+    h.api.add('pod', pod('y/new', { labels: { app: 'new' }, ips: ['192.0.2.11'] }));
+    await waitInSync(h, 'the IP handover');
+    const holders = h.source.snapshot().cluster.pods.filter((p) => p.ips.includes('192.0.2.11')).map((p) => `${p.namespace}/${p.name}`);
+    expect(holders).to.deep.equal(['y/new']);
+  });
+
+  it('resumes after a watch cut without relisting, losing no change made while disconnected', async () => {
+    const h = await setup(seedSmall);
+    await startSource(h);
+    await waitWatching(h);
+    const listsBefore = h.api.requests.filter((r) => !r.watch).length;
+    await h.api.pause();
+    h.api.delete('pod', pod('x/a'));
+    h.api.update('pod', pod('y/c', { labels: { app: 'c', v: '2' }, ips: ['198.51.100.12'] }));
+    h.api.add('pod', pod('y/e', { ips: ['198.51.100.13'] }));
+    h.api.update('namespace', namespace('x', { team: 'z' }));
+    h.api.delete('networkpolicy', policy('x/allow-from-y', {}));
+    await h.api.resume();
+    await waitInSync(h, 'the changes made while disconnected');
+    expect(h.api.requests.filter((r) => !r.watch).length, 'no relist').to.equal(listsBefore);
+    const reasons = new Set(h.restarts.map((r) => r.reason));
+    expect([...reasons], JSON.stringify(h.restarts)).to.satisfy((rs: string[]) => rs.every((r) => r === 'closed' || r === 'error'));
+    expect(h.restarts.map((r) => r.kind)).to.include.members(['pod', 'namespace', 'networkpolicy']);
+
+    // Streams ended by the server, cleanly then abruptly, with a change right after each.
+    for (const [i, abrupt] of [false, true].entries()) {
+      await waitWatching(h);
+      h.restarts.length = 0;
+      h.api.dropConnections({ abrupt });
+      h.api.add('pod', pod(`y/f${i}`, { ips: [`198.51.100.${30 + i}`] }));
+      await waitInSync(h, `the change after a ${abrupt ? 'abrupt' : 'clean'} cut`);
+      await waitFor('three restarts', () => h.restarts.length >= 3);
+      expect(h.restarts.map((r) => r.reason)).to.deep.equal(['closed', 'closed', 'closed']);
+    }
+    expect(h.api.requests.filter((r) => !r.watch).length, 'still no relist').to.equal(listsBefore);
+  });
+
+  for (const goneAs of ['event', 'http'] as const) {
+    it(`relists after 410 Gone (${goneAs === 'event' ? 'ERROR event' : 'HTTP 410'}) and keeps no stale object`, async () => {
+      const h = await setup(seedSmall, { goneAs });
+      await startSource(h);
+      await waitWatching(h);
+      h.events.length = 0;
+      await h.api.pause();
+      h.api.delete('pod', pod('x/a'));
+      h.api.delete('namespace', namespace('y'));
+      h.api.add('pod', pod('x/g', { ips: ['192.0.2.10'] }));
+      h.api.update('networkpolicy', policy('x/allow-from-y', { podSelector: {}, ingress: [] }));
+      h.api.compactHistory();
+      await h.api.resume();
+      await waitInSync(h, 'the relist');
+      for (const kind of ['pod', 'namespace', 'networkpolicy']) {
+        expect(h.restarts, kind).to.deep.include({ kind, reason: 'gone' });
+      }
+      expect(h.events.filter((e) => e.action === 'resync').map((e) => e.kind).sort()).to.deep.equal(['namespace', 'networkpolicy', 'pod']);
+      expect(h.source.synced()).to.equal(true);
+      const names = h.source.snapshot().cluster.pods.map((p) => `${p.namespace}/${p.name}`);
+      expect(names).to.not.include('x/a');
+    });
+  }
+
+  it('advances the resourceVersion on BOOKMARK events without counting a change', async () => {
+    const h = await setup(seedSmall);
+    await startSource(h);
+    await waitWatching(h);
+    h.api.add('namespace', namespace('other')); // moves the global resourceVersion past the pods'
+    await waitInSync(h, 'the namespace');
+    const podRv = h.source.status().find((s) => s.kind === 'pod')!.resourceVersion;
+    h.events.length = 0;
+    h.api.sendBookmarks();
+    const target = String(h.api.resourceVersion());
+    expect(podRv).to.not.equal(target);
+    await waitFor('the pod watch to take the bookmark', () => h.source.status().find((s) => s.kind === 'pod')!.resourceVersion === target);
+    expect(h.events).to.deep.equal([]);
+    // The next pod watch resumes from the bookmark's resourceVersion.
+    const mark = h.api.requests.length;
+    h.api.dropConnections();
+    await waitFor('a new pod watch', () => h.api.requests.slice(mark).find((r) => r.kind === 'pod' && r.watch));
+    const rewatch = h.api.requests.slice(mark).find((r) => r.kind === 'pod' && r.watch)!;
+    expect(rewatch.query.resourceVersion).to.equal(target);
+    expect(rewatch.query.allowWatchBookmarks).to.equal('true');
+  });
+
+  it('backs off (capped) while the server refuses connections, then recovers', async () => {
+    const h = await setup(seedSmall, { startPaused: true });
+    const started = startSource(h);
+    await waitFor('at least 5 refused attempts per kind', () => h.sleeps.length >= 15);
+    expect(h.source.synced()).to.equal(false);
+    expect(h.source.snapshot().cluster.pods).to.deep.equal([]);
+    await h.api.resume();
+    await started;
+    await waitInSync(h, 'recovery');
+    // Three kinds back off independently; each one's schedule doubles from 5 up to 40.
+    expect(Math.max(...h.sleeps)).to.equal(40);
+    expect(h.sleeps.filter((ms) => ms === 5).length).to.be.at.most(3 + 3); // one start per kind (+ a later watch failure)
+    for (const ms of h.sleeps) expect([5, 10, 20, 40]).to.include(ms);
+    expect(h.restarts.every((r) => r.reason === 'error')).to.equal(true);
+    expect(h.errors.some((m) => /ECONNREFUSED/.test(m))).to.equal(true);
+  });
+
+  it('restarts a watch that went silent (watchdog) and catches up', async () => {
+    const h = await setup(seedSmall);
+    await startSource(h);
+    await waitWatching(h);
+    h.api.stall(); // open streams deliver nothing more, as if the peer died
+    h.api.add('pod', pod('x/late', { ips: ['192.0.2.50'] }));
+    expect(inSync(h)).to.equal(false);
+    h.clock.now += 61_000; // past idleMs with nothing received
+    await waitInSync(h, 'the watchdog restart');
+    expect(h.restarts).to.deep.include({ kind: 'pod', reason: 'timeout' });
+  });
+
+  it('reports malformed objects as problems naming them and keeps the rest', async () => {
+    const h = await setup((api) => {
+      seedSmall(api);
+      api.add('pod', pod('x/bad-ip', { ips: ['192.0.2.300'] }));
+      api.add('namespace', { metadata: { name: 'bad-ns', labels: { n: 5 as unknown as string } } });
+    });
+    await startSource(h);
+    const snap = h.source.snapshot();
+    expect(snap.cluster.pods.map((p) => p.name)).to.deep.equal(['a', 'b', 'c']);
+    expect(snap.problems.map(formatProblem)).to.deep.equal([
+      'namespace bad-ns: metadata.labels.n: Invalid input: expected string, received number',
+      'pod x/bad-ip: status.podIPs[0].ip: "192.0.2.300" is not an IP address',
+    ]);
+    // A bad object arriving by watch, then fixed.
+    await waitWatching(h);
+    h.api.add('pod', pod('y/bad2', { ips: ['not-an-ip'] }));
+    await waitFor('the second problem', () => h.source.snapshot().problems.length === 3);
+    h.api.update('pod', pod('y/bad2', { ips: ['198.51.100.99'] }));
+    await waitFor('the fix', () => h.source.snapshot().problems.length === 2);
+    expect(h.source.snapshot().cluster.pods.map((p) => p.name)).to.include('bad2');
+  });
+
+  it('stop() closes every watch, and a start() still waiting for its lists rejects', async () => {
+    const h = await setup(seedSmall);
+    await startSource(h);
+    await waitWatching(h);
+    await h.source.stop();
+    await waitFor('no open watch', () => h.api.openWatches() === 0);
+
+    const h2 = await setup(seedSmall, { startPaused: true });
+    const started = startSource(h2);
+    await waitFor('a refused attempt', () => h2.sleeps.length >= 1);
+    await h2.source.stop();
+    let err: Error | undefined;
+    await started.catch((e: Error) => (err = e));
+    expect(err?.message).to.match(/stopped before the initial lists/);
+  });
+});
