@@ -1,0 +1,245 @@
+// `npm run demo` (as root): the first thing to run. Builds a small cluster out of network
+// namespaces (two nodes, pods x/a … z/c, routed like Calico; the e2e suite's topology), writes
+// its Namespaces and Pods (with their real IPs) into a folder, starts one real agent per node
+// (`netpol-nft run --source DIR`, nft run inside the node's namespace), prints the connectivity
+// matrix, then applies each example of policies-examples/ in turn and prints the matrix the
+// kernel enforces after each, with the agents' drop counters. Everything it creates is removed
+// on every exit path, Ctrl-C included.
+//
+//   sudo npm run demo [-- --examples DIR] [-- --keep-going]
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { kernelUnavailable, removeNamespaces } from '../test/helpers/kernel.js';
+import { POD_IDS, Topology, type ClusterState, type NodeName, type ProbeKind } from '../test/e2e/topology.js';
+import { AgentProcess, freePort, total, type Sample } from './agent-process.js';
+import { bold, dim, legend, matrixText, reachedCount } from './matrix.js';
+
+const PREFIX = 'npn-demo-';
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const NODES: readonly NodeName[] = ['n1', 'n2'];
+const KINDS: readonly ProbeKind[] = [
+  { proto: 'tcp', port: 80, family: 4 },
+  { proto: 'tcp', port: 81, family: 4 },
+  { proto: 'udp', port: 80, family: 4 },
+  { proto: 'udp', port: 81, family: 4 },
+];
+/** Checked on every step too: an IPv4 verdict must hold for the pods' IPv6 addresses. */
+const KIND6: ProbeKind = { proto: 'tcp', port: 80, family: 6 };
+const PROBE_TIMEOUT_MS = 800;
+const APPLY_TIMEOUT_MS = 15_000;
+
+const say = (s = '') => process.stdout.write(s + '\n');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Example {
+  readonly file: string;
+  readonly description: string[];
+  readonly text: string;
+  /** `networkpolicy ns/name` → the object as JSON, to know which events the agent must see. */
+  readonly objects: Map<string, string>;
+}
+
+function readExamples(dir: string): Example[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => {
+      const text = readFileSync(join(dir, f), 'utf8');
+      const description: string[] = [];
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('#')) break;
+        description.push(line.replace(/^#\s?/, ''));
+      }
+      const objects = new Map<string, string>();
+      for (const doc of parseAllDocuments(text)) {
+        const o = doc.toJS() as { kind?: string; metadata?: { namespace?: string; name?: string } } | null;
+        if (o?.kind === 'NetworkPolicy') objects.set(`networkpolicy ${o.metadata?.namespace ?? 'default'}/${o.metadata?.name}`, JSON.stringify(o));
+      }
+      return { file: f, description, text, objects };
+    });
+}
+
+/** How many source events replacing `prev` by `next` produces (one per object added, removed
+ *  or changed), which is what the agents must have programmed before we probe. */
+function eventCount(prev: Map<string, string>, next: Map<string, string>): number {
+  let n = 0;
+  for (const [k, v] of next) if (prev.get(k) !== v) n++;
+  for (const k of prev.keys()) if (!next.has(k)) n++;
+  return n;
+}
+
+/** Extra labels the examples select on, read from policies-examples/labels.json when the
+ *  examples' author provides one ({"nsLabels": {...}, "podLabels": {...}}). */
+function modelLabels(dir: string): ClusterState {
+  const f = join(dir, 'labels.json');
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as ClusterState) : {};
+}
+
+const EVENTS = 'netpol_nft_kubernetes_events_total';
+const PROGRAMMED = 'netpol_nft_network_programming_duration_seconds_count';
+
+/** Waits until every agent's file source has seen `events` more policy events than in
+ *  `before`, and has programmed every event it saw into the kernel. */
+async function waitApplied(agents: readonly AgentProcess[], before: readonly Sample[][], events: number): Promise<boolean> {
+  const deadline = Date.now() + APPLY_TIMEOUT_MS;
+  for (;;) {
+    const now = await Promise.all(agents.map((a) => a.metrics()));
+    const done = now.every((m, i) => {
+      const seen = total(m, EVENTS, { kind: 'networkpolicy' });
+      return seen - total(before[i]!, EVENTS, { kind: 'networkpolicy' }) >= events && total(m, PROGRAMMED, { kind: 'networkpolicy' }) >= seen;
+    });
+    if (done) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
+}
+
+function dropsLine(samples: readonly Sample[][]): string {
+  const drops = samples
+    .flat()
+    .filter((s) => s.name === 'netpol_nft_dropped_packets_total' && s.value > 0)
+    .sort((a, b) => b.value - a.value)
+    .map((s) => `${s.labels.namespace}/${s.labels.pod} ${s.labels.direction} ${s.value}`);
+  return drops.length ? drops.join(', ') : 'none';
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ args: process.argv.slice(2), options: { examples: { type: 'string', default: join(REPO, 'policies-examples') } } });
+  const why = kernelUnavailable();
+  if (why) {
+    process.stderr.write(`netpol-nft demo: cannot run here: ${why}.\nThe demo builds a cluster out of network namespaces and loads nftables rules: run it as root with nft and ip installed, e.g. \`sudo npm run demo\`.\n`);
+    return 1;
+  }
+  const examplesDir = values.examples!;
+  const examples = readExamples(examplesDir);
+  const started = Date.now();
+
+  const work = mkdtempSync(join(tmpdir(), PREFIX));
+  const source = join(work, 'cluster');
+  mkdirSync(source);
+  const agents: AgentProcess[] = [];
+  let topo: Topology | undefined;
+  // Exit handlers cannot wait: kill agents at once and remove our namespaces and files.
+  const cleanupNow = () => {
+    for (const a of agents) a.killNow();
+    topo?.destroy();
+    removeNamespaces(PREFIX);
+    rmSync(work, { recursive: true, force: true });
+  };
+  process.on('exit', cleanupNow);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      process.stderr.write(`\nnetpol-nft demo: ${sig}, cleaning up\n`);
+      cleanupNow();
+      process.exit(130);
+    });
+  }
+
+  let failed = true;
+  try {
+    say(bold('netpol-nft demo') + dim(`  (network namespaces ${PREFIX}*, work folder ${work})`));
+    say('Building the cluster: nodes n1 and n2, pods x/a … z/c (IPv4 and IPv6) serving TCP and UDP on ports 80 and 81 …');
+    topo = await Topology.create({ prefix: PREFIX });
+    const t = topo;
+    const state = modelLabels(examplesDir);
+    t.writeCluster(state, join(source, '00-cluster.json'));
+    say(`  ${POD_IDS.map((id) => `${id}=${t.pod(id).ipv4}@${t.pod(id).node}`).join('  ')}`);
+
+    say(`Starting one agent per node: netpol-nft run --source ${basename(source)}/ --node nX --nft-path <nft in nX's namespace> …`);
+    for (const node of NODES) {
+      agents.push(AgentProcess.start({ node, netns: t.node(node).netns, sourceDir: source, workDir: work, repoRoot: REPO, port: await freePort() }));
+    }
+    await Promise.all(agents.map((a) => a.waitReady(60_000)));
+    say(`  ready: ${agents.map((a) => `${a.o.node} metrics on 127.0.0.1:${a.o.port}`).join(', ')}`);
+
+    const show = async (title: string, description: readonly string[]) => {
+      const observed = await t.probeMatrix([...KINDS, KIND6], { timeoutMs: PROBE_TIMEOUT_MS });
+      const v4 = new Map([...observed].filter(([k]) => !k.endsWith('IPv6')));
+      const { reached, probed } = reachedCount(v4);
+      say('');
+      say(bold(`── ${title} `) + dim(`(${reached}/${probed} probes reached)`));
+      for (const d of description) say(dim(`   ${d}`));
+      say(matrixText(t, observed, KINDS));
+      let agree = 0;
+      for (const from of POD_IDS) for (const to of POD_IDS) {
+        if (observed.get(`${from}|${to}|tcp/80 IPv6`) === observed.get(`${from}|${to}|tcp/80 IPv4`)) agree++;
+      }
+      const samples = await Promise.all(agents.map((a) => a.metrics()));
+      say(dim(`   IPv6 tcp/80 agrees with IPv4 on ${agree}/${POD_IDS.length ** 2} pairs; drops counted by the agents: ${dropsLine(samples)}`));
+    };
+
+    say(legend(KINDS));
+    say(dim('a pod reaching itself never leaves its own namespace, so the diagonal is never filtered'));
+    await show('no NetworkPolicy: everything is reachable', []);
+
+    if (!examples.length) say(`\n(no examples found in ${examplesDir})`);
+    let current = new Map<string, string>();
+    let currentFile: string | undefined;
+    for (const ex of examples) {
+      const before = await Promise.all(agents.map((a) => a.metrics()));
+      // One example at a time: the matrix shows that example's effect alone.
+      if (currentFile) rmSync(join(source, currentFile), { force: true });
+      currentFile = `10-${ex.file}`;
+      writeFileSync(join(source, currentFile), ex.text);
+      const events = eventCount(current, ex.objects);
+      current = ex.objects;
+      const applied = await waitApplied(agents, before, events);
+      if (!applied) say(dim(`   (the agents did not report ${ex.file} programmed within ${APPLY_TIMEOUT_MS / 1000}s; probing anyway)`));
+      await show(`policies-examples/${ex.file}`, ex.description);
+    }
+
+    say('');
+    say(bold('── what the agents report (GET /metrics, excerpt)'));
+    for (const a of agents) {
+      const m = await a.metrics();
+      const pick = m.filter(
+        (s) =>
+          (s.name === 'netpol_nft_dropped_packets_total' && s.value > 0) ||
+          s.name === 'netpol_nft_local_pods' ||
+          s.name === 'netpol_nft_sync_duration_seconds_count' ||
+          s.name === 'netpol_nft_sync_failures_total' ||
+          s.name === 'netpol_nft_network_policies',
+      );
+      say(dim(`   # node ${a.o.node}`));
+      for (const s of pick) {
+        const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${v}"`).join(',');
+        say(`   ${s.name}${labels ? `{${labels}}` : ''} ${s.value}`);
+      }
+      const p = total(m, 'netpol_nft_network_programming_duration_seconds_sum') / Math.max(1, total(m, PROGRAMMED));
+      say(dim(`   mean change-to-kernel time on ${a.o.node}: ${(p * 1000).toFixed(0)} ms`));
+    }
+    say('');
+    failed = false;
+    say(dim(`done in ${((Date.now() - started) / 1000).toFixed(0)}s; ask why a connection is allowed: npm run -s netpol-nft -- explain --cluster test/fixtures/small.yaml --from x/b --to x/a --port 80`));
+    return 0;
+  } finally {
+    // The agents leave their tables in force on SIGTERM (as in a cluster); the namespaces
+    // that hold the tables go right after.
+    const codes = await Promise.all(agents.map((a) => a.stop()));
+    if (failed || codes.some((c) => c !== 0)) {
+      // The work folder goes below: show the end of each agent's log while it exists.
+      for (const a of agents) {
+        const tail = readFileSync(a.logFile, 'utf8').trimEnd().split('\n').slice(-15).join('\n');
+        process.stderr.write(`netpol-nft demo: agent ${a.o.node} exited with ${codes[agents.indexOf(a)]}; last lines of its log:\n${tail}\n`);
+      }
+    }
+    cleanupNow();
+    process.off('exit', cleanupNow);
+    say(dim(`cleaned up: agents stopped, namespaces ${PREFIX}* and ${work} removed`));
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`netpol-nft demo: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  },
+);
