@@ -1,0 +1,106 @@
+// What every e2e test file shares: one topology for the whole run (built in the first
+// `before` that asks for it, destroyed by a root `after` hook and on any exit), and the
+// step of a case: write the cluster, compile per node with the real CLI, load each node's
+// batch with `nft -j -f` on top of the previous case's table, probe, compare, and fail
+// with a truth table.
+import { AssertionError } from 'chai';
+import { batchJson, clusterFromObjects, compile, diffBatch, fullBatch, type CompileResult, type Ruleset } from '../../compiler/index.js';
+import { requireKernel } from '../helpers/kernel.js';
+import { compare, kinds, truthTable, type Expect } from './truth.js';
+import { cellKey, Topology, type ClusterState, type NodeName, type ProbeKind } from './topology.js';
+
+export const NODES: readonly NodeName[] = ['n1', 'n2'];
+let shared: Promise<Topology> | undefined;
+
+/** Root hook: whichever test files ran, the topology goes at the end of the run. */
+after(async function () {
+  this.timeout(30_000);
+  if (shared) (await shared.catch(() => undefined))?.destroy();
+  shared = undefined;
+});
+
+/** Call inside a `describe`: returns a getter for the shared topology. */
+export function useTopology(): () => Topology {
+  let topo: Topology | undefined;
+  before(async function () {
+    requireKernel(this);
+    this.timeout(120_000);
+    shared ??= Topology.create();
+    topo = await shared;
+  });
+  return () => {
+    if (!topo) throw new Error('topology not built (before hook did not run)');
+    return topo;
+  };
+}
+
+/** A NetworkPolicy object: `netpol('x/deny-all', { podSelector: {}, policyTypes: ['Ingress'] })`. */
+export function netpol(id: string, spec: Record<string, unknown>): Record<string, unknown> {
+  const [namespace, name] = id.split('/');
+  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace, name }, spec };
+}
+
+export interface Applied { readonly stderr: Record<NodeName, string>; readonly batch: Record<NodeName, string> }
+
+/** Compiles the state for both nodes with the CLI and loads each batch in its node. */
+export async function applyState(topo: Topology, state: ClusterState, flags: readonly string[] = []): Promise<Applied> {
+  const file = topo.writeCluster(state);
+  const out = await Promise.all(NODES.map((n) => topo.compileNode(file, n, flags)));
+  await Promise.all(NODES.map((n, i) => topo.applyNode(n, out[i]!.batch)));
+  return {
+    stderr: { n1: out[0]!.stderr, n2: out[1]!.stderr },
+    batch: { n1: out[0]!.batch, n2: out[1]!.batch },
+  };
+}
+
+/** Probes the matrix and fails with a truth table on any disagreement. A cell expected to
+ *  pass that did not is probed once more with a long timeout first (a loaded machine may be
+ *  slow to answer); a cell that passed against expectation is final. */
+export async function expectMatrix(topo: Topology, expect: Expect, ks: readonly ProbeKind[] = kinds(), title = ''): Promise<void> {
+  const observed = await topo.probeMatrix(ks);
+  const slow = compare(expect, observed, ks).filter((m) => m.expected);
+  if (slow.length) {
+    const again = await topo.probeCells(slow, 4000);
+    slow.forEach((m, i) => { if (again[i]) observed.set(cellKey(m.from, m.to, m.kind), true); });
+  }
+  const bad = compare(expect, observed, ks);
+  if (bad.length) {
+    throw new AssertionError(`${title ? title + ': ' : ''}${bad.length} verdict(s) differ from the expected truth table\n${truthTable(expect, observed, ks)}\n`);
+  }
+}
+
+export interface Step {
+  readonly state: ClusterState;
+  readonly expect: Expect;
+  readonly kinds?: readonly ProbeKind[];
+  readonly flags?: readonly string[];
+  readonly title?: string;
+}
+
+/** One step of a case: apply, probe, compare. Returns what the CLI printed. */
+export async function runStep(topo: Topology, step: Step): Promise<Applied> {
+  const applied = await applyState(topo, step.state, step.flags);
+  await expectMatrix(topo, step.expect, step.kinds ?? kinds(), step.title);
+  return applied;
+}
+
+/** In-process compile of a state for one node (for cases that apply hundreds of updates). */
+export function compileState(topo: Topology, state: ClusterState, node: NodeName, opts: { establishedFastPath?: boolean } = {}): CompileResult {
+  const { cluster } = clusterFromObjects(topo.clusterObjects(state));
+  return compile(cluster, { node, ...opts });
+}
+
+/** Applies states in process, as the agent would: a diff against what each node holds. */
+export class InProcessApplier {
+  private readonly held = new Map<NodeName, Ruleset>();
+  constructor(private readonly topo: Topology) {}
+
+  async apply(state: ClusterState): Promise<void> {
+    await Promise.all(NODES.map(async (n) => {
+      const next = compileState(this.topo, state, n).ruleset;
+      const prev = this.held.get(n);
+      await this.topo.applyNode(n, batchJson(prev ? diffBatch(prev, next) : fullBatch(next)));
+      this.held.set(n, next);
+    }));
+  }
+}
