@@ -93,13 +93,17 @@ const podArb = (i: number) => fc.record({
   phase: fc.constantFrom('Running', 'Running', 'Running', 'Pending', 'Succeeded'),
   hostNetwork: fc.boolean().map((b) => b && i % 3 === 0),
   ports: portsArb,
+  created: fc.constantFrom(undefined, '2026-11-22T06:00:00Z', '2026-11-22T06:30:00Z'),
+  // Rarely, the IPv4 address of the previous pod: an IP reused while the API still shows both.
+  reuse: fc.integer({ min: 0, max: 7 }).map((n) => n === 0 && i > 0),
 }).map((p) => {
   // Addresses inside the blocks above, distinct per pod; host-network pods sit on node addresses.
-  const v4 = p.hostNetwork ? `198.51.100.${i + 1}` : `192.0.2.${[5, 20, 40, 70, 130, 17, 33, 100][i]}`;
+  const v4 = p.hostNetwork ? `198.51.100.${i + 1}` : `192.0.2.${V4[p.reuse ? i - 1 : i]}`;
   const v6 = `2001:db8::${(i * 0x21 + 3).toString(16)}`;
   const ips = p.hostNetwork ? [v4] : p.stack === 'v4' ? [v4] : p.stack === 'v6' ? [v6] : [v4, v6];
-  return pod(`${p.ns}/p${i}`, { labels: p.labels, node: p.node, ips, phase: p.phase, hostNetwork: p.hostNetwork, ports: p.ports });
+  return pod(`${p.ns}/p${i}`, { labels: p.labels, node: p.node, ips, phase: p.phase, hostNetwork: p.hostNetwork, ports: p.ports, created: p.created });
 });
+const V4 = [5, 20, 40, 70, 130, 17, 33, 100];
 
 export const clusterArb = fc.record({
   nsLabels: fc.tuple(...NAMESPACES.map(() => fc.record({ team: fc.constantFrom('a', 'b', undefined) }).map(clean))),

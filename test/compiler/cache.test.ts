@@ -22,9 +22,17 @@ const mixCluster = (a: Cluster, b: Cluster, bits: readonly number[], salt: numbe
   policies: mix(a.policies, b.policies, bits, salt + 2),
 });
 
+/** What a compile decides (bookkeeping a ruleset may carry for diffs is left out). */
 const view = (c: Cluster, node: string, cache?: CompileCache) => {
   const r = compile(c, { node }, cache);
-  return JSON.stringify({ ruleset: r.ruleset, localPods: r.localPods, generation: r.generation, problems: r.problems.map(formatProblem), count: r.policyCount });
+  const rs = r.ruleset;
+  return JSON.stringify({
+    chains: rs.chains.map((ch) => ({ name: ch.name, base: ch.base, rules: ch.rules })),
+    counters: rs.counters,
+    sets: rs.sets.map((s) => ({ name: s.name, type: s.type, flags: s.flags, elems: s.elems })),
+    maps: rs.maps.map((m) => ({ name: m.name, type: m.type, map: m.map, elems: m.elems })),
+    localPods: r.localPods, generation: r.generation, problems: r.problems.map(formatProblem), count: r.policyCount,
+  });
 };
 
 describe('compiler: a long-lived compile cache changes nothing', function () {

@@ -101,10 +101,17 @@ export class Reference {
     return (p.status?.podIPs ?? []).length > 0 && phase !== 'Succeeded' && phase !== 'Failed' && !p.spec?.hostNetwork;
   }
 
-  /** The active pod that holds this address, if any. */
+  /** The active pod that holds this address, if any. When the API shows two live pods with
+   *  one address (an IP reused before the old pod's end is seen), the newer one holds it;
+   *  unknown creation time counts as oldest, a tie goes to the first by namespace/name. */
   podAt(ip: string): Raw | undefined {
     const [f, n] = addr(ip);
-    return this.pods.find((p) => Reference.active(p) && (p.status.podIPs as { ip: string }[]).some((x) => { const [g, m] = addr(x.ip); return g === f && m === n; }));
+    const id = (p: Raw) => `${p.metadata.namespace}/${p.metadata.name}`;
+    const created = (p: Raw) => (p.metadata.creationTimestamp ? Date.parse(p.metadata.creationTimestamp) : -Infinity);
+    const claimants = this.pods
+      .filter((p) => Reference.active(p) && (p.status.podIPs as { ip: string }[]).some((x) => { const [g, m] = addr(x.ip); return g === f && m === n; }))
+      .sort((a, b) => created(b) - created(a) || (id(a) < id(b) ? -1 : 1));
+    return claimants[0];
   }
 
   /** 1.2: policyTypes, defaulted. */
