@@ -1,8 +1,9 @@
 // The three kinds the agent watches: where they live in the API, how to list them (typed
 // client-node calls, one page at a time) and how to turn one into its slim form.
 import { CoreV1Api, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { parseNamespace, parsePod, parsePolicy, type ParseResult } from '../../compiler/index.js';
+import { parseNamespace, parsePod, parsePolicy, type NamespaceInfo, type ParseResult, type PodInfo, type PolicyInfo } from '../../compiler/index.js';
 import type { ResourceKind } from '../source.js';
+import { Interner } from './intern.js';
 
 export interface ListPage {
   readonly items: readonly unknown[];
@@ -28,20 +29,36 @@ function page(l: TypedList): ListPage {
   return { items: l.items.map(toWire), resourceVersion: l.metadata?.resourceVersion ?? '', continueToken: l.metadata?._continue || undefined };
 }
 
+/** The compiler's parsers, with repeated values shared between the objects they return. */
+export function slimParsers(interner = new Interner()) {
+  return {
+    pod: (o: unknown): ParseResult<PodInfo> => {
+      const r = parsePod(o);
+      return r.ok ? { ok: true, value: interner.pod(r.value) } : r;
+    },
+    namespace: (o: unknown): ParseResult<NamespaceInfo> => {
+      const r = parseNamespace(o);
+      return r.ok ? { ok: true, value: interner.namespace(r.value) } : r;
+    },
+    networkpolicy: (o: unknown): ParseResult<PolicyInfo> => parsePolicy(o),
+  };
+}
+
 export function kubeResources(kc: KubeConfig) {
   const core = kc.makeApiClient(CoreV1Api);
   const net = kc.makeApiClient(NetworkingV1Api);
+  const parse = slimParsers();
   return {
     pod: {
-      kind: 'pod', path: '/api/v1/pods', namespaced: true, parse: parsePod,
+      kind: 'pod', path: '/api/v1/pods', namespaced: true, parse: parse.pod,
       list: async (limit, cont) => page(await core.listPodForAllNamespaces({ limit, _continue: cont })),
     },
     namespace: {
-      kind: 'namespace', path: '/api/v1/namespaces', namespaced: false, parse: parseNamespace,
+      kind: 'namespace', path: '/api/v1/namespaces', namespaced: false, parse: parse.namespace,
       list: async (limit, cont) => page(await core.listNamespace({ limit, _continue: cont })),
     },
     networkpolicy: {
-      kind: 'networkpolicy', path: '/apis/networking.k8s.io/v1/networkpolicies', namespaced: true, parse: parsePolicy,
+      kind: 'networkpolicy', path: '/apis/networking.k8s.io/v1/networkpolicies', namespaced: true, parse: parse.networkpolicy,
       list: async (limit, cont) => page(await net.listNetworkPolicyForAllNamespaces({ limit, _continue: cont })),
     },
   } satisfies { [K in ResourceKind]: Resource<unknown> };
