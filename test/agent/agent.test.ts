@@ -175,6 +175,9 @@ describe('agent: reconcile loop on the real kernel (file source)', function () {
     node.exec('nft', ['delete', 'table', 'inet', 'netpol_nft']);
     expect(kernel()).to.equal('');
     await waitFor('the drift check to restore the table', () => kernel() === want);
+    // The agent records the listing right after its transaction; let it finish before the
+    // next test edits the table by hand (an edit inside that window would be recorded).
+    await agent().runner.idle();
     expect(logs.some((l) => String(l.msg).includes('deleted behind our back'))).to.equal(true);
     expect(await metricValue(agent(), 'netpol_nft_sync_failures_total', { stage: 'verify' })).to.be.at.least(1);
   });
@@ -187,6 +190,7 @@ describe('agent: reconcile loop on the real kernel (file source)', function () {
       console.log(logs.slice(-10));
       throw e;
     });
+    await agent().runner.idle();
     expect(logs.some((l) => String(l.msg).includes('changed behind our back'))).to.equal(true);
   });
 
