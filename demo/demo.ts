@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { kernelUnavailable, removeNamespaces } from '../test/helpers/kernel.js';
-import { POD_IDS, Topology, type ClusterState, type NodeName, type ProbeKind } from '../test/e2e/topology.js';
+import { cellKey, POD_IDS, Topology, type ClusterState, type NodeName, type ProbeKind } from '../test/e2e/topology.js';
 import { AgentProcess, freePort, total, type Sample } from './agent-process.js';
 import { bold, dim, legend, matrixText, reachedCount } from './matrix.js';
 
@@ -30,6 +30,7 @@ const KINDS: readonly ProbeKind[] = [
 /** Checked on every step too: an IPv4 verdict must hold for the pods' IPv6 addresses. */
 const KIND6: ProbeKind = { proto: 'tcp', port: 80, family: 6 };
 const PROBE_TIMEOUT_MS = 800;
+const RETRY_TIMEOUT_MS = 2000;
 const APPLY_TIMEOUT_MS = 15_000;
 
 const say = (s = '') => process.stdout.write(s + '\n');
@@ -158,7 +159,13 @@ async function main(): Promise<number> {
     say(`  ready: ${agents.map((a) => `${a.o.node} metrics on 127.0.0.1:${a.o.port}`).join(', ')}`);
 
     const show = async (title: string, description: readonly string[]) => {
-      const observed = await t.probeMatrix([...KINDS, KIND6], { timeoutMs: PROBE_TIMEOUT_MS });
+      const all = [...KINDS, KIND6];
+      const observed = await t.probeMatrix(all, { timeoutMs: PROBE_TIMEOUT_MS });
+      // A loaded machine can be slow to answer: a blocked cell is probed once more with a
+      // longer timeout (a cell that passed is final: a policy cannot be slow to allow).
+      const blocked = POD_IDS.flatMap((from) => POD_IDS.flatMap((to) => all.filter((kind) => !observed.get(cellKey(from, to, kind))).map((kind) => ({ from, to, kind }))));
+      const again = await t.probeCells(blocked, RETRY_TIMEOUT_MS);
+      blocked.forEach((c, i) => { if (again[i]) observed.set(cellKey(c.from, c.to, c.kind), true); });
       const v4 = new Map([...observed].filter(([k]) => !k.endsWith('IPv6')));
       const { reached, probed } = reachedCount(v4);
       say('');
@@ -170,9 +177,27 @@ async function main(): Promise<number> {
         if (observed.get(`${from}|${to}|tcp/80 IPv6`) === observed.get(`${from}|${to}|tcp/80 IPv4`)) agree++;
       }
       const samples = await Promise.all(agents.map((a) => a.metrics()));
-      say(dim(`   IPv6 tcp/80 agrees with IPv4 on ${agree}/${POD_IDS.length ** 2} pairs; drops counted by the agents: ${dropsLine(samples)}`));
+      say(dim(`   IPv6 tcp/80 agrees with IPv4 on ${agree}/${POD_IDS.length ** 2} pairs; ${await flowLine()}`));
+      say(dim(`   drops counted by the agents: ${dropsLine(samples)}`));
     };
 
+    // Flows opened before any policy: each step sends one message on each flow still alive.
+    // A policy that denies them stops the very next packet (every packet is decided; no
+    // conntrack flush needed); a cut flow is not used again (TCP would be retransmitting).
+    const flowFrom = 'y/b' as const, flowTo = 'x/b' as const;
+    const flows = new Map<string, boolean>();
+    for (const proto of ['tcp', 'udp'] as const) {
+      const ok = await t.prober(flowFrom).open(`demo-${proto}`, t.pod(flowTo).ipv4, 80, proto);
+      flows.set(proto, ok && (await t.prober(flowFrom).send(`demo-${proto}`)));
+    }
+    const flowLine = async (): Promise<string> => {
+      const parts: string[] = [];
+      for (const proto of ['tcp', 'udp'] as const) {
+        if (flows.get(proto)) flows.set(proto, await t.prober(flowFrom).send(`demo-${proto}`, 1500));
+        parts.push(`${proto.toUpperCase()} ${flows.get(proto) ? 'passes' : 'cut'}`);
+      }
+      return `flows ${flowFrom} → ${flowTo}:80 opened before any policy: ${parts.join(', ')}`;
+    };
     say(legend(KINDS));
     say(dim('a pod reaching itself never leaves its own namespace, so the diagonal is never filtered'));
     await show('no NetworkPolicy: everything is reachable', []);
