@@ -42,6 +42,9 @@ describe('compiler semantics: property against a reference evaluator', function 
         ].join('\n');
         if (e.egress.allowed !== ref.egress || e.ingress.allowed !== ref.ingress) throw new Error(`explain disagrees with the reference\n${msg()}`);
         if (packets.allowed !== ref.allowed) throw new Error(`the compiled ruleset disagrees with the reference\n${msg()}`);
+        // The established fast path changes nothing for a connection's first packet.
+        const fast = connectionVerdict(cluster, s.src, s.dst, s.protocol, s.port, { establishedFastPath: true });
+        if (fast.allowed !== ref.allowed) throw new Error(`the ruleset compiled with the established fast path disagrees with the reference\n${msg()}\n${fast.trace.join('\n')}`);
       }),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 300), seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined },
     );
