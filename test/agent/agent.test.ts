@@ -2,6 +2,7 @@
 // source folder, lets the agent sync, and ends with the kernel's table equal to what
 // `netpol-nft compile` gives for the same folder (both listed and normalised).
 import { expect } from 'chai';
+import type { FileSource } from '../../controller/file-source.js';
 import type { AgentHandle } from '../../controller/run.js';
 import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
 import { expectedListing, flag, metricValue, nftWrapper, ns, PREFIX, pod, policy, removeRoot, scratchRoot, settle, SourceDir, startTestAgent, waitFor, type LogLine } from './harness.js';
@@ -137,7 +138,7 @@ describe('agent: reconcile loop on the real kernel (file source)', function () {
     flag(nft.fail, true);
     try {
       src.put(policy('x/web', { podSelector: { matchLabels: { app: 'a' } }, ingress: [{ ports: [{ port: 8080 }] }] }));
-      (agent().source as { rescan(): number }).rescan();
+      (agent().source as FileSource).rescan();
       await waitFor('two failed attempts', () => agent().runner.consecutiveFailures() >= 2);
       expect(node.listTable('inet', 'netpol_nft'), 'one transaction: nothing half-applied').to.equal(good);
       expect(await metricValue(agent(), 'netpol_nft_sync_failures_total', { stage: 'apply' })).to.be.greaterThan(failuresBefore);
