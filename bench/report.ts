@@ -1,0 +1,128 @@
+// The printed report: one table per measurement, each figure next to its goal.
+import type { ApplyResult } from './apply.js';
+import type { CompileChildResult, MemoryChildResult, ProfileChildResult } from './compile-child.js';
+import type { LatencyResult } from './latency.js';
+import { fmtMB, fmtMs, fmtNum, fmtRatio, median, table } from './stats.js';
+import { LOAD_UNIT, LOADS, VARIANTS, type Load, type WireResult } from './wire.js';
+
+export interface BenchResult {
+  meta: Record<string, unknown> & { date: string; quick: boolean; loadavgEnd?: number[]; seconds?: number };
+  compile: CompileChildResult[];
+  profile?: ProfileChildResult;
+  memory: MemoryChildResult[];
+  apply: ApplyResult[];
+  wire?: WireResult;
+  latency?: LatencyResult;
+  notes: string[];
+}
+
+const goal = (ok: boolean | undefined) => (ok === undefined ? '' : ok ? 'met' : 'MISSED');
+
+function compileSection(r: BenchResult): string {
+  if (!r.compile.length) return '';
+  const rows = [['size', 'pods', 'policies', 'namespaces', 'local pods', 'compile (median)', 'runs', 'peak heap', 'peak RSS', 'RSS before', 'full batch ops', 'batch JSON']];
+  for (const c of r.compile) {
+    rows.push([c.size, fmtNum(c.pods), fmtNum(c.policies), fmtNum(c.namespaces), fmtNum(c.localPods), fmtMs(median(c.compileMs)), String(c.compileMs.length),
+      fmtMB(c.heapPeakBytes), fmtMB(c.rssPeakBytes), fmtMB(c.rssBeforeBytes), fmtNum(c.full.operations), fmtMB(c.full.jsonBytes)]);
+  }
+  const t = (s: string) => median(r.compile.find((c) => c.size === s)?.compileMs ?? []);
+  const lines = [`## 1. Full compile for one node (${r.compile[0] ? 'node-00' : ''}, about 1/20 of the pods)`, table(rows)];
+  if (Number.isFinite(t('L'))) lines.push(`scaling: time L / time M = ${fmtRatio(t('L') / t('M'))} (5x the pods and policies; linear would be 5)`);
+  lines.push('peak heap: largest V8 heap in use during the compiles (GC profiler); peak RSS: process maximum (getrusage) after compiling; RSS before: the generated cluster alone.');
+  const m = r.compile.find((c) => c.size === 'M');
+  if (m) lines.push(`where the time goes at M (separately timed): indexCluster ${fmtMs(m.phases.indexClusterMs)}, podView for every local pod ${fmtMs(m.phases.podViewMs)}, the rest of compile (fillAllowed, set building, sorting) ${fmtMs(m.phases.restMs)}`);
+  if (r.profile) {
+    lines.push(`CPU profile of one warm compile at ${r.profile.size} (${fmtMs(r.profile.totalMs)}), self time:`);
+    lines.push(table([['function', 'self', 'share'], ...r.profile.hotspots.slice(0, 8).map((h) => [h.fn, fmtMs(h.selfMs), `${(h.share * 100).toFixed(0)}%`])]));
+  }
+  return lines.join('\n');
+}
+
+function incrementalSection(r: BenchResult): string {
+  const incr = r.compile.filter((c) => c.changes.length);
+  if (!incr.length) return '';
+  const head = ['change'];
+  for (const c of incr) head.push(`${c.size} ops`, `${c.size} compile+diff`, `${c.size} (diff)`, `${c.size} /full`, `${c.size} cold`, `${c.size} apply`);
+  head.push('ops same at M and L', 'time <= full/50');
+  const rows = [head];
+  for (const [i, ch] of incr[0]!.changes.entries()) {
+    const row = [ch.name];
+    const ratios: number[] = [], ops: number[] = [];
+    for (const c of incr) {
+      const x = c.changes[i]!;
+      const full = median(c.compileMs);
+      const ap = r.apply.find((a) => a.size === c.size)?.changes[i];
+      ratios.push(median(x.totalMs) / full);
+      ops.push(x.operations);
+      row.push(fmtNum(x.operations), fmtMs(median(x.totalMs)), fmtMs(median(x.diffMs)), fmtRatio(median(x.totalMs) / full), fmtMs(median(x.coldTotalMs)), ap ? (ap.error ? 'FAILED' : fmtMs(median(ap.ms))) : '—');
+    }
+    row.push(incr.length > 1 ? goal(ops.every((o) => o === ops[0])) + ` (${ops.join(' / ')})` : '—', goal(ratios.every((x) => x <= 1 / 50)));
+    rows.push(row);
+  }
+  return [
+    '## 2. Incremental change: compile + diff, transaction size',
+    table(rows),
+    'ops: batchOperations(diffBatch(prev, next)); compile+diff: with a CompileCache warmed on the cluster before the change (diff part in brackets);',
+    '/full: that over the full cold compile of the same size (goal <= 0.02); cold: compile without a cache + diff; apply: the batch through nft in a namespace.',
+  ].join('\n');
+}
+
+function applySection(r: BenchResult): string {
+  if (!r.apply.length) return '';
+  const rows = [['size', 'full apply (median)', 'runs', 'incremental apply (median of changes)', 'incremental / full', 'failed batches']];
+  for (const a of r.apply) {
+    const inc = a.changes.filter((c) => c.ms.length).map((c) => median(c.ms));
+    rows.push([a.size, fmtMs(median(a.fullMs)), String(a.fullMs.length), fmtMs(median(inc)), fmtRatio(median(a.ratios.filter(Number.isFinite))), String(a.changes.filter((c) => c.error).length)]);
+  }
+  const errors = r.apply.flatMap((a) => a.changes.filter((c) => c.error).map((c) => `  ${a.size} ${c.name}: ${c.error}`));
+  return ['## 3. Kernel apply (`nft -j -f`, in a network namespace, process start included)', table(rows), ...(errors.length ? ['failed batches:', ...errors] : [])].join('\n');
+}
+
+function wireSection(w: WireResult | undefined): string {
+  if (!w) return '';
+  const fmt = (l: Load, x: number) => (l === 'stream' ? fmtNum(x, 1) : fmtNum(x));
+  const rows = [['load', ...VARIANTS, 'ours / conntrack', 'ours-fast / conntrack', 'ours / none', 'ours-fast / none', 'goal >= 0.95']];
+  for (const l of LOADS) {
+    rows.push([`${l} (${LOAD_UNIT[l]})`, ...VARIANTS.map((v) => fmt(l, median(w.raw[v][l].filter(Number.isFinite)))),
+      fmtRatio(w.ratioToConntrack.ours[l]), fmtRatio(w.ratioToConntrack['ours-fast'][l]), fmtRatio(w.ratioToNone.ours[l]), fmtRatio(w.ratioToNone['ours-fast'][l]),
+      `${goal(w.ratioToConntrack.ours[l] >= 0.95)} / ${goal(w.ratioToConntrack['ours-fast'][l] >= 0.95)}`]);
+  }
+  return [
+    `## 4. Per-packet cost on the wire (M ruleset; client selected by ${w.clientEgressPolicies} egress policies, server by ${w.serverIngressPolicies} ingress policies)`,
+    table(rows),
+    `medians of ${w.rounds} rounds of ${w.seconds} s per load, tables alternating every round; ratios are medians of same-round ratios.`,
+    'crr: new TCP connections per second (connect, 1-byte request and reply, close; 4 workers); stream: one TCP stream (iperf3); udp: 64-byte datagrams received per second (2 senders).',
+    `ours: every packet decided (ct-mark generation); ours-fast: --established-fast-path. A port no policy allows is dropped by ours: ${w.disallowedPortDropped ? 'yes' : 'NO'}.`,
+    ...(w.errors.length ? ['errors:', ...w.errors.map((e) => `  ${e}`)] : []),
+  ].join('\n');
+}
+
+function latencySection(l: LatencyResult | undefined): string {
+  if (!l) return '';
+  if (!l.measured) return `## 5. Event to enforcement\nnot measured: ${l.reason}`;
+  const rows = [['churn (pod events/s)', 'events', 'enforced', 'p50', 'p99', 'max', 'syncs', 'sync: compile+diff', 'sync: nft apply', 'sync: after apply']];
+  for (const x of l.rates) {
+    rows.push([fmtNum(x.rate), fmtNum(x.events), fmtNum(x.enforced), fmtMs(x.p50Ms), fmtMs(x.p99Ms), fmtMs(x.maxMs), fmtNum(x.syncs),
+      fmtMs(x.syncParts.compileDiffMs), fmtMs(x.syncParts.applyMs), fmtMs(x.syncParts.afterApplyMs)]);
+  }
+  return ['## 5. Event to enforcement (M, the agent in-process, pod churn)', table(rows), l.method, 'sync parts: medians over syncs that applied a batch; after apply = the agent\'s verification listing and bookkeeping.'].join('\n');
+}
+
+function memorySection(m: readonly MemoryChildResult[]): string {
+  if (!m.length) return '';
+  const rows = [['size', 'pods', 'policies', 'bytes per pod', 'bytes per policy', 'total']];
+  for (const x of m) rows.push([x.size, fmtNum(x.pods), fmtNum(x.policies), fmtNum(x.bytesPerPod), fmtNum(x.bytesPerPolicy), fmtMB(x.podBytes + x.policyBytes)]);
+  return ['## 6. Memory held per object', table(rows),
+    'measured: V8 heap retained by the compiler\'s slim Cluster objects (clusterFromObjects of the objects as JSON), gc() before and after; not the agent\'s watch caches.'].join('\n');
+}
+
+export function report(r: BenchResult): string {
+  const m = r.meta;
+  const head = [
+    `# netpol-nft bench ${m.quick ? '(quick) ' : ''}— ${m.date}`,
+    `machine: ${m.cpus} CPU (${m.cpuModel}), kernel ${m.kernel}, node ${m.node}, ${m.nft ?? 'nft ?'}; commit ${m.commit ?? '?'}; load average at start ${(m.loadavgStart as number[]).join(' ')}, at end ${m.loadavgEnd?.join(' ') ?? '?'}; ${m.seconds ?? '?'} s`,
+    'a small shared machine: other work may run during the bench (see the load average); figures are medians, ratios are taken within a round.',
+    ...r.notes.map((n) => `note: ${n}`),
+  ].join('\n');
+  return [head, compileSection(r), incrementalSection(r), applySection(r), wireSection(r.wire), latencySection(r.latency), memorySection(r.memory)].filter(Boolean).join('\n\n') + '\n';
+}

@@ -1,0 +1,121 @@
+// `npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory]`
+//
+// Measures what netpol-nft exists for on synthetic clusters (bench/generate.ts) and prints a
+// table; the same figures go to bench/results/latest.json (and a dated copy). Compile figures
+// run in one child process per size (so that peak memory belongs to that size); kernel
+// figures need root and run in network namespaces named npn-bench-*, removed on every path.
+// Figures are medians over several runs; ratios are taken between runs of the same round.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { kernelUnavailable, Netns, removeNamespaces } from '../test/helpers/kernel.js';
+import { measureApply, type ApplyResult } from './apply.js';
+import type { CompileChildResult, MemoryChildResult, ProfileChildResult } from './compile-child.js';
+import type { SizeName } from './generate.js';
+import { measureLatency, type LatencyResult } from './latency.js';
+import { report, type BenchResult } from './report.js';
+import { measureWire, WIRE_PREFIX, type WireResult } from './wire.js';
+
+const PARTS = ['compile', 'apply', 'wire', 'latency', 'memory'] as const;
+type Part = (typeof PARTS)[number];
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+function child<T>(args: string[]): T {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', join(repo, 'bench', 'compile-child.ts'), ...args], {
+    cwd: repo, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('##RESULT '));
+  if (r.status !== 0 || !line) throw new Error(`bench child ${args.join(' ')} failed (status ${r.status})`);
+  return JSON.parse(line.slice('##RESULT '.length)) as T;
+}
+
+function meta(quick: boolean) {
+  const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).stdout?.trim();
+  const nft = spawnSync('nft', ['--version'], { encoding: 'utf8' }).stdout?.trim();
+  return {
+    date: new Date().toISOString(), quick, commit: git || undefined, node: process.version, nft: nft || undefined,
+    cpus: cpus().length, cpuModel: cpus()[0]?.model, kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
+    loadavgStart: loadavg().map((x) => Number(x.toFixed(2))),
+  };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', default: false } } });
+  if (values.help) {
+    process.stdout.write('usage: npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory]\n');
+    return 0;
+  }
+  const quick = values.quick;
+  const only = new Set<Part>(values.only ? (values.only.split(',') as Part[]) : PARTS);
+  for (const p of only) if (!PARTS.includes(p)) throw new Error(`--only ${p}: one of ${PARTS.join(', ')}`);
+  const sizes: SizeName[] = quick ? ['S', 'M'] : ['S', 'M', 'L'];
+  const started = Date.now();
+  const work = mkdtempSync(join(tmpdir(), 'npn-bench-'));
+  const result: BenchResult = { meta: meta(quick), compile: [], memory: [], apply: [], notes: [] };
+  const kernelWhy = kernelUnavailable();
+  if (kernelWhy) result.notes.push(`kernel parts (apply, wire, latency) skipped: ${kernelWhy}; run as root with nft and ip installed`);
+  try {
+    if (only.has('compile') || only.has('apply')) {
+      for (const s of sizes) {
+        log(`compile ${s}...`);
+        result.compile.push(child<CompileChildResult>(['compile', s, work, quick ? '1' : '0', s === 'S' ? '0' : '1']));
+      }
+      if (only.has('compile')) {
+        log('profile M...');
+        result.profile = child<ProfileChildResult>(['profile', 'M']);
+      }
+    }
+    if (only.has('memory')) {
+      for (const s of sizes.filter((x) => x !== 'S')) {
+        log(`memory ${s}...`);
+        result.memory.push(child<MemoryChildResult>(['memory', s]));
+      }
+    }
+    if (!kernelWhy) {
+      removeNamespaces(WIRE_PREFIX);
+      if (only.has('apply')) {
+        const ns = Netns.create(`${WIRE_PREFIX}apply`);
+        try {
+          for (const c of result.compile) {
+            log(`kernel apply ${c.size}...`);
+            const big = c.size === 'L';
+            result.apply.push(measureApply(ns, c, quick ? 2 : big ? 3 : 5, quick ? 2 : big ? 3 : 5) satisfies ApplyResult);
+          }
+        } finally {
+          ns.delete();
+        }
+      }
+      if (only.has('wire')) {
+        log('wire (per-packet cost)...');
+        result.wire = (await measureWire(work, quick ? 1 : 3, quick ? 2 : 5, log)) satisfies WireResult;
+      }
+      if (only.has('latency')) {
+        log('event to enforcement...');
+        result.latency = (await measureLatency(work, quick, log)) satisfies LatencyResult;
+      }
+    }
+  } finally {
+    removeNamespaces(WIRE_PREFIX);
+    rmSync(work, { recursive: true, force: true });
+  }
+  result.meta.loadavgEnd = loadavg().map((x) => Number(x.toFixed(2)));
+  result.meta.seconds = Math.round((Date.now() - started) / 1000);
+  process.stdout.write(report(result));
+  const dir = join(repo, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const json = JSON.stringify(result, (k, v) => (k === 'file' || k === 'reverseFile' ? undefined : v), 2) + '\n';
+  writeFileSync(join(dir, 'latest.json'), json);
+  writeFileSync(join(dir, `${result.meta.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`), json);
+  log(`done in ${result.meta.seconds} s; figures in bench/results/latest.json`);
+  return 0;
+}
+
+main().then((code) => { process.exitCode = code; }, (e: unknown) => {
+  process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
+  process.exitCode = 1;
+});
