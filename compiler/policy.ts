@@ -200,15 +200,16 @@ export function normalizePolicy(p: PolicyInfo): PolicyResult {
     if (!Array.isArray(pt)) {
       errs.push({ path: 'spec.policyTypes', message: 'must be a list' });
       isolates = { ingress: true, egress: true }; // unknown intent: isolate both ways
+    } else if (pt.length > 2) {
+      // The API server checks the count first (and accepts a repeated value within two).
+      errs.push({ path: 'spec.policyTypes', message: 'may not specify more than two policyTypes' });
+      isolates = { ingress: true, egress: true };
     } else if (pt.length > 0) {
-      const seen = new Set<string>();
       pt.forEach((t, i) => {
         if (t !== 'Ingress' && t !== 'Egress') errs.push({ path: `spec.policyTypes[${i}]`, message: `${JSON.stringify(t)} is not supported (Ingress, Egress)` });
-        else if (seen.has(t)) errs.push({ path: `spec.policyTypes[${i}]`, message: `duplicate value ${JSON.stringify(t)}` });
-        seen.add(String(t));
       });
       const bad = pt.some((t) => t !== 'Ingress' && t !== 'Egress');
-      isolates = bad ? { ingress: true, egress: true } : { ingress: seen.has('Ingress'), egress: seen.has('Egress') };
+      isolates = bad ? { ingress: true, egress: true } : { ingress: pt.includes('Ingress'), egress: pt.includes('Egress') };
     }
   }
   const rules = { ingress: parseRules(spec.ingress, 'ingress', errs), egress: parseRules(spec.egress, 'egress', errs) };

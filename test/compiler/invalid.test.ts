@@ -59,13 +59,20 @@ describe('compiler semantics: invalid policies (DESIGN 1.15)', () => {
       [{ ingress: [{ ports: { port: 80 } }] }, 'spec.ingress[0].ports: must be a list'],
       [{ ingress: [{ ports: ['80'] }] }, 'spec.ingress[0].ports[0]: must be an object'],
       [{ policyTypes: 'Ingress' }, 'spec.policyTypes: must be a list'],
-      [{ policyTypes: ['Ingress', 'Ingress'] }, 'spec.policyTypes[1]: duplicate value "Ingress"'],
+      [{ policyTypes: ['Ingress', 'Egress', 'Ingress'] }, 'spec.policyTypes: may not specify more than two policyTypes'],
     ];
     for (const [spec, msg] of cases) {
       const c = cluster(...world(policy('x/bad', { podSelector: podSel('a'), ...spec })));
       expect(policyProblems(c), msg).to.deep.equal([`networkpolicy x/bad: ${msg}`]);
       expect(allowed(c, 'y/a', 'x/a', 80), msg).to.equal(false);
     }
+  });
+  it('a repeated policy type is accepted, as the API server does', () => {
+    const c = cluster(...world(policy('x/twice', { podSelector: podSel('a'), policyTypes: ['Egress', 'Egress'], egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }] })));
+    expect(policyProblems(c)).to.deep.equal([]);
+    expect(allowedBoth(c, 'x/a', 'y/a', 53, 'UDP')).to.equal(true);
+    expect(allowedBoth(c, 'x/a', 'y/a', 80)).to.equal(false);
+    expect(allowedBoth(c, 'y/a', 'x/a', 80)).to.equal(true); // not isolated for ingress
   });
   it('every problem of one policy is reported, not only the first', () => {
     const c = cluster(...world(policy('x/bad', { podSelector: podSel('a'), ingress: [{ ports: [{ port: 0 }, { protocol: 'ICMP' }] }], egress: [{ to: [{}] }] })));
