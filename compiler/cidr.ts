@@ -19,17 +19,21 @@ export interface ParsedCidr extends AddrRange {
   readonly prefix: number;
 }
 
-/** Parses `addr/len` as the API server does (host bits may be set; they are ignored). */
+/** Parses `addr/len` as the API server does (host bits may be set; they are ignored; an
+ *  IPv4 octet may carry leading zeros and is read as decimal, as the API server's legacy
+ *  "sloppy" parsing reads ipBlock fields, so `010.0.0.0/8` is 10.0.0.0/8). */
 export function parseCidrText(s: unknown): ParsedCidr | string {
   if (typeof s !== 'string') return 'must be a string';
   const slash = s.indexOf('/');
   if (slash < 0) return `${JSON.stringify(s)} is not a CIDR (address/prefix-length)`;
-  const addr = s.slice(0, slash), len = s.slice(slash + 1);
+  const len = s.slice(slash + 1);
+  let addr = s.slice(0, slash);
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(addr)) addr = addr.split('.').map((o) => String(Number(o))).join('.');
   const fam = isIP(addr);
   if (!fam || addr.includes('%') || !/^\d{1,3}$/.test(len) || Number(len) > (fam === 4 ? 32 : 128)) {
     return `${JSON.stringify(s)} is not a valid CIDR`;
   }
-  const p = parseCidr(s);
+  const p = parseCidr(`${addr}/${len}`);
   const family = fam as Family;
   return { family, lo: p.start, hi: p.end, prefix: Number(len), text: `${bigintToIp(p.start, family)}/${len}` };
 }

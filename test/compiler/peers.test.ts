@@ -93,6 +93,14 @@ describe('compiler semantics: peers (DESIGN 1.5)', () => {
       expect(decide(c, 'y/a', 'x/a', 80).allowed).to.equal(true); // 192.0.2.21
       expect(decide(c, 'z/a', 'x/a', 80).allowed).to.equal(false); // 192.0.2.31
     });
+    it('legacy IPv4 forms the API server still accepts: leading zeros are decimal', () => {
+      const c = cluster(...world(admit({ ipBlock: { cidr: '198.051.100.000/24', except: ['198.51.100.010/31'] } })));
+      expect(policyProblems(c)).to.deep.equal([]);
+      expect(decide(c, '198.51.100.9', 'x/a', 80).allowed).to.equal(true);
+      expect(decide(c, '198.51.100.10', 'x/a', 80).allowed).to.equal(false);
+      expect(decide(c, '198.51.100.12', 'x/a', 80).allowed).to.equal(true);
+      expect(decide(c, '198.41.100.9', 'x/a', 80).allowed).to.equal(false);
+    });
     it('a /32 block and a /128 block match one address', () => {
       const c = cluster(...world(admit({ ipBlock: { cidr: '203.0.113.5/32' } }, { ipBlock: { cidr: '2001:db8:9::5/128' } })));
       expect(decide(c, '203.0.113.5', 'x/a', 80).allowed).to.equal(true);
