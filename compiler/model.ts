@@ -207,6 +207,10 @@ export function podIsActive(p: PodInfo): boolean {
 }
 
 const KINDS = ['Namespace', 'Pod', 'NetworkPolicy'] as const;
+/** Other API groups reuse these kind names (Calico's projectcalico.org/v3 NetworkPolicy has
+ *  another spec entirely): read only the core ones. An absent apiVersion is accepted. */
+const API_VERSION: Record<(typeof KINDS)[number], string> = { Namespace: 'v1', Pod: 'v1', NetworkPolicy: 'networking.k8s.io/v1' };
+const PROBLEM_KIND: Record<(typeof KINDS)[number], Problem['kind']> = { Namespace: 'namespace', Pod: 'pod', NetworkPolicy: 'networkpolicy' };
 
 /** Sorts loose Kubernetes objects (already decoded from YAML or JSON) into a Cluster.
  *  `List` objects are unwrapped; other kinds are ignored; bad objects become problems. */
@@ -224,13 +228,23 @@ export function clusterFromObjects(objects: readonly unknown[]): { cluster: Clus
     const kind = (o as { kind?: unknown }).kind;
     if (kind === 'List' || (typeof kind === 'string' && kind.endsWith('List') && Array.isArray((o as { items?: unknown }).items))) {
       const itemKind = kind === 'List' ? undefined : kind.slice(0, -4);
+      const listVersion = (o as { apiVersion?: unknown }).apiVersion;
       ((o as { items: unknown[] }).items ?? []).forEach((item, i) => {
-        const withKind = itemKind && item && typeof item === 'object' && !(item as { kind?: unknown }).kind ? { kind: itemKind, ...(item as object) } : item;
+        // Items of a typed list (PodList) carry neither kind nor apiVersion: the list's hold.
+        const withKind = itemKind && item && typeof item === 'object' && !(item as { kind?: unknown }).kind
+          ? { kind: itemKind, ...(listVersion !== undefined ? { apiVersion: listVersion } : {}), ...(item as object) }
+          : item;
         visit(withKind, `${where} items[${i}]`);
       });
       return;
     }
     if (!KINDS.includes(kind as (typeof KINDS)[number])) return;
+    const apiVersion = (o as { apiVersion?: unknown }).apiVersion;
+    const want = API_VERSION[kind as (typeof KINDS)[number]];
+    if (apiVersion !== undefined && apiVersion !== want) {
+      problems.push({ kind: PROBLEM_KIND[kind as (typeof KINDS)[number]], object: objectName(o), path: 'apiVersion', message: `${JSON.stringify(apiVersion)} is not ${want}: ignored` });
+      return;
+    }
     if (kind === 'Namespace') {
       const r = parseNamespace(o);
       if (r.ok) namespaces.set(r.value.name, r.value);

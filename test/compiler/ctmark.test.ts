@@ -2,7 +2,7 @@
 // from the semantics: whatever the mask, a connection is decided under the ruleset in force,
 // and a policy change revokes it at its next packet.
 import { expect } from 'chai';
-import { compile, type Cluster } from '../../compiler/index.js';
+import { compile, DEFAULT_CT_MARK_MASK, type Cluster } from '../../compiler/index.js';
 import { cluster, policy, world } from './builders.js';
 import { evalPacket, type Packet } from './packet-eval.js';
 
@@ -27,7 +27,7 @@ describe('compiler: conntrack-mark generations', () => {
     expect(evalPacket(r.ruleset, pkt(0)).verdict).to.equal('accept');
     expect(revoked(open, closed, 0).next).to.equal('drop');
   });
-  for (const mask of [0x00fff000, 0x0000ff00, 0x0000000f, 0xffff0000, 0xffffffff]) {
+  for (const mask of [DEFAULT_CT_MARK_MASK, 0x00fff000, 0x0000ff00, 0x000000ff, 0xffff0000, 0xffffffff]) {
     it(`mask 0x${mask.toString(16)}: the generation lives in the mask, other bits are kept, a change revokes`, () => {
       const r = compile(open, { node: 'n1', ctMarkMask: mask });
       expect(r.generation).to.not.equal(0);
@@ -40,12 +40,20 @@ describe('compiler: conntrack-mark generations', () => {
       expect(v.next).to.equal('drop');
     });
   }
-  it('a one-bit mask cannot tell two rulesets apart, so a change must still revoke (bug in compiler/ruleset.ts)', () => {
-    // With a 1-bit mask every ruleset gets the same generation: a connection stamped before
-    // the change keeps being accepted although the new ruleset denies it. Either such masks
-    // are refused, or the generation must differ from the one it replaces.
-    const v = revoked(open, closed, 0x80000000);
-    expect(v.genAfter, 'generation after a change that denies').to.not.equal(v.genBefore);
-    expect(v.next).to.equal('drop');
-  });
+  for (const mask of [0x80000000, 0x0000000f]) {
+    it(`a mask of ${mask.toString(2).replace(/0/g, '').length} bit(s) (0x${mask.toString(16)}) is refused, or a change still revokes`, () => {
+      // With a 1-bit mask every ruleset would get the same generation: a connection stamped
+      // before a change would keep being accepted although the new ruleset denies it.
+      let v: ReturnType<typeof revoked>;
+      try {
+        v = revoked(open, closed, mask);
+      } catch (e) {
+        expect(e).to.be.instanceOf(RangeError);
+        expect(String(e)).to.contain(`0x${mask.toString(16)}`);
+        return;
+      }
+      expect(v.genAfter, 'generation after a change that denies').to.not.equal(v.genBefore);
+      expect(v.next).to.equal('drop');
+    });
+  }
 });

@@ -232,6 +232,26 @@ status: {conditions: []}
     expect(decide(r.cluster, '203.0.113.1', 'x/a', 80).allowed).to.equal(true);
     expect(decide(r.cluster, '203.0.113.1', 'x/a', 8080).allowed).to.equal(false);
   });
+  it('kinds of the same name from other API groups are reported and ignored (Calico NetworkPolicy)', () => {
+    const r = load(`${good}---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: calico, namespace: x}
+spec: {selector: all(), types: [Ingress], ingress: [{action: Allow}]}
+---
+apiVersion: crd.projectcalico.org/v1
+kind: NetworkPolicyList
+items:
+- metadata: {name: calico2, namespace: x}
+  spec: {selector: all(), ingress: [{action: Allow}]}
+`);
+    expect(r.problems).to.deep.equal([
+      'networkpolicy x/calico: apiVersion: "projectcalico.org/v3" is not networking.k8s.io/v1: ignored',
+      'networkpolicy x/calico2: apiVersion: "crd.projectcalico.org/v1" is not networking.k8s.io/v1: ignored',
+    ]);
+    expect(r.cluster.policies.map((p) => p.name)).to.deep.equal(['p']);
+    expect(allowed(r.cluster, 'x/b', 'x/a', 80)).to.equal(true);
+  });
   it('JSON input works like YAML, and an empty file is an empty cluster', () => {
     const r = load(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x' } }));
     expect(r.cluster.namespaces.map((n) => n.name)).to.deep.equal(['x']);
