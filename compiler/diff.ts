@@ -12,6 +12,7 @@
 // Deleting an element that is not there fails the whole batch, so `prev` must be what the
 // kernel really holds: the agent diffs against what it last applied and verified, and falls
 // back to a full replace after any failure.
+import { isLiveSet } from './groups.js';
 import { elemKey, fullBatch, mapObj, ruleObj, setObj, chainObj, type Batch, type ChainDef, type Command, type MapDef, type Ruleset, type SetDef } from './nft.js';
 
 const byName = <T extends { name: string }>(xs: readonly T[]) => new Map(xs.map((x) => [x.name, x]));
@@ -20,6 +21,22 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 type Container = SetDef | MapDef;
 const containerKey = (c: Container, e: unknown) => ('map' in c ? elemKey((e as [unknown, unknown])[0]) : elemKey(e));
 const shapeOf = (c: Container) => JSON.stringify(['map' in c ? c.map : 'set', c.type, 'flags' in c ? c.flags : []]);
+
+/** Elements that go and come between two values of one set or map. A set the compiler
+ *  derived from exactly `p` says so itself (its delta); otherwise compare element by element. */
+function elementChanges(p: Container, c: Container): { gone: unknown[]; come: unknown[] } {
+  if (!('map' in c) && isLiveSet(c) && c.delta?.from === p) return { gone: [...c.delta.removed], come: [...c.delta.added] };
+  const before = new Map(p.elems.map((e) => [containerKey(p, e), e]));
+  const after = new Map(c.elems.map((e) => [containerKey(c, e), e]));
+  const gone: unknown[] = [], come: unknown[] = [];
+  for (const [k, e] of before) {
+    const n = after.get(k);
+    if (n === undefined) gone.push(e);
+    else if (!same(e, n)) { gone.push(e); come.push(n); } // a map element whose verdict changed
+  }
+  for (const [k, e] of after) if (!before.has(k)) come.push(e);
+  return { gone, come };
+}
 
 export interface DiffStats {
   readonly operations: number;
@@ -69,15 +86,7 @@ export function diffBatch(prev: Ruleset, next: Ruleset): Batch {
   for (const c of nextC) {
     const p = pcn.get(c.name);
     if (!p || p === c || recreated.has(c.name)) continue; // the same object: unchanged
-    const before = new Map(p.elems.map((e) => [containerKey(p, e), e]));
-    const after = new Map(c.elems.map((e) => [containerKey(c, e), e]));
-    const gone: unknown[] = [], come: unknown[] = [];
-    for (const [k, e] of before) {
-      const n = after.get(k);
-      if (n === undefined) gone.push(e);
-      else if (!same(e, n)) { gone.push(e); come.push(n); } // a map element whose verdict changed
-    }
-    for (const [k, e] of after) if (!before.has(k)) come.push(e);
+    const { gone, come } = elementChanges(p, c);
     if (gone.length) cmds.push({ delete: { element: { ...ref, name: c.name, elem: 'map' in c ? gone.map((e) => (e as [unknown])[0]) : gone } } });
     if (come.length) adds.push({ add: { element: { ...ref, name: c.name, elem: come } } });
   }

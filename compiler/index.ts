@@ -3,7 +3,7 @@ export * from './model.js';
 export { parseManifestText } from './manifests.js';
 export { normalizePolicy, type Direction, type NormalizedPolicy } from './policy.js';
 export { IndexCache, indexCluster, podView, matchingAllowances, type DirectionView, type Allowance } from './ir.js';
-export { compile, CompileCache, DEFAULT_TABLE, DEFAULT_CT_MARK_MASK, type CompileOptions, type CompileResult, type LocalPod } from './ruleset.js';
+export { compile, CompileCache, ctMarkMaskError, DEFAULT_TABLE, DEFAULT_CT_MARK_MASK, MIN_CT_MARK_BITS, type CompileOptions, type CompileResult, type LocalPod } from './ruleset.js';
 export { fullBatch, deleteTableBatch, batchJson, batchText, rulesetText, type Batch, type Ruleset } from './nft.js';
 export { diffBatch, batchOperations } from './diff.js';
 export { explain, explanationText, ExplainError, type Explanation } from './explain.js';

@@ -21,9 +21,10 @@
 // and for ingress the named ports the group resolves), never by element content or a
 // counter, so a pod joining a group is one map element and a peer joining is one set element.
 import { createHash } from 'node:crypto';
-import { ipToBigint as ipToBigintSafe, mergeRanges, rangeContains, rangeElem, type AddrRange, type Family } from './cidr.js';
-import { IndexCache, indexCluster, podView, resolveNamedPort, type Allowance, type DirectionView } from './ir.js';
-import { ipFamily, podIsActive, type Cluster, type PodInfo, type Problem, type Protocol } from './model.js';
+import type { Family } from './cidr.js';
+import { counterMap, GroupState, roles, setDigest } from './groups.js';
+import { IndexCache, indexCluster, podView, type Allowance, type DirectionView } from './ir.js';
+import { ipFamily, podIsActive, type Cluster, type PodInfo, type Problem } from './model.js';
 import type { Direction } from './policy.js';
 import { sortUniqueElems, type ChainDef, type Expr, type MapDef, type Rule, type Ruleset, type SetDef } from './nft.js';
 
@@ -32,7 +33,8 @@ export interface CompileOptions {
   readonly node: string;
   /** Table name in family inet (default netpol_nft). */
   readonly table?: string;
-  /** Conntrack mark bits that hold the ruleset generation (contiguous; default 0x00fff000). */
+  /** Conntrack mark bits that hold the ruleset generation: contiguous, at least
+   *  MIN_CT_MARK_BITS wide, or 0 to decide every packet without the cache (default 0x00ffff00). */
   readonly ctMarkMask?: number;
   /** Accept every `ct state established` packet up front (the usual fast path): policy
    *  changes then apply to new connections only. Default false. */
@@ -40,7 +42,22 @@ export interface CompileOptions {
 }
 
 export const DEFAULT_TABLE = 'netpol_nft';
-export const DEFAULT_CT_MARK_MASK = 0x00fff000;
+export const DEFAULT_CT_MARK_MASK = 0x00ffff00;
+/** Two different rulesets share a generation with probability 1/(2^bits - 1); a connection
+ *  stamped under one and idle until the other is in force would not be decided again. With
+ *  16 bits that is 1 in 65,535 per such meeting; below 8 bits it is too likely to allow. */
+export const MIN_CT_MARK_BITS = 8;
+
+/** Why a conntrack mark mask cannot be used, or undefined when it can. */
+export function ctMarkMaskError(mask: number): string | undefined {
+  if (!Number.isInteger(mask) || mask < 0 || mask > 0xffffffff) return 'not a 32-bit number';
+  if (mask === 0) return undefined;
+  const shifted = mask >>> (31 - Math.clz32(mask & -mask));
+  if ((shifted & (shifted + 1)) !== 0) return 'the bits must be contiguous';
+  const width = 32 - Math.clz32(shifted);
+  if (width < MIN_CT_MARK_BITS) return `${width} bits cannot tell enough rulesets apart: use at least ${MIN_CT_MARK_BITS} (or 0 to turn the verdict cache off)`;
+  return undefined;
+}
 
 export interface LocalPod {
   readonly namespace: string;
@@ -65,18 +82,17 @@ export interface CompileResult {
  *  or without it; only the time differs. */
 export class CompileCache {
   readonly index = new IndexCache();
-  groups = new Map<string, GroupOutput>();
+  groups = new Map<string, GroupCacheEntry>();
   readonly hashes = new WeakMap<object, string>();
 }
 
-interface GroupOutput {
-  readonly inputs: readonly unknown[];
-  readonly sets: readonly SetDef[];
-  readonly chains: readonly ChainDef[];
+interface GroupCacheEntry {
+  readonly state: GroupState;
+  inputs: readonly unknown[];
+  out: { readonly sets: readonly SetDef[]; readonly chains: readonly ChainDef[] };
 }
 
 const SHORT: Record<Direction, 'in' | 'eg'> = { ingress: 'in', egress: 'eg' };
-const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 const FAMILIES: readonly Family[] = [4, 6];
 const ipProto = (f: Family) => (f === 4 ? 'ip' : 'ip6');
 const addrType = (f: Family) => (f === 4 ? 'ipv4_addr' : 'ipv6_addr');
@@ -92,159 +108,15 @@ export function counterName(dir: Direction, ns: string, pod: string): string {
   return n.length <= 120 ? n : `${n.slice(0, 108)}_${shortHash(n)}`;
 }
 
-// ------------------------------------------------------------------ group contents
-
-interface Box { lo: bigint; hi: bigint; plo: number; phi: number }
-
-/** What a group allows, flattened into the sets its chains look up. */
-class Allowed {
-  any = false;
-  readonly x = new Set<string>(); // proto . port (exact), any address
-  readonly xr: Record<string, [number, number][]> = {}; // proto -> port ranges, any address
-  readonly a: Record<Family, Set<string>> = { 4: new Set(), 6: new Set() }; // address, any port
-  readonly c: Record<Family, AddrRange[]> = { 4: [], 6: [] }; // CIDR, any port
-  readonly p: Record<Family, Map<string, [string, string, number]>> = { 4: new Map(), 6: new Map() }; // addr . proto . port
-  readonly r: Record<Family, Record<string, Box[]>> = { 4: {}, 6: {} }; // CIDR or range boxes
-
-  portExact(proto: string, port: number) { this.x.add(`${proto}\0${port}`); }
-  portRange(proto: string, lo: number, hi: number) {
-    if (lo === hi) this.portExact(proto, lo);
-    else (this.xr[proto] ??= []).push([lo, hi]);
-  }
-  addr(ip: string) { this.a[ipFamily(ip)].add(ip); }
-  addrPort(ip: string, proto: string, port: number) { this.p[ipFamily(ip)].set(`${ip}\0${proto}\0${port}`, [ip, proto, port]); }
-  box(f: Family, lo: bigint, hi: bigint, proto: string, plo: number, phi: number) {
-    (this.r[f][proto] ??= []).push({ lo, hi, plo, phi });
-  }
-}
-
-function fillAllowed(view: DirectionView, dir: Direction, groupPod: PodInfo, activePods: readonly PodInfo[]): Allowed {
-  const out = new Allowed();
-  for (const a of view.allowances) {
-    const ports = a.ports;
-    if (a.peers === null) {
-      if (ports === null) { out.any = true; continue; }
-      for (const pm of ports) {
-        const proto = PROTO[pm.protocol];
-        if (pm.kind === 'all') out.portRange(proto, 0, 65535);
-        else if (pm.kind === 'range') out.portRange(proto, pm.from, pm.to);
-        else if (dir === 'ingress') {
-          const port = resolveNamedPort(groupPod, pm.name, pm.protocol);
-          if (port !== undefined) out.portExact(proto, port);
-        } else {
-          // Egress to a named port: only pods that expose it, on their own number.
-          for (const pod of activePods) {
-            const port = resolveNamedPort(pod, pm.name, pm.protocol);
-            if (port !== undefined) for (const ip of pod.ips) out.addrPort(ip, proto, port);
-          }
-        }
-      }
-      continue;
-    }
-    for (const peer of a.peers) {
-      if (peer.kind === 'pods') {
-        for (const pod of peer.pods) {
-          for (const ip of pod.ips) {
-            if (ports === null) { out.addr(ip); continue; }
-            const f = ipFamily(ip), n = ipToBigintSafe(ip);
-            for (const pm of ports) {
-              const proto = PROTO[pm.protocol];
-              if (pm.kind === 'all') out.box(f, n, n, proto, 0, 65535);
-              else if (pm.kind === 'range') {
-                if (pm.from === pm.to) out.addrPort(ip, proto, pm.from);
-                else out.box(f, n, n, proto, pm.from, pm.to);
-              } else {
-                const port = resolveNamedPort(dir === 'ingress' ? groupPod : pod, pm.name, pm.protocol);
-                if (port !== undefined) out.addrPort(ip, proto, port);
-              }
-            }
-          }
-        }
-        continue;
-      }
-      for (const r of peer.ranges) {
-        if (ports === null) { out.c[r.family].push(r); continue; }
-        for (const pm of ports) {
-          const proto = PROTO[pm.protocol];
-          if (pm.kind === 'all') out.box(r.family, r.lo, r.hi, proto, 0, 65535);
-          else if (pm.kind === 'range') out.box(r.family, r.lo, r.hi, proto, pm.from, pm.to);
-          else if (dir === 'ingress') {
-            const port = resolveNamedPort(groupPod, pm.name, pm.protocol);
-            if (port !== undefined) out.box(r.family, r.lo, r.hi, proto, port, port);
-          } else {
-            // A named port is a pod's: only pods whose address lies in the block match.
-            for (const pod of activePods) {
-              const port = resolveNamedPort(pod, pm.name, pm.protocol);
-              if (port === undefined) continue;
-              for (const ip of pod.ips) if (rangeContains(r, ipFamily(ip), ipToBigintSafe(ip))) out.addrPort(ip, proto, port);
-            }
-          }
-        }
-      }
-    }
-  }
-  return out;
-}
-
-function mergePortRanges(rs: readonly [number, number][]): [number, number][] {
-  const s = [...rs].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  const out: [number, number][] = [];
-  for (const [lo, hi] of s) {
-    const last = out[out.length - 1];
-    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
-    else out.push([lo, hi]);
-  }
-  return out;
-}
-
-const portElem = ([lo, hi]: [number, number]): unknown => (lo === hi ? lo : { range: [lo, hi] });
-
-/** Interval sets refuse overlapping elements, so address×port boxes are cut into disjoint
- *  ones: a sweep over address boundaries, the union of port ranges on each stretch, and
- *  neighbouring stretches with equal port unions joined again. */
-export function disjointBoxes(f: Family, boxes: readonly Box[]): { range: AddrRange; ports: [number, number][] }[] {
-  const events: { at: bigint; box: Box; open: boolean }[] = [];
-  for (const b of boxes) events.push({ at: b.lo, box: b, open: true }, { at: b.hi + 1n, box: b, open: false });
-  events.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-  const active = new Set<Box>();
-  const out: { range: AddrRange; ports: [number, number][]; key: string }[] = [];
-  for (let i = 0; i < events.length; ) {
-    const at = events[i]!.at;
-    while (i < events.length && events[i]!.at === at) {
-      const e = events[i++]!;
-      if (e.open) active.add(e.box);
-      else active.delete(e.box);
-    }
-    if (!active.size || i >= events.length) continue;
-    const next = events[i]!.at;
-    const ports = mergePortRanges([...active].map((b) => [b.plo, b.phi] as [number, number]));
-    const key = JSON.stringify(ports);
-    const last = out[out.length - 1];
-    if (last && last.key === key && last.range.hi + 1n === at) last.range = { ...last.range, hi: next - 1n };
-    else out.push({ range: { family: f, lo: at, hi: next - 1n }, ports, key });
-  }
-  return out.map(({ range, ports }) => ({ range, ports }));
-}
-
 // ------------------------------------------------------------------ expressions
 
 const payload = (protocol: string, field: string): Expr => ({ payload: { protocol, field } });
-const meta = (key: string): Expr => ({ meta: { key } });
 const ct = (key: string): Expr => ({ ct: { key } });
 const match = (left: unknown, right: unknown, op = '=='): Expr => ({ match: { op, left, right } });
-const RETURN: Expr = { return: null };
 const DROP: Expr = { drop: null };
 const ACCEPT: Expr = { accept: null };
 
-interface Roles { local: string; peer: string; port: string }
-/** Which header fields name the local pod, the peer and the server port. */
-function roles(dir: Direction, pd: 'o' | 'r'): Roles {
-  if (dir === 'ingress') return pd === 'o' ? { local: 'daddr', peer: 'saddr', port: 'dport' } : { local: 'saddr', peer: 'daddr', port: 'sport' };
-  return pd === 'o' ? { local: 'saddr', peer: 'daddr', port: 'dport' } : { local: 'daddr', peer: 'saddr', port: 'sport' };
-}
-
 const dispatchMap = (dir: Direction, f: Family, pd: 'o' | 'r') => `${SHORT[dir]}${f}_${pd === 'o' ? 'orig' : 'reply'}`;
-const counterMap = (dir: Direction, f: Family) => `cnt_${SHORT[dir]}${f}`;
 
 // ------------------------------------------------------------------ compile
 
@@ -263,6 +135,8 @@ interface Group {
 export function compile(cluster: Cluster, opts: CompileOptions, cache: CompileCache = new CompileCache()): CompileResult {
   const table = opts.table ?? DEFAULT_TABLE;
   const mask = (opts.ctMarkMask ?? DEFAULT_CT_MARK_MASK) >>> 0;
+  const maskError = ctMarkMaskError(mask);
+  if (maskError) throw new RangeError(`ct mark mask 0x${mask.toString(16)}: ${maskError}`);
   const index = indexCluster(cluster, cache.index);
   const groups = new Map<string, Group>();
   const localPods: LocalPod[] = [];
@@ -295,14 +169,19 @@ export function compile(cluster: Cluster, opts: CompileOptions, cache: CompileCa
     maps.set(counterMap(dir, f), []);
   }
 
-  const nextGroups = new Map<string, GroupOutput>();
+  const nextGroups = new Map<string, GroupCacheEntry>();
   for (const g of [...groups.values()].sort((a, b) => (a.hash < b.hash ? -1 : 1))) {
     const fams = FAMILIES.filter((f) => g.pods.some((p) => p.ips.some((ip) => ipFamily(ip) === f)));
     const readsEveryPod = g.dir === 'egress' && g.view.allowances.some((a) => a.ports?.some((p) => p.kind === 'named') && (a.peers === null || a.peers.some((x) => x.kind === 'cidr')));
     const inputs: unknown[] = [fams.join(), readsEveryPod ? index.podsEpoch : null, ...g.sources];
-    const prev = cache.groups.get(g.key);
-    const out = prev && prev.inputs.length === inputs.length && prev.inputs.every((x, i) => x === inputs[i]) ? prev : { inputs, ...groupRules(g, fams, index.activePods) };
-    nextGroups.set(g.key, out);
+    let entry = cache.groups.get(g.key);
+    if (!entry || entry.inputs.length !== inputs.length || entry.inputs.some((x, i) => x !== inputs[i])) {
+      const state = entry?.state ?? new GroupState(g.dir, g.hash);
+      const out = state.update({ dir: g.dir, groupPod: g.pods[0]!, activePods: index.activePods, podsEpoch: index.podsEpoch }, g.view.allowances, fams);
+      entry = { state, inputs, out };
+    }
+    nextGroups.set(g.key, entry);
+    const out = entry.out;
     sets.push(...out.sets);
     chains.push(...out.chains);
     for (const f of fams) {
@@ -330,7 +209,7 @@ export function compile(cluster: Cluster, opts: CompileOptions, cache: CompileCa
     if (!h) cache.hashes.set(o, (h = shortHash(JSON.stringify(o), 16)));
     return h;
   };
-  const content = [opts.establishedFastPath ? 'fast' : 'slow', ...chains.map(hashOf), ...sets.map(hashOf), ...mapDefs.map(hashOf)].join();
+  const content = [opts.establishedFastPath ? 'fast' : 'slow', ...chains.map(hashOf), ...sets.map(setDigest), ...mapDefs.map(hashOf)].join();
   const shift = mask === 0 ? 0 : 31 - Math.clz32(mask & -mask);
   const width = mask === 0 ? 0 : 32 - Math.clz32(mask >>> shift);
   const span = width >= 31 ? 0x7fffffff : 2 ** width - 1;
@@ -349,52 +228,6 @@ export function compile(cluster: Cluster, opts: CompileOptions, cache: CompileCa
     generation,
     policyCount: { valid, invalid: cluster.policies.length - valid },
   };
-}
-
-/** The sets and chains of one group: what its policies allow, flattened into set look-ups. */
-function groupRules(g: Group, fams: readonly Family[], activePods: readonly PodInfo[]): { sets: SetDef[]; chains: ChainDef[] } {
-  const d = SHORT[g.dir];
-  const allowed = fillAllowed(g.view, g.dir, g.pods[0]!, activePods);
-  const sets: SetDef[] = [];
-  const chains: ChainDef[] = [];
-  const setName = (s: string) => `${d}_${g.hash}_${s}`;
-  const present = new Set<string>();
-  const addSet = (s: SetDef) => {
-    if (!s.elems.length || allowed.any) return;
-    sets.push(s);
-    present.add(s.name);
-  };
-  addSet({ name: setName('x'), type: ['inet_proto', 'inet_service'], flags: [], elems: sortUniqueElems([...allowed.x].map((k) => { const [p, n] = k.split('\0'); return { concat: [p, Number(n)] }; })) });
-  addSet({ name: setName('xr'), type: ['inet_proto', 'inet_service'], flags: ['interval'], elems: sortUniqueElems(Object.entries(allowed.xr).flatMap(([proto, rs]) => mergePortRanges(rs).map((r) => ({ concat: [proto, portElem(r)] })))) });
-  for (const f of fams) {
-    addSet({ name: setName(`a${f}`), type: addrType(f), flags: [], elems: sortUniqueElems([...allowed.a[f]]) });
-    addSet({ name: setName(`c${f}`), type: addrType(f), flags: ['interval'], elems: sortUniqueElems(mergeRanges(allowed.c[f]).map(rangeElem)) });
-    addSet({ name: setName(`p${f}`), type: [addrType(f), 'inet_proto', 'inet_service'], flags: [], elems: sortUniqueElems([...allowed.p[f].values()].map((e) => ({ concat: e }))) });
-    addSet({
-      name: setName(`r${f}`), type: [addrType(f), 'inet_proto', 'inet_service'], flags: ['interval'],
-      elems: sortUniqueElems(Object.entries(allowed.r[f]).flatMap(([proto, boxes]) => disjointBoxes(f, boxes).flatMap(({ range, ports }) => ports.map((pr) => ({ concat: [rangeElem(range), proto, portElem(pr)] }))))),
-    });
-    for (const pd of ['o', 'r'] as const) {
-      const { local, peer, port } = roles(g.dir, pd);
-      const ipp = ipProto(f);
-      const lookup = (set: string, left: unknown): Rule | undefined => (present.has(setName(set)) ? [match(left, `@${setName(set)}`), RETURN] : undefined);
-      const l4port = { concat: [meta('l4proto'), payload('th', port)] };
-      const rules: Rule[] = allowed.any
-        ? [[RETURN]]
-        : [
-            lookup('x', l4port),
-            lookup('xr', l4port),
-            lookup(`a${f}`, payload(ipp, peer)),
-            lookup(`c${f}`, payload(ipp, peer)),
-            lookup(`p${f}`, { concat: [payload(ipp, peer), meta('l4proto'), payload('th', port)] }),
-            lookup(`r${f}`, { concat: [payload(ipp, peer), meta('l4proto'), payload('th', port)] }),
-            [{ counter: { map: { key: payload(ipp, local), data: `@${counterMap(g.dir, f)}` } } }],
-            [DROP],
-          ].filter((r): r is Rule => r !== undefined);
-      chains.push({ name: `${d}${f}${pd}_${g.hash}`, rules });
-    }
-  }
-  return { sets, chains };
 }
 
 function baseChains(mask: number, gen: number, fastPath: boolean): ChainDef[] {

@@ -3,7 +3,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { batchJson, compile, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, explain, ExplainError, explanationText, formatProblem, fullBatch, rulesetText, type Protocol } from '../compiler/index.js';
+import { batchJson, compile, ctMarkMaskError, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, explain, ExplainError, explanationText, formatProblem, fullBatch, rulesetText, type Protocol } from '../compiler/index.js';
 import { loadCluster, LoadError } from './load.js';
 import { cleanupCommand, runCommand } from './run.js';
 
@@ -20,9 +20,8 @@ const USAGE = `usage:
 export function parseMask(s: string | undefined): number {
   if (s === undefined) return DEFAULT_CT_MARK_MASK;
   const n = Number(s);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new UsageError(`--ct-mark-mask ${s}: not a 32-bit number`);
-  const shifted = n >>> (31 - Math.clz32(n & -n));
-  if (n !== 0 && (shifted & (shifted + 1)) !== 0) throw new UsageError(`--ct-mark-mask ${s}: the bits must be contiguous`);
+  const why = ctMarkMaskError(n);
+  if (why) throw new UsageError(`--ct-mark-mask ${s}: ${why}`);
   return n;
 }
 
