@@ -133,7 +133,7 @@ export class Agent {
       this.o.metrics.syncFailures.inc({ stage });
       const err = e as Error;
       log.error(
-        { stage, reason, type, err: { message: err.message, kind: (e as NftError).kind, detail: (e as NftError).detail } },
+        { stage, reason, type, error: err.message, nftError: e instanceof NftError ? { kind: e.kind, detail: e.detail } : undefined },
         `sync failed at ${stage}; the last good ruleset stays in force, retrying with a full replace`,
       );
       throw e instanceof SyncError ? e : new SyncError(stage, err.message, { cause: e });
@@ -149,7 +149,7 @@ export class Agent {
       listing = await this.o.nft.list('inet', this.table);
     } catch (e) {
       this.o.metrics.syncFailures.inc({ stage: 'verify' });
-      this.o.logger.warn({ err: { message: (e as Error).message } }, 'drift check could not list the table; replacing it');
+      this.o.logger.warn({ error: (e as Error).message }, 'drift check could not list the table; replacing it');
       return false;
     }
     if (listing !== undefined && normalizeListing(listing) === this.appliedListing) return true;

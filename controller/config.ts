@@ -162,6 +162,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? DEFAULTS.logLevel,
     nftPath: values['nft-path'] ?? env.NFT_PATH ?? DEFAULTS.nftPath,
   });
-  if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message).join('; '));
+  if (!r.success) {
+    const flagOf = (k: PropertyKey | undefined) => `--${String(k ?? '').replace(/Ms$/, '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new ConfigError(r.error.issues.map((i) => (i.message.startsWith('--') ? i.message : `${flagOf(i.path[0])}: ${i.message}`)).join('; '));
+  }
   return r.data;
 }

@@ -17,6 +17,8 @@ export interface FileSourceOptions {
   readonly coalesceMs?: number;
   /** Rescan this often whatever the watcher says (0: never). */
   readonly pollMs?: number;
+  /** Use fs.watch (default true); false leaves the poll alone. */
+  readonly watch?: boolean;
 }
 
 type Snapshot = { cluster: Cluster; problems: Problem[] };
@@ -62,6 +64,7 @@ export class FileSource implements ClusterSource {
     this.hooks = hooks;
     this.rescan();
     this.isSynced = true;
+    if (this.o.watch === false) return this.armPoll();
     try {
       this.watcher = watch(this.o.dir, { recursive: true }, () => this.soon());
       this.watcher.on('error', (e) => {

@@ -41,13 +41,16 @@ export function createLogger(level: string): Logger {
   return pino({ level, base: { component: 'netpol-nft' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: true }));
 }
 
-/** The Kubernetes source lives in kube-source.ts (a colleague's module); it is loaded only
- *  when asked for, so that the file-source agent needs nothing from the client library. */
-async function kubeSource(config: Config, logger: Logger): Promise<ClusterSource> {
-  const spec = './kube-source.js';
-  const mod = (await import(spec)) as { createKubeSource?: (o: { kubeconfig?: string; logger?: Logger }) => ClusterSource };
-  if (typeof mod.createKubeSource !== 'function') throw new Error('kube-source.js does not export createKubeSource');
-  return mod.createKubeSource({ kubeconfig: config.kubeconfig, logger });
+/** The Kubernetes source (kube-source.ts) is loaded only when asked for, so that the
+ *  file-source agent (and `cleanup`) never load the client library. */
+async function kubeSource(config: Config, logger: Logger, clock: Clock): Promise<ClusterSource> {
+  const { createKubeSource } = await import('./kube-source.js');
+  const log = logger.child({ source: 'kubernetes' });
+  return createKubeSource({
+    kubeconfig: config.kubeconfig,
+    clock: () => clock.now(),
+    logger: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
+  });
 }
 
 export async function startAgent(config: Config, deps: StartDeps): Promise<AgentHandle> {
@@ -56,7 +59,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
   const registry = deps.registry ?? new Registry();
   const metrics = new Metrics(registry);
   const nft = deps.nft ?? new NftCli([config.nftPath]);
-  const source = deps.source ?? (config.source ? new FileSource({ dir: config.source, clock }) : await kubeSource(config, logger));
+  const source = deps.source ?? (config.source ? new FileSource({ dir: config.source, clock }) : await kubeSource(config, logger, clock));
   const agent = new Agent({
     source, nft, clock, logger, metrics,
     compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath },
@@ -80,6 +83,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
   logger.info({ address: `${config.metricsAddress.host}:${port}` }, 'serving /metrics, /healthz, /readyz');
 
   let started = false;
+  const closeServer = () => new Promise<void>((r) => server.close(() => r()));
   await source.start({
     onChange: (e) => {
       agent.noteChange(e);
@@ -90,6 +94,10 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
       logger.warn({ kind, reason }, 'watch restarted');
     },
     onError: (message) => logger.error(message),
+  }).catch(async (e: unknown) => {
+    await source.stop().catch(() => {});
+    await closeServer();
+    throw e;
   });
   started = true;
   logger.info('cluster state listed; first sync (full replace)');
@@ -104,8 +112,8 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
       clearTimeout(timer);
       if (how === 'abandoned') logger.warn('abandoned the sync in flight (the kernel keeps the old or the new ruleset)');
       await source.stop();
-      await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
+      await closeServer();
     },
   };
 }
@@ -148,7 +156,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     handle = h;
   } catch (e) {
-    logger.fatal({ err: { message: (e as Error).message } }, 'cannot start');
+    logger.fatal({ error: (e as Error).message }, 'cannot start');
     return 1;
   }
   const s = await signal;

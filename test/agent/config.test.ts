@@ -1,0 +1,64 @@
+// `run`'s configuration: defaults in one place, flags over environment, all errors at once.
+import { expect } from 'chai';
+import { ConfigError, DEFAULTS, parseConfig, parseDuration, resolveKubeconfig } from '../../controller/config.js';
+
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+  const c = parseConfig(argv, env);
+  if (c === 'help') throw new Error('help');
+  return c;
+};
+
+describe('agent: configuration', () => {
+  it('takes the defaults, and the node from NODE_NAME', () => {
+    const c = parse(['--source', 'dir'], { NODE_NAME: 'node-7' });
+    expect(c).to.deep.include({
+      node: 'node-7', source: 'dir', table: DEFAULTS.table, ctMarkMask: DEFAULTS.ctMarkMask, establishedFastPath: false,
+      debounceMs: 50, maxSyncDelayMs: 1000, retryMinMs: 500, retryMaxMs: 30_000, resyncIntervalMs: 60_000, healthTimeoutMs: 120_000,
+      logLevel: 'info', nftPath: 'nft',
+    });
+    expect(c.metricsAddress).to.deep.equal({ host: '0.0.0.0', port: 9743 });
+  });
+
+  it('prefers flags to the environment and parses durations, masks and addresses', () => {
+    const c = parse(
+      ['--node', 'n1', '--source', 'd', '--min-sync-interval', '20ms', '--max-sync-delay', '2s', '--resync-interval', '5m', '--ct-mark-mask', '0xff000000',
+        '--metrics-address', '[::1]:0', '--log-level', 'debug', '--nft-path', '/x/nft', '--established-fast-path', '--table', 'np2'],
+      { NODE_NAME: 'other', LOG_LEVEL: 'warn', NFT_PATH: '/y/nft' },
+    );
+    expect(c).to.deep.include({ node: 'n1', debounceMs: 20, maxSyncDelayMs: 2000, resyncIntervalMs: 300_000, ctMarkMask: 0xff000000, logLevel: 'debug', nftPath: '/x/nft', establishedFastPath: true, table: 'np2' });
+    expect(c.metricsAddress).to.deep.equal({ host: '::1', port: 0 });
+    expect(parse(['--node', 'n', '--source', 'd'], { LOG_LEVEL: 'warn', NFT_PATH: '/y/nft' })).to.deep.include({ logLevel: 'warn', nftPath: '/y/nft' });
+  });
+
+  it('reports every problem at once', () => {
+    let err: unknown;
+    try {
+      parse(['--source', 'd', '--debounce', 'soon', '--ct-mark-mask', '0x0f0f', '--metrics-address', 'nowhere', '--log-level', 'loud']);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(ConfigError);
+    const m = (err as Error).message;
+    for (const part of ['--node', '--debounce soon', '--ct-mark-mask 0x0f0f', '--metrics-address nowhere', '--log-level']) expect(m).to.include(part);
+  });
+
+  it('refuses a max delay shorter than the debounce, and a backoff upside down', () => {
+    expect(() => parse(['--node', 'n', '--source', 'd', '--debounce', '2s', '--max-sync-delay', '1s'])).to.throw(ConfigError, '--max-sync-delay');
+    expect(() => parse(['--node', 'n', '--source', 'd', '--retry-min', '2s', '--retry-max', '1s'])).to.throw(ConfigError, '--retry-max');
+  });
+
+  it('parses durations', () => {
+    expect([parseDuration('50ms'), parseDuration('1.5s'), parseDuration('2m'), parseDuration('1h'), parseDuration('250'), parseDuration('x')]).to.deep.equal([50, 1500, 120_000, 3_600_000, 250, undefined]);
+  });
+
+  it('finds the kubeconfig: the flag, in-cluster, $KUBECONFIG, then ~/.kube/config', () => {
+    expect(resolveKubeconfig('/a', { KUBERNETES_SERVICE_HOST: '10.0.0.1' })).to.equal('/a');
+    expect(resolveKubeconfig(undefined, { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBECONFIG: '/b' })).to.equal(undefined);
+    expect(resolveKubeconfig(undefined, { KUBECONFIG: '/b' })).to.equal('/b');
+    expect(resolveKubeconfig(undefined, { HOME: '/nonexistent-home' })).to.equal(undefined);
+  });
+
+  it('answers --help', () => {
+    expect(parseConfig(['--help'], {})).to.equal('help');
+  });
+});

@@ -1,0 +1,68 @@
+// The nft port against the real binary in a network namespace: apply, list, typed errors, and
+// the text re-run that gives a failed JSON batch a position.
+import { expect } from 'chai';
+import { batchJson, compile, deleteTableBatch, fullBatch, type Batch } from '../../compiler/index.js';
+import { classifyNftError, countersOf, NftCli, NftError } from '../../controller/nft.js';
+import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
+import { PREFIX } from './harness.js';
+
+describe('agent: nft port', function () {
+  this.timeout(60_000);
+
+  it('classifies nft messages', () => {
+    expect(classifyNftError('Error: Could not process rule: No such file or directory')).to.equal('not-found');
+    expect(classifyNftError('Error: Could not process rule: File exists')).to.equal('exists');
+    expect(classifyNftError('Error: Could not process rule: Operation not permitted')).to.equal('permission');
+    expect(classifyNftError('x:1:5-9: Error: syntax error, unexpected string')).to.equal('syntax');
+    expect(classifyNftError('Error: something else')).to.equal('failed');
+  });
+
+  it('reports a missing binary as not-installed', async () => {
+    const err = await new NftCli(['/nonexistent/nft']).apply('{"nftables":[]}').catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(NftError);
+    expect((err as NftError).kind).to.equal('not-installed');
+  });
+
+  describe('in a network namespace', () => {
+    let ns: Netns;
+    let nft: NftCli;
+    before(function () {
+      requireKernel(this);
+      removeNamespaces(`${PREFIX}port`);
+      ns = Netns.create(`${PREFIX}port`);
+      nft = new NftCli(['ip', 'netns', 'exec', ns.name, 'nft']);
+    });
+    after(() => ns?.delete());
+
+    it('applies a batch, lists the table and its counters, and says undefined for a missing table', async () => {
+      expect(await nft.list('inet', 'netpol_nft')).to.equal(undefined);
+      const cluster = {
+        namespaces: [{ name: 'x', labels: {} }],
+        pods: [{ namespace: 'x', name: 'a', nodeName: 'n1', labels: {}, ips: ['192.0.2.10'], phase: 'Running', hostNetwork: false, namedPorts: [] }],
+        policies: [{ namespace: 'x', name: 'deny', spec: { podSelector: {} } }],
+      };
+      await nft.apply(batchJson(fullBatch(compile(cluster, { node: 'n1' }).ruleset)));
+      const listing = await nft.list('inet', 'netpol_nft');
+      expect(JSON.parse(listing!).nftables.some((o: Record<string, unknown>) => 'chain' in o)).to.equal(true);
+      const counters = countersOf((await nft.list('inet', 'netpol_nft', 'counters'))!);
+      expect([...counters.keys()]).to.deep.equal(['drop_in_x_a']);
+      expect(counters.get('drop_in_x_a')).to.deep.equal({ packets: 0, bytes: 0 });
+    });
+
+    it('throws a typed error with a positioned message when a batch fails, and changes nothing', async () => {
+      const before = ns.listTable('inet', 'netpol_nft');
+      const bad: Batch = { nftables: [{ add: { set: { family: 'inet', table: 'netpol_nft', name: 's', type: 'ipv4_addr' } } }, { delete: { element: { family: 'inet', table: 'netpol_nft', name: 's', elem: ['192.0.2.99'] } } }] };
+      const err = await nft.apply(batchJson(bad)).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(NftError);
+      expect((err as NftError).kind).to.equal('not-found');
+      expect((err as NftError).detail, 'the text re-run names a line').to.match(/:2:\d+/);
+      expect(ns.listTable('inet', 'netpol_nft'), 'the transaction left no trace').to.equal(before);
+    });
+
+    it('deletes the table idempotently', async () => {
+      await nft.apply(batchJson(deleteTableBatch('inet', 'netpol_nft')));
+      await nft.apply(batchJson(deleteTableBatch('inet', 'netpol_nft')));
+      expect(await nft.list('inet', 'netpol_nft')).to.equal(undefined);
+    });
+  });
+});
