@@ -1,0 +1,74 @@
+// Every file of policies-examples/ on the wire, alone, with the extra labels listed in
+// policies-examples/README.md; each expectation below is the effect the file's leading
+// comment states, written by hand.
+import { expect as chaiExpect } from 'chai';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { runStep, useTopology } from './harness.js';
+import { allowAll, kinds, type Expect } from './truth.js';
+import { REPO_ROOT, type ClusterState } from './topology.js';
+
+const DIR = join(REPO_ROOT, 'policies-examples');
+const DUAL = kinds([80, 81], ['tcp', 'udp'], [4, 6]);
+const METRICS = [{ name: 'metrics', containerPort: 81, protocol: 'TCP' as const }];
+
+/** The extra labels and ports of policies-examples/README.md. */
+export const EXAMPLE_STATE: ClusterState = {
+  nsLabels: { y: { team: 'frontend', purpose: 'monitoring' }, z: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+  podLabels: {
+    'z/a': { 'app.kubernetes.io/component': 'controller' },
+    'x/a': { tier: 'web' },
+    'x/b': { tier: 'web', role: 'backend' },
+    'x/c': { role: 'db' },
+  },
+  podPorts: { 'x/a': METRICS, 'x/b': METRICS, 'x/c': METRICS },
+};
+
+const EXPECTED: Record<string, () => Expect> = {
+  'default-deny-ingress.yaml': () => allowAll().deny('*', 'x/*'),
+  'default-deny-all.yaml': () => allowAll().deny('*', 'x/*').deny('x/*', '*'),
+  'allow-same-namespace.yaml': () => allowAll().deny('*', 'x/*').allow('x/*', 'x/*'),
+  'allow-from-team-namespace.yaml': () => allowAll().deny('*', 'x/*').allow('y/*', 'x/*'),
+  'allow-ingress-controller-to-web.yaml': () => allowAll().deny('*', ['x/a', 'x/b']).allow('z/a', ['x/a', 'x/b'], { ports: [80], protos: ['tcp'] }),
+  'allow-monitoring-scrape.yaml': () => allowAll().deny('*', 'x/*').allow('y/*', 'x/*', { ports: [81], protos: ['tcp'] }),
+  'database-from-backend.yaml': () => allowAll().deny('*', 'x/c'),
+  'egress-only-dns.yaml': () => allowAll().deny('x/*', '*'),
+  'egress-external-except-metadata.yaml': () => allowAll().deny('x/*', '*', { families: [6] }),
+  'port-range.yaml': () => allowAll().deny('*', 'x/*').allow('*', 'x/*', { protos: ['tcp'] }),
+};
+
+function loadExample(file: string): Record<string, unknown> {
+  const text = readFileSync(join(DIR, file), 'utf8');
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>).filter((d) => d);
+  chaiExpect(docs, `${file}: one object per file`).to.have.length(1);
+  chaiExpect(docs[0]!.kind, `${file}: kind`).to.equal('NetworkPolicy');
+  chaiExpect((docs[0]!.metadata as { namespace?: string }).namespace, `${file}: namespace of the model`).to.equal('x');
+  chaiExpect(text.trimStart().startsWith('#'), `${file}: a leading comment states its effect`).to.equal(true);
+  return docs[0]!;
+}
+
+describe('e2e: policies-examples', function () {
+  this.timeout(120_000);
+  const topo = useTopology();
+  const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
+
+  it('every example has a hand-written expectation, and every expectation an example', () => {
+    chaiExpect(files).to.deep.equal(Object.keys(EXPECTED).sort());
+  });
+
+  for (const file of files) {
+    it(`${file}: ${EXPECTED[file] ? 'the effect its comment states' : 'NO EXPECTATION'}`, async () => {
+      const want = EXPECTED[file];
+      if (!want) throw new Error(`${file} has no expectation in examples.test.ts`);
+      const applied = await runStep(topo(), { state: { ...EXAMPLE_STATE, policies: [loadExample(file)] }, expect: want(), kinds: DUAL, title: file });
+      chaiExpect(applied.stderr.n1 + applied.stderr.n2, `${file}: compiles without problems`).to.equal('');
+      if (file === 'database-from-backend.yaml') {
+        // x/c lives on n1: its ingress allows x/b (192.0.2.139, 2001:db8:2::11) on TCP 5432.
+        const listed = topo().nodeExec('n1', 'nft', ['list', 'table', 'inet', 'netpol_nft']);
+        chaiExpect(listed).to.match(/192\.0\.2\.139 \. tcp \. 5432/);
+        chaiExpect(listed).to.match(/2001:db8:2::11 \. tcp \. 5432/);
+      }
+    });
+  }
+});
