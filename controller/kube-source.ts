@@ -58,11 +58,15 @@ export interface KubeSource extends ClusterSource {
 /** Where the configuration comes from: an explicit file wins (the operator asked for it),
  *  then the in-cluster service account when running in a pod, then the usual defaults
  *  ($KUBECONFIG, ~/.kube/config). */
-export function loadKubeConfig(opts: { kubeconfig?: string; env?: NodeJS.ProcessEnv } = {}): KubeConfig {
-  const env = opts.env ?? process.env;
+export function loadKubeConfig(opts: { kubeconfig?: string } = {}): KubeConfig {
   const kc = new KubeConfig();
-  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-  else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  if (opts.kubeconfig) {
+    try {
+      kc.loadFromFile(opts.kubeconfig);
+    } catch (e) {
+      throw new Error(`kubeconfig ${opts.kubeconfig}: ${(e as Error).message}`);
+    }
+  } else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
   else kc.loadFromDefault();
   if (!kc.getCurrentCluster()) throw new Error('kubeconfig: no current cluster (pass --kubeconfig, set KUBECONFIG, or run in a pod)');
   return kc;

@@ -109,9 +109,12 @@ export class Reflector<T> {
     await this.opts.sleep(ms, this.stopper.signal);
   }
 
+  /** A failure worth a line: through the agent's onError hook when it has one (it logs and
+   *  counts), else our own logger; never both, so that one failure is one line. */
   private report(message: string): void {
-    this.opts.logger.warn(message);
-    this.opts.hooks()?.onError?.(message);
+    const onError = this.opts.hooks()?.onError;
+    if (onError) onError(message);
+    else this.opts.logger.warn(message);
   }
 
   /** Lists every page into a fresh store and swaps it in only once the list is complete:
