@@ -14,17 +14,18 @@ export type Isolation = 'none' | 'ingress' | 'egress' | 'both';
 /** Reads the drop counters when scraped: name -> packets/bytes, undefined when unavailable. */
 export type DropCounterReader = () => Promise<{ counters: Map<string, { packets: number; bytes: number }>; pods: readonly LocalPod[] } | undefined>;
 
+/** The version in our package.json: one level up from controller/, two from dist/controller/;
+ *  walk up rather than guess. */
 function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    // Built into dist/controller, package.json is one level further up.
+  for (let url = new URL('../package.json', import.meta.url), i = 0; i < 4; url = new URL('../package.json', url), i++) {
     try {
-      return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+      const pkg = JSON.parse(readFileSync(url, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'netpol-nft' && pkg.version) return pkg.version;
     } catch {
-      return 'unknown';
+      // not here: one level up
     }
   }
+  return 'unknown';
 }
 
 export class Metrics {

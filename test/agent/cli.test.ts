@@ -76,8 +76,14 @@ describe('agent: the netpol-nft process (run, SIGTERM, cleanup)', function () {
     flag(nft.slow, false);
     expect(code, stderr).to.equal(0);
     expect(lines.some((l) => l.msg === 'stopped')).to.equal(true);
-    // The sync in flight finished (one transaction) and the table stayed.
-    expect(node.listTable('inet', 'netpol_nft')).to.equal(expectedListing(scratch, src.dir));
+    // The sync in flight finished (one transaction) and the table stayed: it is what the
+    // `compile` command prints for the same folder.
+    const compiled = runCli(['compile', '--cluster', src.dir, '--node', 'node-1']);
+    expect(compiled.status, compiled.stderr).to.equal(0);
+    scratch.nftApply(compiled.stdout);
+    const want = scratch.listTable('inet', 'netpol_nft');
+    expect(want).to.include('192.0.2.11').and.equal(expectedListing(scratch, src.dir));
+    expect(node.listTable('inet', 'netpol_nft')).to.equal(want);
   });
 
   it('cleanup removes the table, and succeeds again when it is already gone', () => {
