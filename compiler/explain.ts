@@ -69,6 +69,23 @@ function side(index: ClusterIndex, dir: Direction, local: PodInfo | undefined, p
   return { direction: dir, pod: id, isolated: true, allowed, policies: view.policies, invalidPolicies: view.invalidPolicies, matched, reason };
 }
 
+/** A node's own addresses, as far as the cluster state shows them: those of its
+ *  host-network pods (there are no Node objects in the state). */
+function nodeAddresses(cluster: Cluster, node: string): Set<string> {
+  return new Set(cluster.pods.filter((p) => p.hostNetwork && p.nodeName === node).flatMap((p) => p.ips));
+}
+
+/** DESIGN.md 1.11: what a node sends to its own pods (kubelet probes) is never filtered: it
+ *  leaves through the output hook, which the ruleset does not hook. */
+function fromOwnNode(index: ClusterIndex, pod: PodInfo): Side {
+  const id = `${pod.namespace}/${pod.name}`;
+  const view = podView(index, pod, 'ingress');
+  return {
+    direction: 'ingress', pod: id, isolated: view.isolated, allowed: true, policies: view.policies, invalidPolicies: view.invalidPolicies, matched: [],
+    reason: `from the address of ${id}'s own node ${pod.nodeName}: a node's traffic to its pods is never filtered`,
+  };
+}
+
 export function explain(cluster: Cluster, from: string, to: string, port: number, protocol: Protocol): Explanation {
   const index = indexCluster(cluster);
   // Pick addresses of one family: an address given as such decides it; else IPv4 first.
@@ -82,7 +99,9 @@ export function explain(cluster: Cluster, from: string, to: string, port: number
   const src = resolveEndpoint(index, cluster, from, fam), dst = resolveEndpoint(index, cluster, to, fam);
   if (ipFamily(src.ip) !== ipFamily(dst.ip)) throw new ExplainError(`${src.ip} and ${dst.ip} are of different address families`);
   const egress = side(index, 'egress', src.pod, { peerIp: dst.ip, peerPod: dst.pod, protocol, port, destinationPod: dst.pod });
-  const ingress = side(index, 'ingress', dst.pod, { peerIp: src.ip, peerPod: src.pod, protocol, port, destinationPod: dst.pod });
+  const ingress = !src.pod && dst.pod && nodeAddresses(cluster, dst.pod.nodeName).has(src.ip)
+    ? fromOwnNode(index, dst.pod)
+    : side(index, 'ingress', dst.pod, { peerIp: src.ip, peerPod: src.pod, protocol, port, destinationPod: dst.pod });
   const ep = (e: { ip: string; pod?: PodInfo }): Endpoint => (e.pod ? { ip: e.ip, pod: `${e.pod.namespace}/${e.pod.name}` } : { ip: e.ip });
   return { from: ep(src), to: ep(dst), protocol, port, allowed: egress.allowed && ingress.allowed, egress, ingress };
 }

@@ -98,11 +98,13 @@ describe('compiler semantics: host network and node traffic (DESIGN 1.11)', () =
     expect(() => explain(c, 'x/host', 'x/a', 80, 'TCP')).to.throw(ExplainError, /host network/);
   });
   it('as a peer, a host-network pod is its node\'s address: pod selectors never match it, ipBlocks do', () => {
-    const c = cluster(...world(host, policy('x/p', { podSelector: podSel('b'), ingress: [{ from: [{ podSelector: podSel('a') }] }] })));
-    expect(decide(c, '198.51.100.1', 'x/b', 80).allowed).to.equal(false);
+    // x/remote runs on n2's network; x/b is on n1, so n2 is just another address to it
+    const remote = pod('x/remote', { labels: { pod: 'a' }, node: 'n2', hostNetwork: true, ips: ['198.51.100.2'] });
+    const c = cluster(...world(remote, policy('x/p', { podSelector: podSel('b'), ingress: [{ from: [{ podSelector: podSel('a') }] }] })));
+    expect(decide(c, '198.51.100.2', 'x/b', 80).allowed).to.equal(false);
     expect(allowed(c, 'x/a', 'x/b', 80)).to.equal(true);
-    const d = cluster(...world(host, policy('x/p', { podSelector: podSel('b'), ingress: [{ from: [{ ipBlock: { cidr: '198.51.100.0/24' } }] }] })));
-    expect(decide(d, '198.51.100.1', 'x/b', 80).allowed).to.equal(true);
+    const d = cluster(...world(remote, policy('x/p', { podSelector: podSel('b'), ingress: [{ from: [{ ipBlock: { cidr: '198.51.100.0/24' } }] }] })));
+    expect(decide(d, '198.51.100.2', 'x/b', 80).allowed).to.equal(true);
   });
   it('traffic a node originates to its own pods is never filtered (no output hook)', () => {
     const c = cluster(...world(policy('x/deny', { podSelector: {}, ingress: [] })));
@@ -110,6 +112,21 @@ describe('compiler semantics: host network and node traffic (DESIGN 1.11)', () =
     expect(rs.chains.filter((ch) => ch.base).map((ch) => ch.base!.hook).sort()).to.deep.equal(['forward', 'input']);
     // a remote node's address is just an address: denied like any other source
     expect(decide(c, '198.51.100.2', 'x/a', 80).allowed).to.equal(false);
+  });
+  it('explain and the packet path agree: a node reaches its own pods whatever the policy, not other nodes\' pods', () => {
+    // 198.51.100.1 is n1's address (x/host runs on n1's network); x/a is on n1, y/a on n2.
+    const c = cluster(...world(host, policy('x/deny', { podSelector: {}, ingress: [] }), policy('y/deny', { podSelector: {}, ingress: [] })));
+    const own = decide(c, '198.51.100.1', 'x/a', 80);
+    expect(own.allowed).to.equal(true);
+    expect(own.explanation.ingress.isolated).to.equal(true);
+    expect(own.explanation.ingress.reason).to.contain("own node n1");
+    expect(own.packets.nodes[0]!.original.trace[0]).to.contain('output, not hooked');
+    expect(decide(c, '198.51.100.1', 'y/a', 80).allowed).to.equal(false);
+    // a pod's traffic to its own node is egress, checked in the input hook
+    const eg = cluster(...world(host, policy('x/eg', { podSelector: podSel('a'), policyTypes: ['Egress'], egress: [] })));
+    const toNode = decide(eg, 'x/a', '198.51.100.1', 10250);
+    expect(toNode.allowed).to.equal(false);
+    expect(toNode.packets.nodes[0]!.original.trace[0]).to.contain('"hook":"input"');
   });
   it('the input hook enforces egress of local pods towards the node\'s own addresses', () => {
     const nodeIp = '198.51.100.1';

@@ -328,10 +328,19 @@ function enforcingNodes(c: Cluster, ips: readonly string[]): string[] {
 
 const L4_OF: Record<Protocol, L4> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 
-/** One connection src:40000 -> dst:port through the forward hook of every node that hosts an
- *  end: its first packet (ct new, no mark) and its first reply (ct established, no mark: as
- *  right after a generation bump) must both be accepted everywhere; a reply carrying the
- *  stamped mark must be accepted too. */
+/** Node addresses as the cluster state shows them: those of host-network pods. */
+function nodeAddresses(c: Cluster, node: string): string[] {
+  return c.pods.filter((p) => p.hostNetwork && p.nodeName === node).flatMap((p) => p.ips);
+}
+
+const ACCEPTED_UNHOOKED = (why: string): PacketResult => ({ verdict: 'accept', mark: 0, counters: [], trace: [why] });
+
+/** One connection src:40000 -> dst:port through every node that hosts an end: its first
+ *  packet (ct new, no mark) and its first reply (ct established, no mark: as right after a
+ *  generation bump) must both be accepted everywhere; a reply carrying the stamped mark must
+ *  be accepted too. Pod-to-pod and pod-to-outside packets cross the forward hook; a packet to
+ *  the node's own address enters through input, and what the node itself sends leaves
+ *  through output, which the ruleset does not hook. */
 export function connectionVerdict(c: Cluster, src: string, dst: string, protocol: Protocol, port: number, opts: { establishedFastPath?: boolean } = {}): ConnectionVerdict {
   const l4 = L4_OF[protocol];
   const nodes = enforcingNodes(c, [src, dst]);
@@ -340,9 +349,15 @@ export function connectionVerdict(c: Cluster, src: string, dst: string, protocol
   let allowed = true;
   for (const node of nodes) {
     const { ruleset } = compile(c, { node, establishedFastPath: opts.establishedFastPath });
-    const original = evalPacket(ruleset, { hook: 'forward', saddr: src, daddr: dst, l4proto: l4, sport: 40000, dport: port, ct: { state: 'new', direction: 'original', mark: 0 } });
-    const reply = evalPacket(ruleset, { hook: 'forward', saddr: dst, daddr: src, l4proto: l4, sport: port, dport: 40000, ct: { state: 'established', direction: 'reply', mark: 0 } });
-    const replyMarked = evalPacket(ruleset, { hook: 'forward', saddr: dst, daddr: src, l4proto: l4, sport: port, dport: 40000, ct: { state: 'established', direction: 'reply', mark: original.mark } });
+    const own = nodeAddresses(c, node);
+    const hookOf = (from: string, to: string): 'forward' | 'input' | 'output' => (own.includes(from) ? 'output' : own.includes(to) ? 'input' : 'forward');
+    const send = (saddr: string, daddr: string, sport: number, dport: number, ct: Packet['ct']): PacketResult => {
+      const hook = hookOf(saddr, daddr);
+      return hook === 'output' ? ACCEPTED_UNHOOKED(`${saddr} -> ${daddr}: sent by node ${node} itself (output, not hooked)`) : evalPacket(ruleset, { hook, saddr, daddr, l4proto: l4, sport, dport, ct });
+    };
+    const original = send(src, dst, 40000, port, { state: 'new', direction: 'original', mark: 0 });
+    const reply = send(dst, src, port, 40000, { state: 'established', direction: 'reply', mark: 0 });
+    const replyMarked = send(dst, src, port, 40000, { state: 'established', direction: 'reply', mark: original.mark });
     trace.push(`--- node ${node}`, ...original.trace, ...reply.trace);
     if (original.verdict === 'accept' && (reply.verdict !== 'accept' || replyMarked.verdict !== 'accept')) {
       trace.push(`!!! node ${node}: the first packet passes but its reply is dropped`);

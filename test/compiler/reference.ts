@@ -161,11 +161,18 @@ export class Reference {
     return { isolated: true, allowed: ok };
   }
 
-  /** 1.9: egress at the source AND ingress at the destination. */
+  /** 1.11: the node's own addresses, as far as the objects show them (host-network pods). */
+  private nodeAddress(ip: string, node: string): boolean {
+    return this.pods.some((p) => p.spec?.hostNetwork && p.spec?.nodeName === node && (p.status?.podIPs ?? []).some((x: { ip: string }) => x.ip === ip));
+  }
+
+  /** 1.9: egress at the source AND ingress at the destination; 1.11: a node's traffic to its
+   *  own pods is always allowed. */
   allowed(c: RefConnection): { allowed: boolean; egress: boolean; ingress: boolean } {
     const src = this.podAt(c.src), dst = this.podAt(c.dst);
     const egress = src ? this.side(src, 'egress', c).allowed : true;
-    const ingress = dst ? this.side(dst, 'ingress', c).allowed : true;
+    const fromOwnNode = !src && !!dst && this.nodeAddress(c.src, dst.spec?.nodeName);
+    const ingress = dst && !fromOwnNode ? this.side(dst, 'ingress', c).allowed : true;
     return { allowed: egress && ingress, egress, ingress };
   }
 }
