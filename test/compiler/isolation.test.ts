@@ -1,7 +1,8 @@
 // DESIGN.md 1.1-1.4: isolation per direction, default policy types, additive allow lists,
 // and what an absent or empty from/ports/ingress means.
 import { expect } from 'chai';
-import { indexCluster, podView } from '../../compiler/index.js';
+import { compile, indexCluster, podView } from '../../compiler/index.js';
+import { evalPacket } from './packet-eval.js';
 import { allowedBoth, cluster, decide, policy, world } from './builders.js';
 
 const sel = (pod: string) => ({ matchLabels: { pod } });
@@ -157,6 +158,15 @@ describe('compiler semantics: isolation (DESIGN 1.1-1.4)', () => {
       const f = decide(c, 'x/a', 'z/a', 80).explanation;
       expect(f.egress.allowed).to.equal(false);
       expect(f.ingress.allowed).to.equal(true);
+    });
+    it('a node enforces only its own pods: traffic between two other nodes\' pods passes it untouched', () => {
+      const c = cluster(...world(policy('y/deny', { podSelector: {}, ingress: [], egress: [], policyTypes: ['Ingress', 'Egress'] })));
+      expect(allowedBoth(c, 'y/a', 'y/b', 80)).to.equal(false); // decided on n2
+      const n1 = compile(c, { node: 'n1' }).ruleset;
+      for (const [s, d] of [['192.0.2.21', '192.0.2.22'], ['2001:db8::21', '2001:db8::22']]) {
+        expect(evalPacket(n1, { hook: 'forward', saddr: s!, daddr: d!, l4proto: 'tcp', sport: 40000, dport: 80, ct: { state: 'new', direction: 'original', mark: 0 } }).verdict).to.equal('accept');
+      }
+      expect(JSON.stringify(n1.maps)).to.not.contain('192.0.2.21');
     });
     it('same-node pods: one ruleset enforces both ends', () => {
       const c = cluster(...world(policy('x/in', { podSelector: sel('a'), ingress: [{ from: [{ podSelector: sel('b') }] }] }), policy('x/eg', { podSelector: sel('b'), policyTypes: ['Egress'], egress: [] })));
