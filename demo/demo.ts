@@ -14,8 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { kernelUnavailable, removeNamespaces } from '../test/helpers/kernel.js';
-import { cellKey, POD_IDS, Topology, type ClusterState, type NodeName, type ProbeKind } from '../test/e2e/topology.js';
+import { cellKey, POD_IDS, Topology, type NodeName, type ProbeKind } from '../test/e2e/topology.js';
 import { AgentProcess, freePort, total, type Sample } from './agent-process.js';
+import { EXAMPLE_STATE, readmeOrder } from './example-state.js';
 import { bold, dim, legend, matrixText, reachedCount } from './matrix.js';
 
 const PREFIX = 'npn-demo-';
@@ -27,7 +28,7 @@ const KINDS: readonly ProbeKind[] = [
   { proto: 'udp', port: 80, family: 4 },
   { proto: 'udp', port: 81, family: 4 },
 ];
-/** Checked on every step too: an IPv4 verdict must hold for the pods' IPv6 addresses. */
+/** Probed on every step too: policies apply to the pods' IPv6 addresses as well. */
 const KIND6: ProbeKind = { proto: 'tcp', port: 80, family: 6 };
 const PROBE_TIMEOUT_MS = 800;
 const RETRY_TIMEOUT_MS = 2000;
@@ -46,9 +47,9 @@ interface Example {
 
 function readExamples(dir: string): Example[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort()
+  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f));
+  const readme = join(dir, 'README.md');
+  return readmeOrder(existsSync(readme) ? readFileSync(readme, 'utf8') : undefined, files)
     .map((f) => {
       const text = readFileSync(join(dir, f), 'utf8');
       const description: string[] = [];
@@ -72,13 +73,6 @@ function eventCount(prev: Map<string, string>, next: Map<string, string>): numbe
   for (const [k, v] of next) if (prev.get(k) !== v) n++;
   for (const k of prev.keys()) if (!next.has(k)) n++;
   return n;
-}
-
-/** Extra labels the examples select on, read from policies-examples/labels.json when the
- *  examples' author provides one ({"nsLabels": {...}, "podLabels": {...}}). */
-function modelLabels(dir: string): ClusterState {
-  const f = join(dir, 'labels.json');
-  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as ClusterState) : {};
 }
 
 const EVENTS = 'netpol_nft_kubernetes_events_total';
@@ -147,8 +141,7 @@ async function main(): Promise<number> {
     say('Building the cluster: nodes n1 and n2, pods x/a … z/c (IPv4 and IPv6) serving TCP and UDP on ports 80 and 81 …');
     topo = await Topology.create({ prefix: PREFIX });
     const t = topo;
-    const state = modelLabels(examplesDir);
-    t.writeCluster(state, join(source, '00-cluster.json'));
+    t.writeCluster(EXAMPLE_STATE, join(source, '00-cluster.json'));
     say(`  ${POD_IDS.map((id) => `${id}=${t.pod(id).ipv4}@${t.pod(id).node}`).join('  ')}`);
 
     say(`Starting one agent per node: netpol-nft run --source ${basename(source)}/ --node nX --nft-path <nft in nX's namespace> …`);
@@ -172,13 +165,11 @@ async function main(): Promise<number> {
       say(bold(`── ${title} `) + dim(`(${reached}/${probed} probes reached)`));
       for (const d of description) say(dim(`   ${d}`));
       say(matrixText(t, observed, KINDS));
-      let agree = 0;
-      for (const from of POD_IDS) for (const to of POD_IDS) {
-        if (observed.get(`${from}|${to}|tcp/80 IPv6`) === observed.get(`${from}|${to}|tcp/80 IPv4`)) agree++;
-      }
+      const reached6 = POD_IDS.flatMap((from) => POD_IDS.map((to) => observed.get(cellKey(from, to, KIND6)))).filter(Boolean).length;
+      const reached4 = POD_IDS.flatMap((from) => POD_IDS.map((to) => observed.get(cellKey(from, to, KINDS[0]!)))).filter(Boolean).length;
       const samples = await Promise.all(agents.map((a) => a.metrics()));
-      say(dim(`   IPv6 tcp/80 agrees with IPv4 on ${agree}/${POD_IDS.length ** 2} pairs; ${await flowLine()}`));
-      say(dim(`   drops counted by the agents: ${dropsLine(samples)}`));
+      say(dim(`   tcp/80 pairs reached: IPv4 ${reached4}/${POD_IDS.length ** 2}, IPv6 ${reached6}/${POD_IDS.length ** 2}; ${await flowLine()}`));
+      say(dim(`   drop counters of the agents (packets, since the pod became isolated): ${dropsLine(samples)}`));
     };
 
     // Flows opened before any policy: each step sends one message on each flow still alive.
