@@ -189,6 +189,22 @@ describe('kube source (fake API server, real client-node over HTTP)', function (
     expect(holders).to.deep.equal(['y/new']);
   });
 
+  it('keeps creation times through list and watch, so the newer of two pods claiming an address owns it', async () => {
+    const h = await setup((api) => {
+      seedSmall(api);
+      api.update('pod', pod('x/b', { labels: { app: 'b' }, ips: ['192.0.2.11'], node: 'node-2', created: '2026-01-01T00:00:00Z' }));
+    });
+    await startSource(h);
+    await waitWatching(h);
+    // x/b has ended but the API still shows it running; y/new already has its address.
+    h.api.add('pod', pod('y/new', { ips: ['192.0.2.11'], created: '2026-01-02T00:00:00Z' }));
+    await waitInSync(h, 'the newer pod');
+    const pods = h.source.snapshot().cluster.pods;
+    expect(pods.find((p) => p.name === 'b')!.created).to.equal('2026-01-01T00:00:00.000Z'); // listed (typed Date)
+    expect(pods.find((p) => p.name === 'new')!.created).to.equal('2026-01-02T00:00:00.000Z'); // watched (string)
+    expect(pods.filter((p) => p.ips.includes('192.0.2.11')).map((p) => p.name)).to.deep.equal(['new']);
+  });
+
   it('resumes after a watch cut without relisting, losing no change made while disconnected', async () => {
     const h = await setup(seedSmall);
     await startSource(h);

@@ -12,6 +12,8 @@ export interface PodOpts {
   phase?: string;
   hostNetwork?: boolean;
   ports?: { name: string; containerPort: number; protocol?: string }[];
+  /** metadata.creationTimestamp (RFC 3339). */
+  created?: string;
 }
 
 /** `pod('x/a', {ips: ['192.0.2.10']})`: a running pod carrying the noise a real one has
@@ -22,7 +24,7 @@ export function pod(ref: string, o: PodOpts = {}): KubeObject {
   return {
     kind: 'Pod',
     apiVersion: 'v1',
-    metadata: { name, namespace: ns, labels: o.labels ?? {}, annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-01-01T00:00:00Z' }, uid: `uid-${ns}-${name}` },
+    metadata: { name, namespace: ns, labels: o.labels ?? {}, annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-01-01T00:00:00Z' }, uid: `uid-${ns}-${name}`, ...(o.created ? { creationTimestamp: o.created } : {}) },
     spec: {
       nodeName: o.node ?? 'node-1',
       hostNetwork: o.hostNetwork,
