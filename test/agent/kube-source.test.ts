@@ -299,6 +299,28 @@ describe('kube source (fake API server, real client-node over HTTP)', function (
     expect(h.errors.some((m) => /ECONNREFUSED/.test(m))).to.equal(true);
   });
 
+  it('retries failed lists and failed watches (HTTP 500, an ERROR event) and resumes', async () => {
+    const h = await setup(seedSmall);
+    h.api.failNext('pod', { code: 500, times: 2 });
+    h.api.failNext('networkpolicy', { watch: true, code: 503, times: 1 });
+    await startSource(h);
+    await waitWatching(h);
+    expect(h.source.snapshot()).to.deep.equal(expected(h.api));
+    expect(h.restarts.filter((r) => r.kind === 'pod')).to.deep.equal([{ kind: 'pod', reason: 'error' }, { kind: 'pod', reason: 'error' }]);
+    expect(h.restarts).to.deep.include({ kind: 'networkpolicy', reason: 'error' });
+    expect(h.errors.some((m) => /^pod list failed: HTTP 500: injected failure 500/.test(m)), h.errors.join('\n')).to.equal(true);
+    expect(h.errors.some((m) => /^networkpolicy watch failed: HTTP 503/.test(m)), h.errors.join('\n')).to.equal(true);
+
+    const lists = h.api.requests.filter((r) => !r.watch).length;
+    h.restarts.length = 0;
+    h.api.sendError('namespace', 500, 'etcd is sad');
+    h.api.add('namespace', namespace('after-error'));
+    await waitInSync(h, 'the change after the ERROR event');
+    expect(h.restarts).to.deep.equal([{ kind: 'namespace', reason: 'error' }]);
+    expect(h.errors.some((m) => /namespace watch error: 500 etcd is sad/.test(m))).to.equal(true);
+    expect(h.api.requests.filter((r) => !r.watch).length, 'resumed, not relisted').to.equal(lists);
+  });
+
   it('restarts a watch that went silent (watchdog) and catches up', async () => {
     const h = await setup(seedSmall);
     await startSource(h);

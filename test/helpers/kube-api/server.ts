@@ -93,6 +93,7 @@ export class FakeKubeApi {
   private nextToken = 1;
   private paused = false;
   private stallNew = false;
+  private readonly failures: { kind: Kind; watch: boolean; code: number; times: number }[] = [];
   goneAs: 'event' | 'http';
   /** Every request, in arrival order, for assertions. */
   readonly requests: RequestLogEntry[] = [];
@@ -238,6 +239,22 @@ export class FakeKubeApi {
     this.paused = false;
   }
 
+  /** The next `times` list (or watch) requests for `kind` get HTTP `code` with a Status. */
+  failNext(kind: Kind, opts: { watch?: boolean; code?: number; times?: number } = {}): void {
+    this.failures.push({ kind, watch: opts.watch ?? false, code: opts.code ?? 500, times: opts.times ?? 1 });
+  }
+
+  /** An ERROR event (a Status with `code`) on every open watch of `kind`, then the stream
+   *  ends, as the API server does when a watch fails on its side. */
+  sendError(kind: Kind, code = 500, message = 'internal error'): void {
+    for (const w of [...this.watchers]) {
+      if (w.kind !== kind) continue;
+      this.send(w, { type: 'ERROR', object: statusObject(code, 'InternalError', message) });
+      w.res.end();
+      this.watchers.delete(w);
+    }
+  }
+
   /** Open watch streams per kind (not counting stalled ones). */
   openWatches(kind?: Kind): number {
     let n = 0;
@@ -282,6 +299,12 @@ export class FakeKubeApi {
     this.requests.push({ method: req.method ?? '', kind, path: url.pathname, watch, query });
     if (req.method !== 'GET' || !kind) {
       this.status(res, 404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`);
+      return;
+    }
+    const f = this.failures.find((x) => x.kind === kind && x.watch === watch && x.times > 0);
+    if (f) {
+      f.times--;
+      this.status(res, f.code, 'InternalError', `injected failure ${f.code}`);
       return;
     }
     if (watch) this.watch(kind, query, res);
