@@ -61,6 +61,7 @@ const portArb = fc.oneof(
   fc.record({ protocol: fc.constantFrom('TCP', 'UDP', undefined), port: fc.constantFrom(80, 8000), endPort: fc.constantFrom(81, 8080, 9100) }).map(clean),
   fc.record({ protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', undefined), port: fc.constantFrom('http', 'dns', 'metrics') }).map(clean),
   fc.constant({ port: 'http', endPort: 90 }), // invalid
+  fc.constant({ protocol: 'ICMP' }), // invalid
 );
 
 /** absent | [] | a short list: the three forms the spec distinguishes. */
@@ -109,7 +110,13 @@ export const clusterArb = fc.record({
   nsLabels: fc.tuple(...NAMESPACES.map(() => fc.record({ team: fc.constantFrom('a', 'b', undefined) }).map(clean))),
   pods: fc.integer({ min: 2, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => podArb(i)))),
   policies: fc.integer({ min: 1, max: 5 }).chain((n) => (n ? fc.tuple(...Array.from({ length: n }, (_, i) => policyArb(i))) : fc.constant([] as Obj[]))),
-}).map(({ nsLabels, pods, policies }) => [...NAMESPACES.map((n, i) => ns(n, nsLabels[i] as Record<string, string>)), ...pods, ...policies]);
+  // Sometimes namespace z has no Namespace object (its pods still carry the name label).
+  zObject: fc.integer({ min: 0, max: 4 }).map((n) => n !== 0),
+}).map(({ nsLabels, pods, policies, zObject }) => [
+  ...NAMESPACES.filter((n) => n !== 'z' || zObject).map((n) => ns(n, nsLabels[NAMESPACES.indexOf(n)] as Record<string, string>)),
+  ...pods,
+  ...policies,
+]);
 
 const OUTSIDE = { 4: ['203.0.113.7', '192.0.2.200', '198.51.100.99'], 6: ['2001:db8::ff00', '2001:db8:1::1'] } as const;
 
