@@ -23,6 +23,9 @@ export interface AgentHandle {
   readonly server: Server;
   /** The port /metrics listens on (useful with port 0). */
   readonly port: number;
+  /** Settles once the source has listed everything and the runner has started (rejects when
+   *  the source cannot start). */
+  readonly started: Promise<void>;
   /** Stops everything; waits up to `graceMs` for the sync in flight, then abandons it (an
    *  nft transaction is atomic: abandoning it leaves the old or the new ruleset, never half). */
   stop(graceMs?: number): Promise<void>;
@@ -53,6 +56,9 @@ async function kubeSource(config: Config, logger: Logger, clock: Clock): Promise
   });
 }
 
+/** Builds the agent and serves HTTP at once (so /healthz answers and /readyz says "not yet"
+ *  while the source lists); the source's first listing and the first sync follow in the
+ *  background: `started` settles when the listing is in (or failed). */
 export async function startAgent(config: Config, deps: StartDeps): Promise<AgentHandle> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
@@ -81,41 +87,49 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
   );
   const port = boundPort(server);
   logger.info({ address: `${config.metricsAddress.host}:${port}` }, 'serving /metrics, /healthz, /readyz');
-
-  let started = false;
   const closeServer = () => new Promise<void>((r) => server.close(() => r()));
-  await source.start({
-    onChange: (e) => {
-      agent.noteChange(e);
-      if (started) runner.request();
-    },
-    onWatchRestart: (kind, reason) => {
-      metrics.watchRestarts.inc({ kind, reason });
-      logger.warn({ kind, reason }, 'watch restarted');
-    },
-    onError: (message) => logger.error(message),
-  }).catch(async (e: unknown) => {
-    await source.stop().catch(() => {});
-    await closeServer();
-    throw e;
-  });
-  started = true;
-  logger.info('cluster state listed; first sync (full replace)');
-  runner.start();
+
+  let listed = false, stopping = false;
+  const started = source
+    .start({
+      onChange: (e) => {
+        agent.noteChange(e);
+        if (listed) runner.request();
+      },
+      onWatchRestart: (kind, reason) => {
+        metrics.watchRestarts.inc({ kind, reason });
+        logger.warn({ kind, reason }, 'watch restarted');
+      },
+      onError: (message) => logger.error(message),
+    })
+    .then(() => {
+      if (stopping) return;
+      listed = true;
+      logger.info('cluster state listed; first sync (full replace)');
+      runner.start();
+    });
+  started.catch(() => {}); // the caller handles it; never an unhandled rejection
 
   return {
-    agent, runner, source, metrics, server, port,
+    agent, runner, source, metrics, server, port, started,
     async stop(graceMs = 10_000) {
+      stopping = true;
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<'abandoned'>((r) => { timer = setTimeout(() => r('abandoned'), graceMs); });
       const how = await Promise.race([runner.stop().then(() => 'finished' as const), grace]);
       clearTimeout(timer);
       if (how === 'abandoned') logger.warn('abandoned the sync in flight (the kernel keeps the old or the new ruleset)');
-      await source.stop();
+      await source.stop().catch((e: unknown) => logger.warn({ error: (e as Error).message }, 'stopping the source failed'));
       server.closeAllConnections();
       await closeServer();
     },
   };
+}
+
+/** After a stop, nothing of ours keeps the event loop busy; should a library still hold a
+ *  handle (a watch socket), exit anyway rather than outlive the pod's grace period. */
+function exitSoon(code: number): void {
+  setTimeout(() => process.exit(code), 3000).unref();
 }
 
 /** `netpol-nft run`: returns the exit code (0 after SIGTERM/SIGINT). */
@@ -146,23 +160,24 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
 
   let handle: AgentHandle;
-  const starting = startAgent(config, { logger });
   try {
-    const h = await Promise.race([starting, signal]);
-    if (typeof h === 'string') {
-      logger.info({ signal: h }, 'stopping before start-up completed; rules in the kernel stay in force');
-      await starting.then((late) => late.stop(), () => {});
-      return 0;
-    }
-    handle = h;
+    handle = await startAgent(config, { logger });
   } catch (e) {
     logger.fatal({ error: (e as Error).message }, 'cannot start');
     return 1;
   }
-  const s = await signal;
+  const first = await Promise.race([handle.started.then(() => 'listed' as const, (e: unknown) => e as Error), signal]);
+  if (first instanceof Error) {
+    logger.fatal({ error: first.message }, 'cannot list the cluster state');
+    await handle.stop(1000);
+    exitSoon(1);
+    return 1;
+  }
+  const s = first === 'listed' ? await signal : first;
   logger.info({ signal: s }, 'stopping; the table stays in force');
   await handle.stop();
   logger.info('stopped');
+  exitSoon(0);
   return 0;
 }
 

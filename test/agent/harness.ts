@@ -111,6 +111,7 @@ export async function startTestAgent(sourceDir: string, nftPath: string, extra: 
   const logs: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => { logs.push(JSON.parse(s) as LogLine); } });
   const handle = await startAgent(c, { logger });
+  await handle.started;
   return { handle, config: c, logs };
 }
 
