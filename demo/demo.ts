@@ -7,16 +7,15 @@
 // on every exit path, Ctrl-C included.
 //
 //   sudo npm run demo [-- --examples DIR] [-- --keep-going]
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseAllDocuments } from 'yaml';
 import { kernelUnavailable, removeNamespaces } from '../test/helpers/kernel.js';
 import { cellKey, POD_IDS, Topology, type NodeName, type ProbeKind } from '../test/e2e/topology.js';
 import { AgentProcess, freePort, total, type Sample } from './agent-process.js';
-import { EXAMPLE_STATE, readmeOrder } from './example-state.js';
+import { eventCount, EXAMPLE_STATE, readExamples } from './examples.js';
 import { bold, dim, legend, matrixText, reachedCount } from './matrix.js';
 
 const PREFIX = 'npn-demo-';
@@ -36,44 +35,6 @@ const APPLY_TIMEOUT_MS = 15_000;
 
 const say = (s = '') => process.stdout.write(s + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Example {
-  readonly file: string;
-  readonly description: string[];
-  readonly text: string;
-  /** `networkpolicy ns/name` → the object as JSON, to know which events the agent must see. */
-  readonly objects: Map<string, string>;
-}
-
-function readExamples(dir: string): Example[] {
-  if (!existsSync(dir)) return [];
-  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f));
-  const readme = join(dir, 'README.md');
-  return readmeOrder(existsSync(readme) ? readFileSync(readme, 'utf8') : undefined, files)
-    .map((f) => {
-      const text = readFileSync(join(dir, f), 'utf8');
-      const description: string[] = [];
-      for (const line of text.split('\n')) {
-        if (!line.startsWith('#')) break;
-        description.push(line.replace(/^#\s?/, ''));
-      }
-      const objects = new Map<string, string>();
-      for (const doc of parseAllDocuments(text)) {
-        const o = doc.toJS() as { kind?: string; metadata?: { namespace?: string; name?: string } } | null;
-        if (o?.kind === 'NetworkPolicy') objects.set(`networkpolicy ${o.metadata?.namespace ?? 'default'}/${o.metadata?.name}`, JSON.stringify(o));
-      }
-      return { file: f, description, text, objects };
-    });
-}
-
-/** How many source events replacing `prev` by `next` produces (one per object added, removed
- *  or changed), which is what the agents must have programmed before we probe. */
-function eventCount(prev: Map<string, string>, next: Map<string, string>): number {
-  let n = 0;
-  for (const [k, v] of next) if (prev.get(k) !== v) n++;
-  for (const k of prev.keys()) if (!next.has(k)) n++;
-  return n;
-}
 
 const EVENTS = 'netpol_nft_kubernetes_events_total';
 const PROGRAMMED = 'netpol_nft_network_programming_duration_seconds_count';
