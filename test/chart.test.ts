@@ -194,6 +194,24 @@ describe('helm chart: rendered with the default values', () => {
     }
   });
 
+  it('every container that runs netpol-nft on a read-only root has a writable /tmp (nft reads batches from a file)', () => {
+    let checked = 0;
+    for (const { obj } of objs) {
+      const pod = obj.spec?.template?.spec as Obj | undefined;
+      if (!pod) continue;
+      for (const c of [...(pod.initContainers ?? []), ...pod.containers] as Obj[]) {
+        if (!['run', 'cleanup'].includes(c.args?.[0]) || !c.securityContext?.readOnlyRootFilesystem) continue;
+        const mount = (c.volumeMounts as Obj[] | undefined)?.find((m) => m.mountPath === '/tmp');
+        expect(mount, `${obj.kind}/${obj.metadata.name} container ${c.name}`).to.not.equal(undefined);
+        const vol = (pod.volumes as Obj[]).find((v) => v.name === mount!.name);
+        expect(vol?.emptyDir, `${obj.kind}/${obj.metadata.name} volume ${mount!.name}`).to.not.equal(undefined);
+        expect(mount!.readOnly).to.not.equal(true);
+        checked++;
+      }
+    }
+    expect(checked).to.equal(2);
+  });
+
   it('requests CPU and memory, limits memory, and never limits CPU', () => {
     const { c } = agentOf(objs);
     expect(c.resources.requests).to.have.keys('cpu', 'memory');
