@@ -94,15 +94,15 @@ function seedSmall(api: FakeKubeApi): void {
   }));
 }
 
-afterEach(async () => {
-  for (const h of harnesses.splice(0)) {
-    await h.source.stop();
-    await h.api.close();
-  }
-});
-
 describe('kube source (fake API server, real client-node over HTTP)', function () {
   this.timeout(60_000);
+
+  afterEach(async () => {
+    for (const h of harnesses.splice(0)) {
+      await h.source.stop();
+      await h.api.close();
+    }
+  });
 
   it('lists existing objects into a snapshot equal to clusterFromObjects of the same objects', async () => {
     const h = await setup(seedSmall);
