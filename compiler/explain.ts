@@ -37,21 +37,22 @@ export interface Explanation {
 
 export class ExplainError extends Error {}
 
-function resolveEndpoint(index: ClusterIndex, cluster: Cluster, spec: string, wantFamily?: 4 | 6): { ip: string; pod?: PodInfo } {
+/** An endpoint's candidate addresses: an address as given, an active pod's addresses, or a
+ *  host-network pod's, which are its node's (then it is no pod as far as policy goes). */
+function candidates(index: ClusterIndex, cluster: Cluster, spec: string): { literal: boolean; addrs: readonly string[]; pod?: PodInfo } {
   const ip = canonicalIp(spec);
-  if (ip) return { ip, pod: index.podByIp(ip) };
+  if (ip) return { literal: true, addrs: [ip], pod: index.podByIp(ip) };
   const slash = spec.indexOf('/');
   if (slash < 0) throw new ExplainError(`${JSON.stringify(spec)} is neither NAMESPACE/POD nor an IP address`);
   const [ns, name] = [spec.slice(0, slash), spec.slice(slash + 1)];
   const pod = cluster.pods.find((p) => p.namespace === ns && p.name === name);
   if (!pod) throw new ExplainError(`pod ${spec} is not in the cluster state`);
+  if (pod.hostNetwork && pod.ips.length && pod.phase !== 'Succeeded' && pod.phase !== 'Failed') return { literal: false, addrs: pod.ips };
   if (!podIsActive(pod)) {
-    const why = pod.hostNetwork ? 'it uses the host network (its traffic is the node\'s)' : !pod.ips.length ? 'it has no IP yet' : `it is ${pod.phase}`;
+    const why = pod.hostNetwork ? 'it uses the host network and has no address' : !pod.ips.length ? 'it has no IP yet' : `it is ${pod.phase}`;
     throw new ExplainError(`pod ${spec} takes no part in network policy: ${why}`);
   }
-  const pick = pod.ips.find((i) => !wantFamily || ipFamily(i) === wantFamily);
-  if (!pick) throw new ExplainError(`pod ${spec} has no IPv${wantFamily} address`);
-  return { ip: pick, pod };
+  return { literal: false, addrs: pod.ips, pod };
 }
 
 function side(index: ClusterIndex, dir: Direction, local: PodInfo | undefined, probe: Probe): Side {
@@ -88,16 +89,17 @@ function fromOwnNode(index: ClusterIndex, pod: PodInfo): Side {
 
 export function explain(cluster: Cluster, from: string, to: string, port: number, protocol: Protocol): Explanation {
   const index = indexCluster(cluster);
-  // Pick addresses of one family: an address given as such decides it; else IPv4 first.
-  const fixed = canonicalIp(from) ?? canonicalIp(to);
-  let fam: 4 | 6 | undefined = fixed ? ipFamily(fixed) : undefined;
+  // Addresses of one family: an address given as such decides it; else IPv4 first.
+  const a = candidates(index, cluster, from), b = candidates(index, cluster, to);
+  const fam = ([4, 6] as const).find((f) => a.addrs.some((i) => ipFamily(i) === f) && b.addrs.some((i) => ipFamily(i) === f));
   if (!fam) {
-    const a = resolveEndpoint(index, cluster, from), b = resolveEndpoint(index, cluster, to);
-    fam = a.pod && b.pod ? ([4, 6] as const).find((f) => a.pod!.ips.some((i) => ipFamily(i) === f) && b.pod!.ips.some((i) => ipFamily(i) === f)) : 4;
-    if (!fam) throw new ExplainError(`${from} and ${to} share no address family`);
+    if (a.literal && b.literal) throw new ExplainError(`${a.addrs[0]} and ${b.addrs[0]} are of different address families`);
+    if (a.literal) throw new ExplainError(`pod ${to} has no IPv${ipFamily(a.addrs[0]!)} address`);
+    if (b.literal) throw new ExplainError(`pod ${from} has no IPv${ipFamily(b.addrs[0]!)} address`);
+    throw new ExplainError(`${from} and ${to} share no address family`);
   }
-  const src = resolveEndpoint(index, cluster, from, fam), dst = resolveEndpoint(index, cluster, to, fam);
-  if (ipFamily(src.ip) !== ipFamily(dst.ip)) throw new ExplainError(`${src.ip} and ${dst.ip} are of different address families`);
+  const pick = (c: typeof a) => ({ ip: c.addrs.find((i) => ipFamily(i) === fam)!, pod: c.pod });
+  const src = pick(a), dst = pick(b);
   const egress = side(index, 'egress', src.pod, { peerIp: dst.ip, peerPod: dst.pod, protocol, port, destinationPod: dst.pod });
   const ingress = !src.pod && dst.pod && nodeAddresses(cluster, dst.pod.nodeName).has(src.ip)
     ? fromOwnNode(index, dst.pod)

@@ -95,7 +95,12 @@ describe('compiler semantics: host network and node traffic (DESIGN 1.11)', () =
     const r = compile(c, { node: 'n1' });
     expect(r.localPods.map((p) => p.name)).to.not.include('host');
     expect(JSON.stringify(r.ruleset.maps)).to.not.contain('198.51.100.1');
-    expect(() => explain(c, 'x/host', 'x/a', 80, 'TCP')).to.throw(ExplainError, /host network/);
+    // named as a pod, it stands for its node's address: no pod, so nothing restricts its egress
+    const e = decide(c, 'x/host', 'y/a', 80).explanation;
+    expect(e.from).to.deep.equal({ ip: '198.51.100.1' });
+    expect(e.egress.isolated).to.equal(false);
+    expect(e.allowed).to.equal(true); // y/a is not isolated
+    expect(decide(c, 'x/host', 'x/a', 80).allowed).to.equal(true); // x/a is isolated, but on x/host's own node
   });
   it('as a peer, a host-network pod is its node\'s address: pod selectors never match it, ipBlocks do', () => {
     // x/remote runs on n2's network; x/b is on n1, so n2 is just another address to it
