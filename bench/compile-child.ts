@@ -8,14 +8,14 @@
 // where the time goes (indexCluster, podView, the rest), the full batch written to OUTDIR;
 // then each incremental change: compile + diff time and transaction size, the forward and
 // reverse diff batches written to OUTDIR for the kernel part.
-// memory: heap held by the compiler's slim Cluster objects (clusterFromObjects), per pod and
-// per policy.
+// memory: heap held per pod and per policy (memory.ts).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import v8 from 'node:v8';
-import { batchJson, batchOperations, clusterFromObjects, compile, CompileCache, diffBatch, fullBatch, indexCluster, podIsActive, podView, type Batch, type CompileResult } from '../compiler/index.js';
+import { batchJson, batchOperations, compile, CompileCache, diffBatch, fullBatch, indexCluster, podIsActive, podView, type Batch, type CompileResult } from '../compiler/index.js';
 import { applyChange, CHANGES } from './changes.js';
-import { BENCH_NODE, generate, generateCluster, SIZES, type SizeName } from './generate.js';
+import { BENCH_NODE, generateCluster, SIZES, type SizeName } from './generate.js';
+import { measureMemory, type MemoryResult } from './memory.js';
 import { profileSelfTime, type Hotspot } from './profile.js';
 import { median, ms, repeat } from './stats.js';
 
@@ -36,6 +36,8 @@ export interface CompileChildResult {
   rssPeakBytes: number;
   rssPeakBeforeCompileBytes: number;
   phases: { indexClusterMs: number; podViewMs: number; restMs: number };
+  /** Heap retained by a CompileCache warmed on the cluster (what an agent keeping one holds). */
+  cacheBytes?: number;
   full: { file: string; operations: number; jsonBytes: number; chains: number; sets: number; elements: number };
   /** Per change: compile (warm cache) + diff, split; the same cold; transaction size. */
   changes: { name: string; compileMs: number[]; diffMs: number[]; totalMs: number[]; coldTotalMs: number[]; operations: number; file: string; reverseFile: string }[];
@@ -83,8 +85,12 @@ function compileJob(size: SizeName, outDir: string, quick: boolean, incremental:
   // compiler offers an agent that keeps one), and cold (a fresh compile, as without a cache).
   // After each warm run the cache is walked back to the base cluster by compiling it again
   // (untimed), which is cheaper than warming a new cache from scratch.
+  fullGc();
+  const beforeCache = process.memoryUsage().heapUsed;
   const cache = new CompileCache();
   compile(cluster, { node: BENCH_NODE }, cache);
+  fullGc();
+  result.cacheBytes = process.memoryUsage().heapUsed - beforeCache;
   for (const [i, name] of CHANGES.entries()) {
     const next = applyChange(name, cluster, gen);
     const warm = { compileMs: [] as number[], diffMs: [] as number[], totalMs: [] as number[] };
@@ -102,55 +108,18 @@ function compileJob(size: SizeName, outDir: string, quick: boolean, incremental:
       last = { n, d };
       compile(cluster, { node: BENCH_NODE }, cache); // back to the base state
     }
-    const cold = repeat(() => diffBatch(base.ruleset, compile(next, { node: BENCH_NODE }).ruleset), 1, quick ? 1 : size === 'L' ? 1 : 3, 1);
+    // Cold at L is the full compile measured above plus a diff: not repeated (minutes on a small machine).
+    const cold = size === 'L' ? undefined : repeat(() => diffBatch(base.ruleset, compile(next, { node: BENCH_NODE }).ruleset), 1, quick ? 1 : 3, 1);
     const f = join(outDir, `diff-${size}-${i}.json`), rf = join(outDir, `undo-${size}-${i}.json`);
     writeFileSync(f, batchJson(last!.d));
     writeFileSync(rf, batchJson(diffBatch(last!.n.ruleset, base.ruleset)));
-    const coldOps = batchOperations(cold.last);
-    if (coldOps !== batchOperations(last!.d)) throw new Error(`${name}: cached and cold compiles disagree (${batchOperations(last!.d)} vs ${coldOps} operations)`);
-    result.changes.push({ name, ...warm, coldTotalMs: cold.times, operations: batchOperations(last!.d), file: f, reverseFile: rf });
+    if (cold && batchOperations(cold.last) !== batchOperations(last!.d)) throw new Error(`${name}: cached and cold compiles disagree (${batchOperations(last!.d)} vs ${batchOperations(cold.last)} operations)`);
+    result.changes.push({ name, ...warm, coldTotalMs: cold?.times ?? [], operations: batchOperations(last!.d), file: f, reverseFile: rf });
   }
   return result;
 }
 
-export interface MemoryChildResult {
-  size: SizeName;
-  pods: number; policies: number;
-  podBytes: number; policyBytes: number;
-  bytesPerPod: number; bytesPerPolicy: number;
-}
-
-/** Parsed in its own frame, so that no temporary (the decoded objects) outlives the call in
- *  a stale interpreter register and gets counted as retained. */
-function slimCluster(texts: readonly string[]) {
-  return clusterFromObjects(texts.map((s) => JSON.parse(s))).cluster;
-}
-
-/** Heap retained by the slim Cluster objects. The objects arrive as JSON text (as from the
- *  API server); the text is kept as a constant baseline so only the parsed slim objects count. */
-function memoryJob(size: SizeName): MemoryChildResult {
-  const gen = generate(SIZES[size], { wirePair: true });
-  const kindOf = (o: unknown) => (o as { kind: string }).kind;
-  const podText = gen.objects.filter((o) => kindOf(o) !== 'NetworkPolicy').map((o) => JSON.stringify(o));
-  const polText = gen.objects.filter((o) => kindOf(o) === 'NetworkPolicy').map((o) => JSON.stringify(o));
-  (gen.objects as unknown[]).length = 0;
-  // Warm up first: the first parse compiles zod's and the parser's code, which lives on the
-  // heap too and would be counted as data.
-  clusterFromObjects([...podText.slice(0, 300), ...polText.slice(0, 100)].map((s) => JSON.parse(s)));
-  fullGc();
-  const h0 = process.memoryUsage().heapUsed;
-  const podCluster = slimCluster(podText);
-  fullGc();
-  const h1 = process.memoryUsage().heapUsed;
-  const polCluster = slimCluster(polText);
-  fullGc();
-  const h2 = process.memoryUsage().heapUsed;
-  // Everything measured stays reachable up to here (a dead array would be collected between
-  // two readings and count as negative memory).
-  const podCount = podCluster.pods.length, policyCount = polCluster.policies.length;
-  if (podText.length + polText.length === 0) throw new Error('empty cluster');
-  return { size, pods: podCount, policies: policyCount, podBytes: h1 - h0, policyBytes: h2 - h1, bytesPerPod: (h1 - h0) / podCount, bytesPerPolicy: (h2 - h1) / policyCount };
-}
+export type MemoryChildResult = MemoryResult;
 
 export interface ProfileChildResult { size: SizeName; totalMs: number; hotspots: Hotspot[] }
 
@@ -163,7 +132,7 @@ async function profileJob(size: SizeName): Promise<ProfileChildResult> {
 const [job, size, outDir, quick, incremental] = process.argv.slice(2);
 if (!size || !(size in SIZES)) throw new Error(`bad size ${size}`);
 const out = job === 'compile' ? compileJob(size as SizeName, outDir!, quick === '1', incremental === '1')
-  : job === 'memory' ? memoryJob(size as SizeName)
+  : job === 'memory' ? measureMemory(size as SizeName)
   : job === 'profile' ? await profileJob(size as SizeName)
   : undefined;
 if (!out) throw new Error(`unknown job ${job}`);

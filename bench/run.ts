@@ -22,11 +22,13 @@ import { measureWire, WIRE_PREFIX, type WireResult } from './wire.js';
 const PARTS = ['compile', 'apply', 'wire', 'latency', 'memory'] as const;
 type Part = (typeof PARTS)[number];
 
+const HEAP_LIMIT_MB = 12_288;
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 function child<T>(args: string[]): T {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', join(repo, 'bench', 'compile-child.ts'), ...args], {
+  // L with a warm CompileCache needs more than the default heap limit (about 4 GB here).
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', `--max-old-space-size=${HEAP_LIMIT_MB}`, join(repo, 'bench', 'compile-child.ts'), ...args], {
     cwd: repo, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'],
   });
   const line = r.stdout.split('\n').find((l) => l.startsWith('##RESULT '));
