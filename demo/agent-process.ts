@@ -53,6 +53,8 @@ export interface AgentOptions {
   readonly workDir: string;
   readonly repoRoot: string;
   readonly port: number;
+  /** Pass --established-fast-path: established connections skip the policy checks. */
+  readonly establishedFastPath?: boolean;
 }
 
 export class AgentProcess {
@@ -80,6 +82,7 @@ export class AgentProcess {
         '--metrics-address', `127.0.0.1:${o.port}`,
         // A demo wants each change in the kernel at once and no drift checks in the way.
         '--debounce', '20ms', '--max-sync-delay', '200ms', '--resync-interval', '10m',
+        ...(o.establishedFastPath ? ['--established-fast-path'] : []),
       ],
       { cwd: o.repoRoot, stdio: ['ignore', fd, fd] },
     );

@@ -6,7 +6,9 @@
 // kernel enforces after each, with the agents' drop counters. Everything it creates is removed
 // on every exit path, Ctrl-C included.
 //
-//   sudo npm run demo [-- --examples DIR] [-- --keep-going]
+//   sudo npm run demo [-- --examples DIR] [--established-fast-path]
+// With --established-fast-path the agents accept established connections up front: the
+// flows opened before any policy then keep passing after a policy denies them.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -65,7 +67,11 @@ function dropsLine(samples: readonly Sample[][]): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: { examples: { type: 'string', default: join(REPO, 'policies-examples') } } });
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { examples: { type: 'string', default: join(REPO, 'policies-examples') }, 'established-fast-path': { type: 'boolean', default: false } },
+  });
+  const fastPath = values['established-fast-path'];
   const why = kernelUnavailable();
   if (why) {
     process.stderr.write(`netpol-nft demo: cannot run here: ${why}.\nThe demo builds a cluster out of network namespaces and loads nftables rules: run it as root with nft and ip installed, e.g. \`sudo npm run demo\`.\n`);
@@ -105,9 +111,9 @@ async function main(): Promise<number> {
     t.writeCluster(EXAMPLE_STATE, join(source, '00-cluster.json'));
     say(`  ${POD_IDS.map((id) => `${id}=${t.pod(id).ipv4}@${t.pod(id).node}`).join('  ')}`);
 
-    say(`Starting one agent per node: netpol-nft run --source ${basename(source)}/ --node nX --nft-path <nft in nX's namespace> …`);
+    say(`Starting one agent per node: netpol-nft run --source ${basename(source)}/ --node nX --nft-path <nft in nX's namespace>${fastPath ? ' --established-fast-path' : ''} …`);
     for (const node of NODES) {
-      agents.push(AgentProcess.start({ node, netns: t.node(node).netns, sourceDir: source, workDir: work, repoRoot: REPO, port: await freePort() }));
+      agents.push(AgentProcess.start({ node, netns: t.node(node).netns, sourceDir: source, workDir: work, repoRoot: REPO, port: await freePort(), establishedFastPath: fastPath }));
     }
     await Promise.all(agents.map((a) => a.waitReady(60_000)));
     say(`  ready: ${agents.map((a) => `${a.o.node} metrics on 127.0.0.1:${a.o.port}`).join(', ')}`);
