@@ -31,7 +31,9 @@ export interface PodInfo {
   readonly ips: readonly string[];
   readonly phase: string;
   readonly hostNetwork: boolean;
-  /** Container ports that carry a name (init containers included: sidecars serve too). */
+  /** Container ports that carry a name: of the containers and of the sidecars (init
+   *  containers with restartPolicy Always, which keep serving); a plain init container has
+   *  ended before the pod serves, so its ports name nothing. */
   readonly namedPorts: readonly NamedPort[];
   /** metadata.creationTimestamp as an ISO string, when known: of two live pods claiming one
    *  address, the newer owns it (see resolveAddressClaims). */
@@ -99,7 +101,7 @@ const ContainerPort = z.object({
   containerPort: z.number().int().min(1).max(65535),
   protocol: z.enum(['TCP', 'UDP', 'SCTP']).nullish(),
 });
-const Container = z.object({ ports: z.array(ContainerPort).nullish() });
+const Container = z.object({ ports: z.array(ContainerPort).nullish(), restartPolicy: z.string().nullish() });
 
 const PodSchema = z.object({
   metadata: Metadata,
@@ -173,7 +175,7 @@ export function parsePod(obj: unknown): ParseResult<PodInfo> {
   }
   ips.sort((a, b) => ipFamily(a) - ipFamily(b));
   const namedPorts: NamedPort[] = [];
-  for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
+  for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? []).filter((i) => i.restartPolicy === 'Always')]) {
     for (const p of c.ports ?? []) {
       if (p.name) namedPorts.push({ name: p.name, protocol: p.protocol ?? 'TCP', port: p.containerPort });
     }

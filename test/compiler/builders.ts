@@ -23,8 +23,9 @@ export interface PodOptions {
   readonly node?: string;
   readonly ips?: readonly string[];
   readonly ports?: readonly PortSpec[];
-  /** Ports of an init (sidecar) container. */
+  /** Ports of an init container: a sidecar (restartPolicy Always) unless `initSidecar` is false. */
   readonly initPorts?: readonly PortSpec[];
+  readonly initSidecar?: boolean;
   readonly phase?: string;
   readonly hostNetwork?: boolean;
   /** metadata.creationTimestamp (RFC 3339). */
@@ -48,7 +49,7 @@ export function pod(id: string, o: PodOptions = {}): Obj {
       nodeName: o.node ?? 'n1',
       ...(o.hostNetwork ? { hostNetwork: true } : {}),
       containers: [ctr('main', o.ports)],
-      ...(o.initPorts ? { initContainers: [ctr('sidecar', o.initPorts)] } : {}),
+      ...(o.initPorts ? { initContainers: [{ ...ctr('sidecar', o.initPorts), ...(o.initSidecar === false ? {} : { restartPolicy: 'Always' }) }] } : {}),
     },
     status: {
       phase: o.phase ?? 'Running',

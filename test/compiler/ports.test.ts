@@ -103,9 +103,14 @@ describe('compiler semantics: named ports (DESIGN 1.8)', () => {
     expect(decide(c, '198.51.100.1', 'x/a', 8080).allowed).to.equal(false);
     expect(decide(c, '198.51.100.1', 'x/a', 80).allowed).to.equal(true);
   });
-  it('ingress: named ports of an init (sidecar) container count', () => {
-    const c = cluster(...world(pod('x/side', { labels: { pod: 'a' }, ips: ['192.0.2.17'], initPorts: [{ name: 'metrics', port: 9100 }] }), ingressPorts([{ port: 'metrics' }])));
+  it('named ports of a sidecar (restartable init container) count; of a plain init container, not', () => {
+    const c = cluster(...world(
+      pod('x/side', { labels: { pod: 'a' }, ips: ['192.0.2.17'], initPorts: [{ name: 'metrics', port: 9100 }] }),
+      pod('x/init', { labels: { pod: 'a' }, ips: ['192.0.2.16'], initPorts: [{ name: 'metrics', port: 9100 }], initSidecar: false }),
+      ingressPorts([{ port: 'metrics' }]),
+    ));
     expect(allowed(c, 'y/a', 'x/side', 9100)).to.equal(true);
+    expect(allowed(c, 'y/a', 'x/init', 9100)).to.equal(false);
     expect(allowed(c, 'y/a', 'x/a', 9100)).to.equal(false);
   });
   it('egress: resolves on each destination pod', () => {

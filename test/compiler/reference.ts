@@ -124,7 +124,7 @@ export class Reference {
   /** 1.8: the named port on the destination pod, name and protocol both. */
   private static namedPort(pod: Raw | undefined, name: string, protocol: string): number | undefined {
     if (!pod) return undefined;
-    const ctrs = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
+    const ctrs = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []).filter((c: Raw) => c.restartPolicy === 'Always')];
     for (const c of ctrs) for (const p of c.ports ?? []) if (p.name === name && (p.protocol ?? 'TCP') === protocol) return p.containerPort;
     return undefined;
   }
