@@ -13,6 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+// The generated models of the pinned client (1.4.0) know every field of every built-in kind;
+// the class is not re-exported by the package index, hence the deep import.
+import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import { parseConfig } from '../controller/config.js';
 import { Chart, mergeValues, valuePaths } from './chart-render.test.js';
 import { schemaAt, validate, type Schema } from './chart-schema.test.js';
@@ -117,6 +120,14 @@ function mergeForTest(override: unknown): Obj {
   return mergeValues(defaults, override) as Obj;
 }
 
+/** Paths present in `orig` but lost by a typed round trip: fields the API does not have. */
+function unknownFields(orig: unknown, back: unknown, path = ''): string[] {
+  if (orig === null || typeof orig !== 'object') return [];
+  if (back === null || typeof back !== 'object') return [path || '.'];
+  if (Array.isArray(orig)) return orig.flatMap((v, i) => unknownFields(v, (back as unknown[])[i], `${path}[${i}]`));
+  return Object.entries(orig).flatMap(([k, v]) => (k in back ? unknownFields(v, (back as Obj)[k], `${path}.${k}`) : [`${path}.${k}`]));
+}
+
 /** Kinds that live in a namespace (everything the chart renders except the cluster RBAC). */
 const CLUSTER_SCOPED = new Set(['ClusterRole', 'ClusterRoleBinding']);
 
@@ -148,6 +159,15 @@ describe('helm chart: rendered with the default values', () => {
       if (CLUSTER_SCOPED.has(obj.kind)) expect(obj.metadata.namespace, what).to.equal(undefined);
       else expect(obj.metadata.namespace, what).to.equal('kube-system');
       expect(obj.metadata.labels, what).to.include({ 'app.kubernetes.io/instance': 'netpol-nft', 'app.kubernetes.io/managed-by': 'Helm' });
+    }
+  });
+
+  it('every object has only fields Kubernetes knows (a typo such as readinesProbe would vanish here)', () => {
+    for (const { obj } of objs) {
+      const type = `V1${obj.kind}`;
+      const typed = ObjectSerializer.deserialize(obj, type);
+      const back = JSON.parse(JSON.stringify(ObjectSerializer.serialize(typed, type))) as unknown;
+      expect(unknownFields(obj, back), `${obj.kind}/${obj.metadata.name}`).to.deep.equal([]);
     }
   });
 
