@@ -1,5 +1,5 @@
 // Every file of policies-examples/ on the wire, alone, with the extra labels listed in
-// policies-examples/README.md; each expectation below is the effect the file's leading
+// policies-examples/README.md (example-state.ts); each expectation below is the effect the file's leading
 // comment states, written by hand.
 import { expect as chaiExpect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -7,24 +7,11 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { runStep, useTopology } from './harness.js';
 import { allowAll, kinds, type Expect } from './truth.js';
-import { REPO_ROOT, type ClusterState } from './topology.js';
+import { EXAMPLE_STATE } from './example-state.js';
+import { REPO_ROOT } from './topology.js';
 
 const DIR = join(REPO_ROOT, 'policies-examples');
 const DUAL = kinds([80, 81], ['tcp', 'udp'], [4, 6]);
-const METRICS = [{ name: 'metrics', containerPort: 81, protocol: 'TCP' as const }];
-
-/** The extra labels and ports of policies-examples/README.md. */
-export const EXAMPLE_STATE: ClusterState = {
-  nsLabels: { y: { team: 'frontend', purpose: 'monitoring' }, z: { 'app.kubernetes.io/name': 'ingress-nginx' } },
-  podLabels: {
-    'z/a': { 'app.kubernetes.io/component': 'controller' },
-    'x/a': { tier: 'web' },
-    'x/b': { tier: 'web', role: 'backend' },
-    'x/c': { role: 'db' },
-  },
-  podPorts: { 'x/a': METRICS, 'x/b': METRICS, 'x/c': METRICS },
-};
-
 const EXPECTED: Record<string, () => Expect> = {
   'default-deny-ingress.yaml': () => allowAll().deny('*', 'x/*'),
   'default-deny-all.yaml': () => allowAll().deny('*', 'x/*').deny('x/*', '*'),

@@ -4,7 +4,7 @@
 // batch with `nft -j -f` on top of the previous case's table, probe, compare, and fail
 // with a truth table.
 import { AssertionError } from 'chai';
-import { batchJson, clusterFromObjects, compile, diffBatch, fullBatch, type CompileResult, type Ruleset } from '../../compiler/index.js';
+import { batchJson, clusterFromObjects, compile, diffBatch, formatProblem, fullBatch, type CompileResult, type Ruleset } from '../../compiler/index.js';
 import { requireKernel } from '../helpers/kernel.js';
 import { compare, kinds, truthTable, type Expect } from './truth.js';
 import { cellKey, Topology, type ClusterState, type NodeName, type ProbeKind } from './topology.js';
@@ -42,10 +42,16 @@ export function netpol(id: string, spec: Record<string, unknown>): Record<string
 
 export interface Applied { readonly stderr: Record<NodeName, string>; readonly batch: Record<NodeName, string> }
 
+/** NPN_E2E_COMPILE=in-process skips the CLI's process start (the same compile() and
+ *  fullBatch() the CLI calls) to iterate faster on a loaded machine; the default is the CLI. */
+const IN_PROCESS = process.env.NPN_E2E_COMPILE === 'in-process';
+
 /** Compiles the state for both nodes with the CLI and loads each batch in its node. */
 export async function applyState(topo: Topology, state: ClusterState, flags: readonly string[] = []): Promise<Applied> {
   const file = topo.writeCluster(state);
-  const out = await Promise.all(NODES.map((n) => topo.compileNode(file, n, flags)));
+  const out = IN_PROCESS
+    ? NODES.map((n) => compileInProcess(topo, state, n, flags))
+    : await Promise.all(NODES.map((n) => topo.compileNode(file, n, flags)));
   await Promise.all(NODES.map((n, i) => topo.applyNode(n, out[i]!.batch)));
   return {
     stderr: { n1: out[0]!.stderr, n2: out[1]!.stderr },
@@ -82,6 +88,13 @@ export async function runStep(topo: Topology, step: Step): Promise<Applied> {
   const applied = await applyState(topo, step.state, step.flags);
   await expectMatrix(topo, step.expect, step.kinds ?? kinds(), step.title);
   return applied;
+}
+
+function compileInProcess(topo: Topology, state: ClusterState, node: NodeName, flags: readonly string[]): { batch: string; stderr: string } {
+  const { cluster, problems } = clusterFromObjects(topo.clusterObjects(state));
+  const r = compile(cluster, { node, establishedFastPath: flags.includes('--established-fast-path') });
+  const stderr = [...problems, ...r.problems].map((p) => `netpol-nft: ${formatProblem(p)}\n`).join('');
+  return { batch: batchJson(fullBatch(r.ruleset)), stderr };
 }
 
 /** In-process compile of a state for one node (for cases that apply hundreds of updates). */
