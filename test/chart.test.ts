@@ -165,8 +165,8 @@ describe('helm chart: rendered with the default values', () => {
   it('every object has only fields Kubernetes knows (a typo such as readinesProbe would vanish here)', () => {
     for (const { obj } of objs) {
       const type = `V1${obj.kind}`;
-      const typed = ObjectSerializer.deserialize(obj, type);
-      const back = JSON.parse(JSON.stringify(ObjectSerializer.serialize(typed, type))) as unknown;
+      const typed = ObjectSerializer.deserialize(obj, type, '');
+      const back = JSON.parse(JSON.stringify(ObjectSerializer.serialize(typed, type, ''))) as unknown;
       expect(unknownFields(obj, back), `${obj.kind}/${obj.metadata.name}`).to.deep.equal([]);
     }
   });
