@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 
 const saDir = process.env.SERVICE_ACCOUNT_DIR || '/var/run/secrets/kubernetes.io/serviceaccount';
 const name = process.env.DAEMONSET;
-const timeoutMs = Number(process.env.TIMEOUT_SECONDS || '300') * 1000;
+// MARGIN_SECONDS: stop this much before the Job's activeDeadlineSeconds (= TIMEOUT_SECONDS), so
+// that the reason is logged before Kubernetes kills the pod.
+const timeoutMs = (Number(process.env.TIMEOUT_SECONDS || '300') - Number(process.env.MARGIN_SECONDS || '0')) * 1000;
 const pollMs = Number(process.env.POLL_MS || '2000');
 const host = process.env.KUBERNETES_SERVICE_HOST || '';
 // The API server's CA reaches fetch through NODE_EXTRA_CA_CERTS (set in the Job spec).
