@@ -231,7 +231,7 @@ export class Reflector<T> {
         this.report(`${this.kind} watch failed: ${describeError(err)}`);
         finish('error');
       };
-      const query = { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: this.opts.watchTimeoutSeconds() };
+      const query = { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: this.opts.watchTimeoutSeconds(), fieldSelector: this.resource.fieldSelector };
       watchClient.watch(this.resource.path, query, onEvent, onDone).then(
         (c) => {
           request = c;

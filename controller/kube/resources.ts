@@ -16,6 +16,8 @@ export interface Resource<T> {
   /** The all-namespaces collection path, also the watch path. */
   readonly path: string;
   readonly namespaced: boolean;
+  /** Asked of the server on list and watch: objects outside it are never sent to us. */
+  readonly fieldSelector?: string;
   list(limit: number, continueToken: string | undefined): Promise<ListPage>;
   parse(obj: unknown): ParseResult<T>;
 }
@@ -44,14 +46,22 @@ export function slimParsers(interner = new Interner()) {
   };
 }
 
+/**
+ * Finished pods take no part in policy (DESIGN.md 1.12, podIsActive): the server leaves them
+ * out, so that a cluster full of completed Jobs costs us nothing. When a pod finishes, its
+ * watch sends DELETED (it no longer matches), which is exactly when its IP must leave every
+ * set. Pending pods stay: they get an IP while Pending.
+ */
+export const ACTIVE_PODS = 'status.phase!=Succeeded,status.phase!=Failed';
+
 export function kubeResources(kc: KubeConfig) {
   const core = kc.makeApiClient(CoreV1Api);
   const net = kc.makeApiClient(NetworkingV1Api);
   const parse = slimParsers();
   return {
     pod: {
-      kind: 'pod', path: '/api/v1/pods', namespaced: true, parse: parse.pod,
-      list: async (limit, cont) => page(await core.listPodForAllNamespaces({ limit, _continue: cont })),
+      kind: 'pod', path: '/api/v1/pods', namespaced: true, parse: parse.pod, fieldSelector: ACTIVE_PODS,
+      list: async (limit, cont) => page(await core.listPodForAllNamespaces({ limit, _continue: cont, fieldSelector: ACTIVE_PODS })),
     },
     namespace: {
       kind: 'namespace', path: '/api/v1/namespaces', namespaced: false, parse: parse.namespace,

@@ -67,6 +67,22 @@ describe('in-test Kubernetes API server (raw HTTP)', function () {
     expect(r.events.map((e) => `${e.type} ${e.object.metadata?.name}`)).to.deep.equal(['ADDED y', 'DELETED y']);
   });
 
+  it('applies field selectors to lists and watches (leaving the selection is a DELETED)', async () => {
+    api.add('pod', pod('x/a', { phase: 'Running' }));
+    api.add('pod', pod('x/done', { phase: 'Succeeded' }));
+    const sel = encodeURIComponent('status.phase!=Succeeded,status.phase!=Failed');
+    const list = (await (await fetch(`${api.url}/api/v1/pods?fieldSelector=${sel}`)).json()) as { items: { metadata: { name: string } }[] };
+    expect(list.items.map((i) => i.metadata.name)).to.deep.equal(['a']);
+    const from = api.resourceVersion();
+    const r = await watchEvents(`${api.url}/api/v1/pods?watch=true&resourceVersion=${from}&fieldSelector=${sel}`, (e) => e.length >= 2, () => {
+      api.update('pod', pod('x/done', { phase: 'Succeeded', labels: { v: '2' } })); // still outside: nothing
+      api.update('pod', pod('x/a', { phase: 'Failed' })); // leaves
+      api.update('pod', pod('x/done', { phase: 'Running' })); // enters
+    });
+    expect(r.events.map((e) => `${e.type} ${e.object.metadata?.name}`)).to.deep.equal(['DELETED a', 'ADDED done']);
+    expect((await fetch(`${api.url}/api/v1/pods?fieldSelector=nonsense`)).status).to.equal(400);
+  });
+
   it('answers a too-old resourceVersion with 410: an ERROR event, or HTTP 410', async () => {
     api.add('namespace', namespace('x'));
     const old = api.resourceVersion();

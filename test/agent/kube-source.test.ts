@@ -7,7 +7,7 @@ import { createKubeSource, type KubeSource } from '../../controller/kube-source.
 import { deepEqual } from '../../controller/kube/store.js';
 import type { SourceEvent } from '../../controller/source.js';
 import { namespace, pod, policy, waitFor } from '../helpers/kube-api/fixtures.js';
-import { FakeKubeApi, type Kind } from '../helpers/kube-api/server.js';
+import { FakeKubeApi, type Kind, type KubeObject } from '../helpers/kube-api/server.js';
 
 interface Harness {
   api: FakeKubeApi;
@@ -57,9 +57,12 @@ function startSource(h: Harness): Promise<void> {
   });
 }
 
-/** What the server holds, read the way `compile --cluster` reads manifests. */
+const finished = (o: KubeObject) => ['Succeeded', 'Failed'].includes((o.status as { phase?: string } | undefined)?.phase ?? '');
+
+/** What the server holds, read the way `compile --cluster` reads manifests; finished pods
+ *  left out, as the source asks the server to (they take no part in policy). */
 function expected(api: FakeKubeApi) {
-  return clusterFromObjects([...api.list('namespace'), ...api.list('pod'), ...api.list('networkpolicy')]);
+  return clusterFromObjects([...api.list('namespace'), ...api.list('pod').filter((o) => !finished(o)), ...api.list('networkpolicy')]);
 }
 
 function inSync(h: Harness): boolean {
@@ -203,6 +206,26 @@ describe('kube source (fake API server, real client-node over HTTP)', function (
     expect(pods.find((p) => p.name === 'b')!.created).to.equal('2026-01-01T00:00:00.000Z'); // listed (typed Date)
     expect(pods.find((p) => p.name === 'new')!.created).to.equal('2026-01-02T00:00:00.000Z'); // watched (string)
     expect(pods.filter((p) => p.ips.includes('192.0.2.11')).map((p) => p.name)).to.deep.equal(['new']);
+  });
+
+  it('never loads finished pods, and drops a pod the moment it finishes (same ruleset as with them)', async () => {
+    const h = await setup((api) => {
+      seedSmall(api);
+      api.add('pod', pod('x/job-done', { labels: { app: 'a' }, ips: ['192.0.2.40'], phase: 'Succeeded' }));
+    });
+    await startSource(h);
+    await waitWatching(h);
+    expect(h.source.snapshot().cluster.pods.map((p) => p.name)).to.deep.equal(['a', 'b', 'c']);
+    expect(h.api.requests.filter((r) => r.kind === 'pod').every((r) => r.query.fieldSelector === 'status.phase!=Succeeded,status.phase!=Failed')).to.equal(true);
+    h.events.length = 0;
+    h.api.update('pod', pod('x/b', { labels: { app: 'b' }, ips: ['192.0.2.11'], node: 'node-2', phase: 'Failed' }));
+    await waitFor('x/b to leave', () => !h.source.snapshot().cluster.pods.some((p) => p.name === 'b'));
+    expect(h.events.map((e) => `${e.kind}:${e.action}`)).to.deep.equal(['pod:delete']);
+    await waitInSync(h, 'without finished pods');
+    const all = clusterFromObjects([...h.api.list('namespace'), ...h.api.list('pod'), ...h.api.list('networkpolicy')]);
+    for (const node of ['node-1', 'node-2']) {
+      expect(compile(h.source.snapshot().cluster, { node }).ruleset, node).to.deep.equal(compile(all.cluster, { node }).ruleset);
+    }
   });
 
   it('resumes after a watch cut without relisting, losing no change made while disconnected', async () => {

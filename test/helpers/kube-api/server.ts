@@ -11,6 +11,9 @@
 //   410 Gone, as an ERROR event carrying a Status (what the real watch cache does) or as an
 //   HTTP 410 response (`goneAs: 'http'`, what etcd-backed watches do);
 // - BOOKMARK events to watchers that asked for them (`allowWatchBookmarks=true`);
+// - field selectors (`a.b=v`, `a.b!=v`, comma = AND) on lists and watches; on a watch an
+//   object that stops matching arrives as DELETED and one that starts matching as ADDED, as
+//   the real watch cache does;
 // - faults on demand: cut every watch, refuse connections, stall streams (a dead TCP peer).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -38,6 +41,27 @@ interface HistoryEvent {
   readonly kind: Kind;
   readonly type: EventType;
   readonly object: KubeObject;
+  /** The object before this event (for field-selector transitions). */
+  readonly prev: KubeObject | undefined;
+}
+
+type FieldSelector = (o: KubeObject) => boolean;
+
+/** `status.phase!=Succeeded,spec.nodeName=n1` -> predicate; throws on what it cannot read. */
+export function parseFieldSelector(sel: string | undefined): FieldSelector {
+  if (!sel) return () => true;
+  const terms = sel.split(',').map((t) => {
+    const m = /^([A-Za-z0-9.]+)(!=|==|=)(.*)$/.exec(t.trim());
+    if (!m) throw new Error(`bad field selector term ${JSON.stringify(t)}`);
+    const [, path, op, value] = m as unknown as [string, string, string, string];
+    return (o: KubeObject) => {
+      let v: unknown = o;
+      for (const k of path.split('.')) v = (v as Record<string, unknown> | undefined)?.[k];
+      const s = v === undefined || v === null ? '' : String(v);
+      return op === '!=' ? s !== value : s === value;
+    };
+  });
+  return (o) => terms.every((t) => t(o));
 }
 
 export interface KubeObject {
@@ -59,6 +83,7 @@ interface Watcher {
   readonly kind: Kind;
   readonly res: ServerResponse;
   readonly bookmarks: boolean;
+  readonly matches: FieldSelector;
   stalled: boolean;
 }
 
@@ -172,12 +197,23 @@ export class FakeKubeApi {
     if (info.namespaced) obj.metadata.namespace ??= 'default';
     obj.metadata.resourceVersion = String(rv);
     const k = keyOf(kind, obj);
+    const prev = this.objects[kind].get(k);
     if (type === 'DELETED') this.objects[kind].delete(k);
     else this.objects[kind].set(k, obj);
-    const ev: HistoryEvent = { rv, kind, type, object: obj };
+    const ev: HistoryEvent = { rv, kind, type, object: obj, prev };
     this.history.push(ev);
-    for (const w of this.watchers) if (w.kind === kind) this.send(w, { type, object: obj });
+    for (const w of this.watchers) if (w.kind === kind) this.deliver(w, ev);
     return clone(obj);
+  }
+
+  /** An event as one watcher sees it through its field selector. */
+  private deliver(w: Watcher, ev: HistoryEvent): void {
+    const was = ev.prev !== undefined && ev.type !== 'ADDED' && w.matches(ev.prev);
+    const is = ev.type !== 'DELETED' && w.matches(ev.object);
+    if (ev.type === 'DELETED') {
+      if (was) this.send(w, { type: 'DELETED', object: ev.object });
+    } else if (is) this.send(w, { type: was ? 'MODIFIED' : 'ADDED', object: ev.object });
+    else if (was) this.send(w, { type: 'DELETED', object: ev.object });
   }
 
   // --- faults and controls -------------------------------------------------------------
@@ -328,7 +364,14 @@ export class FakeKubeApi {
       this.continues.delete(query.continue);
       state = c;
     } else {
-      const items = [...this.objects[kind].values()].sort((a, b) => (keyOf(kind, a) < keyOf(kind, b) ? -1 : 1));
+      let matches: FieldSelector;
+      try {
+        matches = parseFieldSelector(query.fieldSelector);
+      } catch (e) {
+        this.status(res, 400, 'BadRequest', (e as Error).message);
+        return;
+      }
+      const items = [...this.objects[kind].values()].filter(matches).sort((a, b) => (keyOf(kind, a) < keyOf(kind, b) ? -1 : 1));
       state = { rv: this.rv, items, offset: 0 };
     }
     const limit = query.limit ? Number(query.limit) : 0;
@@ -345,6 +388,13 @@ export class FakeKubeApi {
   }
 
   private watch(kind: Kind, query: Record<string, string>, res: ServerResponse): void {
+    let matches: FieldSelector;
+    try {
+      matches = parseFieldSelector(query.fieldSelector);
+    } catch (e) {
+      this.status(res, 400, 'BadRequest', (e as Error).message);
+      return;
+    }
     const from = query.resourceVersion && query.resourceVersion !== '0' ? Number(query.resourceVersion) : undefined;
     if (from !== undefined && (!Number.isInteger(from) || from < this.compactedBelow)) {
       const message = `too old resource version: ${query.resourceVersion} (${this.compactedBelow})`;
@@ -358,11 +408,11 @@ export class FakeKubeApi {
     }
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
-    const w: Watcher = { kind, res, bookmarks: query.allowWatchBookmarks === 'true', stalled: this.stallNew };
+    const w: Watcher = { kind, res, bookmarks: query.allowWatchBookmarks === 'true', matches, stalled: this.stallNew };
     if (from === undefined) {
-      for (const o of this.objects[kind].values()) this.send(w, { type: 'ADDED', object: o });
+      for (const o of this.objects[kind].values()) if (matches(o)) this.send(w, { type: 'ADDED', object: o });
     } else {
-      for (const ev of this.history) if (ev.kind === kind && ev.rv > from) this.send(w, { type: ev.type, object: ev.object });
+      for (const ev of this.history) if (ev.kind === kind && ev.rv > from) this.deliver(w, ev);
     }
     this.watchers.add(w);
     const timeout = Number(query.timeoutSeconds);
