@@ -282,6 +282,7 @@ describe('helm chart: rendered with the default values', () => {
     const [wait, clean] = pod.initContainers as Obj[];
     expect(wait!.command).to.deep.equal(['node', '/scripts/wait-agent-exit.mjs']);
     expect(wait!.env).to.deep.include({ name: 'AGENT_PORT', value: '9743' });
+    expect(wait!.env).to.deep.include({ name: 'TIMEOUT_SECONDS', value: '30' });
     expect(clean!.args).to.deep.equal(['cleanup', '--table=netpol_nft']);
     expect(clean!.securityContext.capabilities).to.deep.equal({ drop: ['ALL'], add: ['NET_ADMIN'] });
 
