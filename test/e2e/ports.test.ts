@@ -91,6 +91,15 @@ describe('e2e: ports and protocols', function () {
     });
   });
 
+  it('named port on egress inside an ipBlock: only pods of the block that expose the name', async () => {
+    await runStep(topo(), {
+      state: { policies: [netpol('z/egress-named-block', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '192.0.2.0/25' } }], ports: [{ port: 'serve-81-udp', protocol: 'UDP' }] }] })] },
+      // 192.0.2.0/25 holds the node 1 pods: x/a, x/c, y/b, z/a, z/c (IPv4 only).
+      expect: allowAll().deny('z/a', '*').allow('z/a', ['x/a', 'x/c', 'y/b', 'z/c'], { ports: [81], protos: ['udp'], families: [4] }),
+      kinds: ALL_KINDS,
+    });
+  });
+
   it('egress only to DNS (53 UDP and TCP): nothing on 80/81 is reachable from x', async () => {
     await runStep(topo(), {
       state: { policies: [netpol('x/dns-only', { podSelector: {}, policyTypes: ['Egress'], egress: [{ ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] }] })] },

@@ -66,6 +66,9 @@ export interface ClusterState {
   readonly podLabels?: Partial<Record<PodId, Record<string, string | null>>>;
   /** Named container ports added to a pod (the base ports serve-80-tcp … are always there). */
   readonly podPorts?: Partial<Record<PodId, readonly NamedPort[]>>;
+  /** status.phase of a pod (default Running): a finished pod's netns still answers, which
+   *  shows whether its address really left every set. */
+  readonly podPhase?: Partial<Record<PodId, string>>;
 }
 
 export interface TopologyOptions {
@@ -297,7 +300,7 @@ export class Topology {
       apiVersion: 'v1', kind: 'Pod',
       metadata: { name: p.name, namespace: p.namespace, labels: applyLabels({ pod: p.name }, state.podLabels?.[p.id]) },
       spec: { nodeName: p.node, containers: [{ name: 'serve', ports: [...BASE_PORTS, ...(state.podPorts?.[p.id] ?? [])] }] },
-      status: { phase: 'Running', podIP: p.ipv4, podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }] },
+      status: { phase: state.podPhase?.[p.id] ?? 'Running', podIP: p.ipv4, podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }] },
     }));
     return [...namespaces, ...pods, ...(state.policies ?? [])];
   }
