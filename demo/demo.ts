@@ -67,10 +67,16 @@ function dropsLine(samples: readonly Sample[][]): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: process.argv.slice(2),
-    options: { examples: { type: 'string', default: join(REPO, 'policies-examples') }, 'established-fast-path': { type: 'boolean', default: false } },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      options: { examples: { type: 'string', default: join(REPO, 'policies-examples') }, 'established-fast-path': { type: 'boolean', default: false } },
+    }));
+  } catch (e) {
+    process.stderr.write(`netpol-nft demo: ${(e as Error).message}\nusage: npm run demo [-- --examples DIR] [--established-fast-path]\n`);
+    return 2;
+  }
   const fastPath = values['established-fast-path'];
   const why = kernelUnavailable();
   if (why) {
