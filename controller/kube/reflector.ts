@@ -101,11 +101,11 @@ export class Reflector<T> {
     this.opts.hooks()?.onWatchRestart?.(this.kind, reason);
     if (healthy) {
       this.opts.backoff.reset();
-      this.opts.logger.info(`${this.kind} watch restarting (${reason})`);
+      this.opts.logger.info(`${this.kind}: watch ended (${reason}), resuming from resourceVersion ${this.resourceVersion || '(relist)'}`);
       return;
     }
     const ms = this.opts.backoff.next();
-    this.opts.logger.info(`${this.kind} watch restarting (${reason}) in ${ms} ms (attempt ${this.opts.backoff.attempts})`);
+    this.opts.logger.info(`${this.kind}: ${reason}, retrying in ${ms} ms (attempt ${this.opts.backoff.attempts})`);
     await this.opts.sleep(ms, this.stopper.signal);
   }
 
@@ -172,10 +172,11 @@ export class Reflector<T> {
       let finished = false;
       let request: AbortController | undefined;
       let connected = false;
+      let watchdog: ReturnType<typeof setInterval> | undefined;
       const finish = (reason: WatchEnd) => {
         if (finished) return;
         finished = true;
-        clearInterval(watchdog);
+        if (watchdog) clearInterval(watchdog);
         signal.removeEventListener('abort', onStop);
         // Aborting makes client-node call `done` again; `finished` makes that a no-op.
         request?.abort();
@@ -184,7 +185,7 @@ export class Reflector<T> {
       const onStop = () => finish('stopped');
       signal.addEventListener('abort', onStop);
       if (signal.aborted) return finish('stopped');
-      const watchdog = setInterval(() => {
+      watchdog = setInterval(() => {
         if (clock() - lastActivity <= idleMs) return;
         this.report(`${this.kind} watch silent for ${clock() - lastActivity} ms: restarting it`);
         finish('timeout');
