@@ -1,19 +1,23 @@
 // What one sync does: snapshot the source, compile, diff against what the kernel was last
-// seen to hold, apply one batch (one nft transaction), and remember the kernel's listing.
+// seen to hold, apply one batch (one nft transaction).
 //
 //  - The first sync after start is a full replace: it adopts whatever an earlier run left and
 //    never leaves a moment without the table.
 //  - After any failure, the next attempt is a full replace: a failed batch changes nothing
 //    (nft transactions are atomic), but we no longer trust our idea of the kernel's state.
-//  - The drift check lists the table again and compares it with the listing taken right after
-//    our last apply; a difference (or a missing table) means someone changed it behind our
-//    back: full replace.
+//  - The drift check compares the table's chains (names and hooks, from `nft list chains`,
+//    whose cost does not grow with set elements) with the ruleset: a missing table or chain
+//    means someone changed it behind our back, and the sync is a full replace. Every
+//    `fullResyncEvery`-th drift check replaces the table whole anyway, which also repairs what
+//    the cheap check cannot see (a rule or an element changed by hand). Listing the whole
+//    table instead would cost seconds at 60,000 elements (nft fetches every element).
 //  - Invalid objects are the compiler's business (it fails closed); here they are logged once
 //    each, counted, and never stop the agent.
+//  - One CompileCache lives as long as the agent: a change costs what it touches.
 import type { Logger } from 'pino';
-import { batchJson, batchOperations, compile, diffBatch, formatProblem, fullBatch, type CompileOptions, type LocalPod, type Problem, type Ruleset } from '../compiler/index.js';
+import { batchJson, batchOperations, compile, CompileCache, diffBatch, formatProblem, fullBatch, type CompileOptions, type LocalPod, type Problem, type Ruleset } from '../compiler/index.js';
 import type { Metrics, ObjectType, SyncType } from './metrics.js';
-import { countersOf, NftError, normalizeListing, type NftPort } from './nft.js';
+import { chainShapes, countersOf, NftError, type NftPort } from './nft.js';
 import type { Clock, SyncReason } from './runner.js';
 import type { ClusterSource, ResourceKind, SourceEvent } from './source.js';
 
@@ -24,6 +28,8 @@ export interface AgentOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Every how many drift checks the table is replaced whole regardless (default 10). */
+  readonly fullResyncEvery?: number;
 }
 
 export class SyncError extends Error {
@@ -36,7 +42,8 @@ const MAX_TRACKED_EVENTS = 10_000;
 
 export class Agent {
   private applied: Ruleset | undefined;
-  private appliedListing: string | undefined;
+  private readonly cache = new CompileCache();
+  private driftChecks = 0;
   private localPods: readonly LocalPod[] = [];
   private needFull = true;
   private firstSyncDone = false;
@@ -82,7 +89,9 @@ export class Agent {
   async sync(reason: SyncReason): Promise<void> {
     const log = this.o.logger;
     if (reason === 'drift' && !this.needFull && this.applied) {
-      if (await this.inSync()) return;
+      const every = Math.max(1, this.o.fullResyncEvery ?? 10);
+      if (++this.driftChecks % every === 0) log.debug('periodic full resync');
+      else if (await this.inSync()) return;
       this.needFull = true;
     }
     const events = this.pending;
@@ -90,10 +99,10 @@ export class Agent {
     const full = this.needFull || !this.applied;
     const type: SyncType = full ? 'full' : 'partial';
     const started = this.o.clock.now();
-    let stage: 'compile' | 'apply' | 'verify' = 'compile';
+    let stage: 'compile' | 'apply' = 'compile';
     try {
       const snap = this.o.source.snapshot();
-      const r = compile(snap.cluster, this.o.compile);
+      const r = compile(snap.cluster, this.o.compile, this.cache);
       this.reportProblems([...snap.problems, ...r.problems]);
       this.o.metrics.networkPolicies.set({ state: 'valid' }, r.policyCount.valid);
       this.o.metrics.networkPolicies.set({ state: 'invalid' }, r.policyCount.invalid);
@@ -111,10 +120,6 @@ export class Agent {
       this.applied = r.ruleset;
       this.localPods = r.localPods;
       this.needFull = false;
-      stage = 'verify';
-      const listing = await this.o.nft.list('inet', this.table);
-      if (listing === undefined) throw new SyncError('verify', `table inet ${this.table} is missing right after the transaction`);
-      this.appliedListing = normalizeListing(listing);
       this.o.metrics.setObjects(countObjects(r.ruleset));
 
       const done = this.o.clock.now();
@@ -129,7 +134,7 @@ export class Agent {
       }
     } catch (e) {
       this.needFull = true;
-      if (stage !== 'verify') this.pending = [...events, ...this.pending].slice(0, MAX_TRACKED_EVENTS);
+      this.pending = [...events, ...this.pending].slice(0, MAX_TRACKED_EVENTS);
       this.o.metrics.syncFailures.inc({ stage });
       const err = e as Error;
       log.error(
@@ -142,19 +147,21 @@ export class Agent {
     }
   }
 
-  /** Drift check: does the kernel still hold what we last applied? */
+  /** Drift check: does the kernel still hold the chains we last applied? */
   private async inSync(): Promise<boolean> {
     let listing: string | undefined;
     try {
-      listing = await this.o.nft.list('inet', this.table);
+      listing = await this.o.nft.list('inet', this.table, 'chains');
     } catch (e) {
       this.o.metrics.syncFailures.inc({ stage: 'verify' });
-      this.o.logger.warn({ error: (e as Error).message }, 'drift check could not list the table; replacing it');
+      this.o.logger.warn({ error: (e as Error).message }, 'drift check could not list the chains; replacing the table');
       return false;
     }
-    if (listing !== undefined && normalizeListing(listing) === this.appliedListing) return true;
+    const have = listing === undefined ? undefined : chainShapes(listing, this.table);
+    const want = this.applied!.chains.map((c) => JSON.stringify([c.name, c.base?.hook ?? null, c.base?.type ?? null, c.base?.prio ?? null, c.base?.policy ?? null])).sort().join('\n');
+    if (have === want) return true;
     this.o.metrics.syncFailures.inc({ stage: 'verify' });
-    this.o.logger.warn({ table: this.table, missing: listing === undefined }, listing === undefined ? 'table was deleted behind our back; restoring it' : 'table was changed behind our back; replacing it');
+    this.o.logger.warn({ table: this.table, missing: have === undefined }, have === undefined ? 'table was deleted behind our back; restoring it' : 'table was changed behind our back; replacing it');
     return false;
   }
 

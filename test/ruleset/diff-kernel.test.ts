@@ -2,7 +2,8 @@
 // random clusters and random edits (fast-check), compared as normalised `nft -j list table`.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { batchJson, batchText, clusterFromObjects, compile, diffBatch, fullBatch, type Ruleset } from '../../compiler/index.js';
+import { batchJson, batchText, clusterFromObjects, compile, CompileCache, diffBatch, fullBatch, type Ruleset } from '../../compiler/index.js';
+import { identityKeepingCluster } from '../helpers/identity-cluster.js';
 import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
 import { clusterObjectsArb } from '../helpers/random-cluster.js';
 
@@ -71,6 +72,29 @@ describe('diff on the real kernel', function () {
         checkChain(states.map((s) => rulesetOf(s)));
       }),
       { numRuns: 30, seed: 7, endOnFailure: true },
+    );
+  });
+
+  it('follows edit chains compiled through one cache, as the agent does (set deltas, reused objects)', () => {
+    const editArb = fc.tuple(clusterObjectsArb(12, 6), fc.array(fc.tuple(fc.nat(), clusterObjectsArb(12, 6)), { minLength: 3, maxLength: 8 }));
+    fc.assert(
+      fc.property(editArb, ([start, edits]) => {
+        const toCluster = identityKeepingCluster();
+        const cache = new CompileCache();
+        const states = [start];
+        let cur = start;
+        for (const [pick, donor] of edits) {
+          const next = [...cur];
+          const i = pick % Math.max(1, next.length + 1);
+          const d = donor[pick % Math.max(1, donor.length)];
+          if (i < next.length && d) next[i] = d;
+          else if (i < next.length) next.splice(i, 1);
+          else if (d) next.push(d);
+          states.push((cur = next));
+        }
+        checkChain(states.map((s) => compile(toCluster(s), { node: 'n1' }, cache).ruleset));
+      }),
+      { numRuns: 30, seed: 11, endOnFailure: true },
     );
   });
 
