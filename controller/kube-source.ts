@@ -67,8 +67,13 @@ export function loadKubeConfig(opts: { kubeconfig?: string } = {}): KubeConfig {
       throw new Error(`kubeconfig ${opts.kubeconfig}: ${(e as Error).message}`);
     }
   } else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw new Error('kubeconfig: no current cluster (pass --kubeconfig, set KUBECONFIG, or run in a pod)');
+  else {
+    kc.loadFromDefault();
+    // With nothing to load, client-node quietly falls back to http://localhost:8080 (the
+    // long-gone insecure port): an agent would retry it forever. Say what is missing instead.
+    if (kc.currentContext === 'loaded-context' && kc.getCurrentCluster()?.server === 'http://localhost:8080') kc.clusters = [];
+  }
+  if (!kc.getCurrentCluster()) throw new Error('no Kubernetes configuration found: pass --kubeconfig, set KUBECONFIG, provide ~/.kube/config, or run in a pod');
   return kc;
 }
 

@@ -1,6 +1,6 @@
 // Where the Kubernetes source takes its configuration from: an explicit kubeconfig file, the
 // in-cluster service account, or the defaults; and the file path end to end over HTTP.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -11,16 +11,17 @@ import { FakeKubeApi } from '../helpers/kube-api/server.js';
 describe('kube source configuration', function () {
   this.timeout(30_000);
   let dir: string;
-  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+  const VARS = ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'KUBECONFIG', 'HOME'] as const;
+  const saved = Object.fromEntries(VARS.map((k) => [k, process.env[k]]));
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'npn-kube-config-'));
   });
   afterEach(() => {
     rmSync(dir, { recursive: true, force: true });
-    for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
+    for (const k of VARS) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
     }
   });
 
@@ -63,6 +64,23 @@ current-context: c
     process.env.KUBERNETES_SERVICE_HOST = '192.0.2.1';
     process.env.KUBERNETES_SERVICE_PORT = '6443';
     expect(loadKubeConfig({ kubeconfig: kubeconfigFile('https://198.51.100.7:6443') }).getCurrentCluster()?.server).to.equal('https://198.51.100.7:6443');
+  });
+
+  it('says what is missing when there is no configuration at all (instead of trying localhost:8080)', function () {
+    if (existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) {
+      process.stderr.write('      SKIPPED: this test runs in a pod; its service account is a configuration\n');
+      this.skip();
+    }
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    delete process.env.KUBECONFIG;
+    process.env.HOME = dir; // empty: no ~/.kube/config
+    expect(() => loadKubeConfig()).to.throw(/no Kubernetes configuration found/);
+  });
+
+  it('takes $KUBECONFIG by default', () => {
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    process.env.KUBECONFIG = kubeconfigFile('https://203.0.113.5:6443');
+    expect(loadKubeConfig().getCurrentCluster()?.server).to.equal('https://203.0.113.5:6443');
   });
 
   it('names a missing file', () => {
