@@ -77,6 +77,7 @@ describe('helm chart: values and schema', () => {
       [{ cleanup: { enabled: 'yes' } }, /values\.cleanup\.enabled: must be boolean/],
       [{ tolerations: [{ operator: 'Exists', effects: 'NoSchedule' }] }, /values\.tolerations\[0\]\.effects: not allowed/],
       [{ metric: { port: 1 } }, /values\.metric: not allowed/],
+      [{ metrics: { host: '10.0.0.1' } }, /values\.metrics\.host: must be one of/],
     ];
     for (const [override, message] of bad) {
       const errors = validate(schema, mergeForTest(override));
@@ -302,12 +303,12 @@ describe('helm chart: rendered with the default values', () => {
 
 describe('helm chart: rendered with other values', () => {
   it('passes the optional flags, and the agent accepts them', () => {
-    const objs = chart.objects({ agent: { establishedFastPath: true, extraArgs: ['--debounce=100ms', '--resync-interval=5m'], logLevel: 'debug', table: 'np2', ctMarkMask: '0xff' }, metrics: { port: 9800 } });
+    const objs = chart.objects({ agent: { establishedFastPath: true, extraArgs: ['--debounce=100ms', '--resync-interval=5m'], logLevel: 'debug', table: 'np2', ctMarkMask: '0xff' }, metrics: { port: 9800, host: '[::]' } });
     const { c } = agentOf(objs);
     const cfg = parseConfig(agentArgs(c), {});
     if (cfg === 'help') throw new Error('args asked for help');
     expect(cfg).to.include({ establishedFastPath: true, debounceMs: 100, resyncIntervalMs: 300_000, logLevel: 'debug', table: 'np2', ctMarkMask: 0xff });
-    expect(cfg.metricsAddress.port).to.equal(9800);
+    expect(cfg.metricsAddress).to.deep.equal({ host: '::', port: 9800 });
     expect(c.ports[0].containerPort).to.equal(9800);
     expect(get(objs, 'Service', 'netpol-nft-metrics').spec.ports[0].port).to.equal(9800);
     expect(get(objs, 'DaemonSet', 'netpol-nft-cleanup').spec.template.spec.initContainers[1].args).to.deep.equal(['cleanup', '--table=np2']);
