@@ -177,6 +177,8 @@ export class Chart {
   objects(overrides: unknown = {}, release?: { Name: string; Namespace: string }): { file: string; obj: Record<string, any> }[] {
     const out: { file: string; obj: Record<string, any> }[] = [];
     for (const [file, text] of this.render(overrides, release)) {
+      // Like Helm: NOTES.txt is printed to the user, not applied.
+      if (file === 'NOTES.txt') continue;
       for (const doc of parseAllDocuments(text)) {
         if (doc.errors.length) throw new TemplateError(`${file}: rendered YAML does not parse: ${doc.errors[0]!.message}\n${text}`);
         const obj = doc.toJS() as Record<string, any> | null;

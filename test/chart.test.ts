@@ -301,6 +301,15 @@ describe('helm chart: rendered with the default values', () => {
   });
 });
 
+describe('helm chart: NOTES.txt', () => {
+  it('tells how to check the agents and what uninstall does, with or without cleanup', () => {
+    const on = chart.render().get('NOTES.txt')!;
+    expect(on).to.contain('rollout status daemonset/netpol-nft').and.contain('port 9743').and.contain('removes the table from every node');
+    const off = chart.render({ cleanup: { enabled: false }, agent: { table: 'np2' } }).get('NOTES.txt')!;
+    expect(off).to.contain('nft delete table inet np2').and.not.contain('removes the table');
+  });
+});
+
 describe('helm chart: rendered with other values', () => {
   it('passes the optional flags, and the agent accepts them', () => {
     const objs = chart.objects({ agent: { establishedFastPath: true, extraArgs: ['--debounce=100ms', '--resync-interval=5m'], logLevel: 'debug', table: 'np2', ctMarkMask: '0xff' }, metrics: { port: 9800, host: '[::]' } });
