@@ -56,3 +56,19 @@ describe('compiler: a long-lived compile cache changes nothing', function () {
     );
   });
 });
+
+describe('compiler: the order of objects never matters (DESIGN 1.3)', function () {
+  this.timeout(300_000);
+  it('any permutation of the objects compiles to the same bytes and the same explanations', () => {
+    fc.assert(
+      fc.property(clusterArb.chain((objs) => fc.tuple(fc.constant(objs), fc.shuffledSubarray(objs, { minLength: objs.length, maxLength: objs.length }))), ([objs, shuffled]) => {
+        const a = clusterFromObjects(objs).cluster, b = clusterFromObjects(shuffled).cluster;
+        for (const node of ['n1', 'n2']) {
+          const x = view(a, node), y = view(b, node);
+          if (x !== y) throw new Error(`order changed the ruleset of ${node}\nobjects: ${JSON.stringify(objs)}\nshuffled: ${JSON.stringify(shuffled)}`);
+        }
+      }),
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 100), seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined },
+    );
+  });
+});
