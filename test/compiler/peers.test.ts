@@ -101,6 +101,16 @@ describe('compiler semantics: peers (DESIGN 1.5)', () => {
       expect(decide(c, '198.51.100.12', 'x/a', 80).allowed).to.equal(true);
       expect(decide(c, '198.41.100.9', 'x/a', 80).allowed).to.equal(false);
     });
+    it('overlapping and nested excepts, both families', () => {
+      const c = cluster(...world(admit(
+        { ipBlock: { cidr: '198.51.100.0/24', except: ['198.51.100.0/26', '198.51.100.16/28', '198.51.100.32/27', '198.51.100.255/32'] } },
+        { ipBlock: { cidr: '2001:db8:7::/48', except: ['2001:db8:7::/64', '2001:db8:7::/96', '2001:db8:7:1::/64'] } },
+      )));
+      for (const [ip, want] of [['198.51.100.0', false], ['198.51.100.20', false], ['198.51.100.63', false], ['198.51.100.64', true], ['198.51.100.254', true], ['198.51.100.255', false],
+        ['2001:db8:7::1', false], ['2001:db8:7:1::1', false], ['2001:db8:7:2::1', true], ['2001:db8:7:ffff::1', true]] as const) {
+        expect(decide(c, ip, 'x/a', 80).allowed, ip).to.equal(want);
+      }
+    });
     it('a /32 block and a /128 block match one address', () => {
       const c = cluster(...world(admit({ ipBlock: { cidr: '203.0.113.5/32' } }, { ipBlock: { cidr: '2001:db8:9::5/128' } })));
       expect(decide(c, '203.0.113.5', 'x/a', 80).allowed).to.equal(true);
