@@ -4,8 +4,8 @@
 import { expect } from 'chai';
 import type { FileSource } from '../../controller/file-source.js';
 import type { AgentHandle } from '../../controller/run.js';
-import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
-import { expectedListing, flag, metricValue, nftWrapper, ns, PREFIX, pod, policy, removeRoot, scratchRoot, settle, SourceDir, startTestAgent, waitFor, type LogLine } from './harness.js';
+import { Netns, requireKernel } from '../helpers/kernel.js';
+import { expectedListing, flag, metricValue, nftWrapper, ns, pod, policy, removeLeftovers, removeRoot, RUN, scratchRoot, settle, SourceDir, startTestAgent, waitFor, type LogLine } from './harness.js';
 
 describe('agent: reconcile loop on the real kernel (file source)', function () {
   this.timeout(120_000);
@@ -33,10 +33,10 @@ describe('agent: reconcile loop on the real kernel (file source)', function () {
 
   before(async function () {
     requireKernel(this);
-    removeNamespaces(PREFIX);
+    removeLeftovers();
     root = scratchRoot();
-    node = Netns.create(`${PREFIX}node`);
-    scratch = Netns.create(`${PREFIX}scratch`);
+    node = Netns.create(`${RUN}node`);
+    scratch = Netns.create(`${RUN}scratch`);
     nft = nftWrapper(root, node.name);
     src = new SourceDir(root);
     src.put(nsX, nsY, a, b, c, web);

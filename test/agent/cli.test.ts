@@ -3,8 +3,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
-import { expectedListing, flag, nftWrapper, ns, PREFIX, pod, policy, removeRoot, scratchRoot, SourceDir, waitFor } from './harness.js';
+import { Netns, requireKernel } from '../helpers/kernel.js';
+import { expectedListing, flag, nftWrapper, ns, pod, policy, removeLeftovers, removeRoot, RUN, scratchRoot, SourceDir, waitFor } from './harness.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const cli = (args: string[]) => ['--import', 'tsx', 'controller/cli.ts', ...args];
@@ -23,10 +23,10 @@ describe('agent: the netpol-nft process (run, SIGTERM, cleanup)', function () {
 
   before(function () {
     requireKernel(this);
-    removeNamespaces(`${PREFIX}cli-`);
+    removeLeftovers();
     root = scratchRoot();
-    node = Netns.create(`${PREFIX}cli-node`);
-    scratch = Netns.create(`${PREFIX}cli-scratch`);
+    node = Netns.create(`${RUN}cli-node`);
+    scratch = Netns.create(`${RUN}cli-scratch`);
     nft = nftWrapper(root, node.name, 3);
     src = new SourceDir(root);
     src.put(ns('x'), pod('x/a', '192.0.2.10'), policy('x/deny', { podSelector: {} }));

@@ -11,9 +11,34 @@ import { parseConfig, type Config } from '../../controller/config.js';
 import type { FileSource } from '../../controller/file-source.js';
 import { loadCluster } from '../../controller/load.js';
 import { startAgent, type AgentHandle } from '../../controller/run.js';
-import { Netns } from '../helpers/kernel.js';
+import { Netns, trySh } from '../helpers/kernel.js';
 
 export const PREFIX = 'npn-agent-';
+/** This process's namespaces. Several runs of the suite may share the machine (colleagues'
+ *  `npm test`); tagging names with the pid keeps one run from deleting another's. */
+export const RUN = `${PREFIX}${process.pid}-`;
+
+/** Removes namespaces of our prefix left by runs that are gone (killed), and this run's own;
+ *  namespaces of a run still alive are left alone. */
+export function removeLeftovers(): void {
+  const out = trySh('ip', ['netns', 'list']).stdout ?? '';
+  for (const line of out.split('\n')) {
+    const name = line.split(' ')[0];
+    if (!name?.startsWith(PREFIX)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(PREFIX.length))?.[1]);
+    if (pid && pid !== process.pid && alive(pid)) continue;
+    trySh('ip', ['netns', 'del', name]);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 export const NODE = 'node-1';
 
 type Obj = Record<string, unknown>;

@@ -3,10 +3,10 @@
 // each, a /32 route, proxy ARP), the agent enforcing in the node namespace.
 import { expect } from 'chai';
 import type { AgentHandle } from '../../controller/run.js';
-import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
-import { flag, nftWrapper, ns, PREFIX, pod, policy, removeRoot, scratchRoot, SourceDir, startTestAgent, waitFor } from './harness.js';
+import { Netns, requireKernel } from '../helpers/kernel.js';
+import { flag, nftWrapper, ns, pod, policy, removeLeftovers, removeRoot, RUN, scratchRoot, SourceDir, startTestAgent, waitFor } from './harness.js';
 
-const P = `${PREFIX}m-`;
+const P = `${RUN}m-`;
 
 /** A pod namespace wired to the node, Calico style: eth0 with a /32 and a default route via
  *  a link-local gateway; on the node a /32 route to it. Neighbours are static so that the
@@ -58,7 +58,7 @@ describe('agent: metrics and health over HTTP, after real drops', function () {
 
   before(async function () {
     requireKernel(this);
-    removeNamespaces(P);
+    removeLeftovers();
     root = scratchRoot();
     node = Netns.create(`${P}node`);
     node.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);

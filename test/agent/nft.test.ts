@@ -3,8 +3,8 @@
 import { expect } from 'chai';
 import { batchJson, compile, deleteTableBatch, fullBatch, type Batch } from '../../compiler/index.js';
 import { classifyNftError, countersOf, NftCli, NftError } from '../../controller/nft.js';
-import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
-import { PREFIX } from './harness.js';
+import { Netns, requireKernel } from '../helpers/kernel.js';
+import { removeLeftovers, RUN } from './harness.js';
 
 describe('agent: nft port', function () {
   this.timeout(60_000);
@@ -28,8 +28,8 @@ describe('agent: nft port', function () {
     let nft: NftCli;
     before(function () {
       requireKernel(this);
-      removeNamespaces(`${PREFIX}port`);
-      ns = Netns.create(`${PREFIX}port`);
+      removeLeftovers();
+      ns = Netns.create(`${RUN}port`);
       nft = new NftCli(['ip', 'netns', 'exec', ns.name, 'nft']);
     });
     after(() => ns?.delete());
