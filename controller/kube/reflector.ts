@@ -192,8 +192,20 @@ export class Reflector<T> {
       }, checkEveryMs);
       watchdog.unref?.();
 
+      // client-node calls this inside a try/catch that drops any exception without a word
+      // ("ignore parse errors"): an exception here would silently lose the event. Catch it
+      // ourselves, say so, and relist, which rebuilds the store whatever state it was left in.
       const onEvent = (type: string, obj: unknown) => {
         if (finished) return;
+        try {
+          handle(type, obj);
+        } catch (e) {
+          this.report(`${this.kind}: handling a ${type} event failed, relisting: ${(e as Error).stack ?? e}`);
+          this.resourceVersion = '';
+          finish('error');
+        }
+      };
+      const handle = (type: string, obj: unknown) => {
         lastActivity = clock();
         switch (type) {
           case 'ADDED':

@@ -344,6 +344,29 @@ describe('kube source (fake API server, real client-node over HTTP)', function (
     expect(h.api.requests.filter((r) => !r.watch).length, 'resumed, not relisted').to.equal(lists);
   });
 
+  it('does not lose an event when handling it throws (client-node would swallow it): relists', async () => {
+    const h = await setup(seedSmall);
+    let boom = true;
+    await h.source.start({
+      onChange: (e) => {
+        h.events.push(e);
+        if (boom && e.kind === 'pod' && e.action === 'add') {
+          boom = false;
+          throw new Error('agent hook failed');
+        }
+      },
+      onWatchRestart: (kind, reason) => h.restarts.push({ kind, reason }),
+      onError: (m) => h.errors.push(m),
+    });
+    await waitWatching(h);
+    h.api.add('pod', pod('x/first', { ips: ['192.0.2.60'] }));
+    h.api.add('pod', pod('x/second', { ips: ['192.0.2.61'] }));
+    await waitInSync(h, 'both pods');
+    expect(h.errors.some((m) => /pod: handling a ADDED event failed, relisting: Error: agent hook failed/.test(m))).to.equal(true);
+    expect(h.restarts).to.deep.include({ kind: 'pod', reason: 'error' });
+    expect(h.api.requests.filter((r) => r.kind === 'pod' && !r.watch && !r.query.continue).length, 'a relist').to.equal(2);
+  });
+
   it('restarts a watch that went silent (watchdog) and catches up', async () => {
     const h = await setup(seedSmall);
     await startSource(h);
