@@ -116,7 +116,7 @@ export class Agent {
         await this.o.nft.apply(batchJson(batch));
         this.o.metrics.transactionOperations.observe(ops);
       }
-      // From here the kernel holds r.ruleset: a failure to list it only costs a full replace.
+      // From here the kernel holds r.ruleset (one transaction: all of it or, on failure, none).
       this.applied = r.ruleset;
       this.localPods = r.localPods;
       this.needFull = false;

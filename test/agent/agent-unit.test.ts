@@ -1,0 +1,134 @@
+// The agent's decisions without a kernel: an in-memory nft port that records every batch (and
+// fails on demand), a source fed by hand, the runner on a fake clock.
+import { expect } from 'chai';
+import { pino } from 'pino';
+import type { Batch, Cluster, Problem } from '../../compiler/index.js';
+import { parseConfig } from '../../controller/config.js';
+import type { NftPort } from '../../controller/nft.js';
+import { startAgent, type AgentHandle } from '../../controller/run.js';
+import type { ClusterSource, SourceHooks } from '../../controller/source.js';
+import { FakeClock } from './fake-clock.js';
+import type { LogLine } from './harness.js';
+
+class FakeNft implements NftPort {
+  batches: Batch[] = [];
+  failing = false;
+  async apply(json: string): Promise<void> {
+    if (this.failing) throw new Error('nft: injected failure');
+    this.batches.push(JSON.parse(json) as Batch);
+  }
+  async list(): Promise<string | undefined> {
+    return undefined;
+  }
+}
+
+class HandSource implements ClusterSource {
+  hooks: SourceHooks | undefined;
+  state: { cluster: Cluster; problems: Problem[] } = { cluster: { namespaces: [], pods: [], policies: [] }, problems: [] };
+  async start(hooks: SourceHooks): Promise<void> {
+    this.hooks = hooks;
+  }
+  synced(): boolean {
+    return this.hooks !== undefined;
+  }
+  snapshot() {
+    return this.state;
+  }
+  async stop(): Promise<void> {}
+}
+
+const isFull = (b: Batch) => JSON.stringify(b.nftables.slice(0, 2)).includes('"delete":{"table"');
+const pod = (name: string, ip: string) => ({ namespace: 'x', name, nodeName: 'n1', labels: { app: name }, ips: [ip], phase: 'Running', hostNetwork: false, namedPorts: [] });
+
+describe('agent: sync decisions (fake nft, fake clock)', () => {
+  let h: AgentHandle;
+  let nft: FakeNft;
+  let src: HandSource;
+  let clock: FakeClock;
+  let logs: LogLine[];
+
+  beforeEach(async () => {
+    const c = parseConfig(['--node', 'n1', '--source', 'unused', '--metrics-address', '127.0.0.1:0', '--retry-min', '100ms', '--retry-max', '100ms'], {});
+    if (c === 'help') throw new Error('help');
+    nft = new FakeNft();
+    src = new HandSource();
+    clock = new FakeClock();
+    logs = [];
+    src.state = {
+      cluster: { namespaces: [{ name: 'x', labels: {} }], pods: [pod('a', '192.0.2.10')], policies: [{ namespace: 'x', name: 'deny', spec: { podSelector: {} } }] },
+      problems: [],
+    };
+    h = await startAgent(c, { logger: pino({ level: 'debug' }, { write: (s: string) => { logs.push(JSON.parse(s) as LogLine); } }), clock, nft, source: src });
+    await h.started;
+    await clock.advance(0);
+  });
+
+  afterEach(() => h.stop());
+
+  const change = (state: Cluster, seenAgo = 0) => {
+    src.state = { cluster: state, problems: [] };
+    src.hooks!.onChange({ kind: 'pod', action: 'update', seenAt: clock.now() - seenAgo });
+  };
+
+  it('replaces the table whole on the first sync, then sends diffs', async () => {
+    expect(nft.batches).to.have.length(1);
+    expect(isFull(nft.batches[0]!)).to.equal(true);
+    expect(h.agent.ready()).to.equal(true);
+    change({ ...src.state.cluster, pods: [pod('a', '192.0.2.10'), pod('b', '192.0.2.11')] });
+    await clock.advance(50);
+    expect(nft.batches).to.have.length(2);
+    expect(isFull(nft.batches[1]!)).to.equal(false);
+    expect(JSON.stringify(nft.batches[1])).to.include('192.0.2.11');
+  });
+
+  it('sends nothing when a change does not change the ruleset', async () => {
+    change(src.state.cluster);
+    await clock.advance(50);
+    expect(nft.batches).to.have.length(1);
+    expect(h.agent.syncCount()).to.equal(2);
+  });
+
+  it('after a failed apply, the next attempt is a full replace', async () => {
+    nft.failing = true;
+    change({ ...src.state.cluster, pods: [pod('a', '192.0.2.10'), pod('b', '192.0.2.11')] });
+    await clock.advance(50);
+    expect(h.runner.consecutiveFailures()).to.equal(1);
+    nft.failing = false;
+    await clock.advance(100);
+    expect(nft.batches).to.have.length(2);
+    expect(isFull(nft.batches[1]!)).to.equal(true);
+    expect(JSON.stringify(nft.batches[1])).to.include('192.0.2.11');
+  });
+
+  it('measures network programming from the moment the source saw the change', async () => {
+    change({ ...src.state.cluster, pods: [pod('a', '192.0.2.10'), pod('b', '192.0.2.11')] }, 2000);
+    await clock.advance(50);
+    const v = (await h.metrics.programmingDuration.get()).values;
+    const sum = v.find((x) => x.metricName === 'netpol_nft_network_programming_duration_seconds_sum' && x.labels.kind === 'pod');
+    expect(sum?.value).to.equal(2.05);
+  });
+
+  it('counts watch restarts and events from the source hooks', async () => {
+    src.hooks!.onWatchRestart?.('pod', 'gone');
+    src.hooks!.onWatchRestart?.('pod', 'gone');
+    src.hooks!.onChange({ kind: 'namespace', action: 'delete', seenAt: clock.now() });
+    const restarts = (await h.metrics.watchRestarts.get()).values.find((x) => x.labels.kind === 'pod' && x.labels.reason === 'gone');
+    expect(restarts?.value).to.equal(2);
+    const events = (await h.metrics.kubernetesEvents.get()).values.find((x) => x.labels.kind === 'namespace' && x.labels.action === 'delete');
+    expect(events?.value).to.equal(1);
+  });
+
+  it('logs a bad object once while it lasts, and once more when it is resolved', async () => {
+    const bad = { namespace: 'x', name: 'bad', spec: { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: 'nope' } }] }] } };
+    for (let i = 0; i < 3; i++) {
+      change({ ...src.state.cluster, policies: [bad], pods: [pod('a', '192.0.2.10'), pod(`p${i}`, `192.0.2.${20 + i}`)] });
+      await clock.advance(50);
+    }
+    const named = logs.filter((l) => String(l.msg).startsWith('networkpolicy x/bad: '));
+    expect(named, JSON.stringify(logs.map((l) => l.msg))).to.have.length(1);
+    expect(named[0]!.level).to.equal(40);
+    change({ ...src.state.cluster, policies: [] });
+    await clock.advance(50);
+    expect(logs.filter((l) => String(l.msg).startsWith('resolved: networkpolicy x/bad'))).to.have.length(1);
+  });
+});
