@@ -59,7 +59,7 @@ const portArb = fc.oneof(
   fc.record({ protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', undefined), port: fc.constantFrom(53, 80, 81, 8080) }).map(clean),
   fc.record({ protocol: fc.constantFrom('TCP', 'UDP', undefined) }).map(clean),
   fc.record({ protocol: fc.constantFrom('TCP', 'UDP', undefined), port: fc.constantFrom(80, 8000), endPort: fc.constantFrom(81, 8080, 9100) }).map(clean),
-  fc.record({ protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', undefined), port: fc.constantFrom('http', 'dns', 'metrics') }).map(clean),
+  fc.record({ protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', undefined), port: fc.constantFrom('http', 'dns', 'metrics', 'sig') }).map(clean),
   fc.constant({ port: 'http', endPort: 90 }), // invalid
   fc.constant({ protocol: 'ICMP' }), // invalid
 );
@@ -80,10 +80,12 @@ const portsArb: fc.Arbitrary<PortSpec[]> = fc.record({
   http: fc.constantFrom(undefined, 80, 8080),
   dns: fc.constantFrom(undefined, 'UDP', 'TCP'),
   metrics: fc.boolean(),
-}).map(({ http, dns, metrics }) => [
+  sig: fc.boolean(),
+}).map(({ http, dns, metrics, sig }) => [
   ...(http ? [{ name: 'http', port: http }] : []),
   ...(dns ? [{ name: 'dns', port: 53, protocol: dns }] : []),
   ...(metrics ? [{ name: 'metrics', port: 9100 }] : []),
+  ...(sig ? [{ name: 'sig', port: 3868, protocol: 'SCTP' }] : []),
 ]);
 
 const podArb = (i: number) => fc.record({
@@ -132,6 +134,6 @@ export const scenarioArb = clusterArb.chain((objects) => {
     src: fc.constantFrom(...ipsOf(fam)),
     dst: fc.constantFrom(...ipsOf(fam)),
     protocol: fc.constantFrom<Protocol>('TCP', 'TCP', 'UDP', 'SCTP'),
-    port: fc.constantFrom(53, 80, 81, 443, 8080, 9100),
+    port: fc.constantFrom(53, 80, 81, 443, 3868, 8080, 9100),
   }));
 }).filter((s) => s.src !== s.dst);
