@@ -51,8 +51,14 @@ function compileJob(size: SizeName, outDir: string, quick: boolean, incremental:
   const before = process.memoryUsage();
   const prof = new v8.GCProfiler();
   prof.start();
-  const minRuns = quick ? 1 : 3;
-  const full = repeat(() => compile(cluster, { node: BENCH_NODE }), minRuns, quick ? 3 : 7, quick ? 1500 : 6000);
+  // At least three runs (one in quick mode); more while they are short. When one compile
+  // takes long (L on a loaded machine) fewer must do, to stay within the time limit.
+  const full = repeat(() => compile(cluster, { node: BENCH_NODE }), 1, quick ? 3 : 7, quick ? 1500 : 6000);
+  while (!quick && full.times.length < 3 && full.times.reduce((a, b) => a + b, 0) + full.times.at(-1)! < 80_000) {
+    const t = process.hrtime.bigint();
+    full.last = compile(cluster, { node: BENCH_NODE });
+    full.times.push(ms(process.hrtime.bigint() - t));
+  }
   const endHeap = process.memoryUsage().heapUsed;
   const stats = prof.stop() as { statistics: { beforeGC: { heapStatistics: { usedHeapSize: number } } }[] };
   const heapPeakBytes = Math.max(endHeap, ...stats.statistics.map((s) => s.beforeGC.heapStatistics.usedHeapSize));

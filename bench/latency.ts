@@ -185,7 +185,7 @@ async function runRate(base: Cluster, prodNs: readonly string[], ns: Netns, work
 export async function measureLatency(workDir: string, quick: boolean, log: (s: string) => void): Promise<LatencyResult> {
   const { cluster, gen } = generateCluster(SIZES.M, { wirePair: true });
   const prodNs = gen.teamNamespaces.filter((n) => n.env === 'prod').map((n) => n.name).filter((n) => n !== WIRE_PAIR.namespace);
-  const seconds = quick ? 5 : 20;
+  const seconds = quick ? 4 : 15;
   const ns = Netns.create(`${WIRE_PREFIX}agent`);
   const rates: RateResult[] = [];
   try {

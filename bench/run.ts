@@ -24,7 +24,8 @@ type Part = (typeof PARTS)[number];
 
 const HEAP_LIMIT_MB = 12_288;
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const t0 = Date.now();
+const log = (s: string) => process.stderr.write(`bench: [${Math.round((Date.now() - t0) / 1000)} s] ${s}\n`);
 
 function child<T>(args: string[]): T {
   // L with a warm CompileCache needs more than the default heap limit (about 4 GB here).
@@ -67,7 +68,7 @@ async function main(): Promise<number> {
         log(`compile ${s}...`);
         result.compile.push(child<CompileChildResult>(['compile', s, work, quick ? '1' : '0', s === 'S' ? '0' : '1']));
       }
-      if (only.has('compile')) {
+      if (only.has('compile') && !quick) {
         log('profile M...');
         result.profile = child<ProfileChildResult>(['profile', 'M']);
       }
@@ -94,7 +95,7 @@ async function main(): Promise<number> {
       }
       if (only.has('wire')) {
         log('wire (per-packet cost)...');
-        result.wire = (await measureWire(work, quick ? 1 : 3, quick ? 2 : 5, log)) satisfies WireResult;
+        result.wire = (await measureWire(work, quick ? 1 : 3, quick ? 2 : 4, log)) satisfies WireResult;
       }
       if (only.has('latency')) {
         log('event to enforcement...');
