@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { DEFAULT_CT_MARK_MASK, DEFAULT_TABLE } from '../compiler/index.js';
+import { ctMarkMaskError, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE } from '../compiler/index.js';
 
 /** 9743: not used by kubelet, kube-proxy, Calico, Cilium, Flannel or the usual exporters. */
 export const DEFAULT_METRICS_PORT = 9743;
@@ -46,11 +46,12 @@ const duration = (flag: string) =>
   });
 
 const mask = z.string().transform((s, ctx) => {
-  const n = Number(s);
-  const low = n & -n;
-  const shifted = Number.isInteger(n) && n > 0 ? n / low : 0;
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff || (n !== 0 && (shifted & (shifted + 1)) !== 0)) {
-    ctx.addIssue({ code: 'custom', message: `--ct-mark-mask ${s}: a 32-bit number whose bits are contiguous` });
+  // The compiler's own rule (contiguous, wide enough to tell rulesets apart), checked here so
+  // that a bad mask stops the agent at start instead of failing every sync.
+  const n = s.trim() === '' ? NaN : Number(s);
+  const why = ctMarkMaskError(n);
+  if (why) {
+    ctx.addIssue({ code: 'custom', message: `--ct-mark-mask ${s}: ${why}` });
     return z.NEVER;
   }
   return n >>> 0;

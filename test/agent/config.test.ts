@@ -42,6 +42,11 @@ describe('agent: configuration', () => {
     for (const part of ['--node', '--debounce soon', '--ct-mark-mask 0x0f0f', '--metrics-address nowhere', '--log-level']) expect(m).to.include(part);
   });
 
+  it('refuses a conntrack-mark mask the compiler would refuse (too narrow), and accepts 0 (no verdict cache)', () => {
+    expect(() => parse(['--node', 'n', '--source', 'd', '--ct-mark-mask', '0x0000000f'])).to.throw(ConfigError, '--ct-mark-mask 0x0000000f');
+    expect(parse(['--node', 'n', '--source', 'd', '--ct-mark-mask', '0']).ctMarkMask).to.equal(0);
+  });
+
   it('refuses a max delay shorter than the debounce, and a backoff upside down', () => {
     expect(() => parse(['--node', 'n', '--source', 'd', '--debounce', '2s', '--max-sync-delay', '1s'])).to.throw(ConfigError, '--max-sync-delay');
     expect(() => parse(['--node', 'n', '--source', 'd', '--retry-min', '2s', '--retry-max', '1s'])).to.throw(ConfigError, '--retry-max');
