@@ -31,8 +31,8 @@ const KINDS: readonly ProbeKind[] = [
 ];
 /** Probed on every step too: policies apply to the pods' IPv6 addresses as well. */
 const KIND6: ProbeKind = { proto: 'tcp', port: 80, family: 6 };
-const PROBE_TIMEOUT_MS = 800;
-const RETRY_TIMEOUT_MS = 2000;
+const PROBE_TIMEOUT_MS = 600;
+const RETRY_TIMEOUT_MS = 1500;
 const APPLY_TIMEOUT_MS = 15_000;
 
 const say = (s = '') => process.stdout.write(s + '\n');
