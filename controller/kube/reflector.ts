@@ -75,26 +75,40 @@ export class Reflector<T> {
   async run(onListed: () => void): Promise<void> {
     const signal = this.stopper.signal;
     while (!signal.aborted) {
-      if (this.resourceVersion === '') {
-        try {
-          await this.relist();
-        } catch (e) {
-          if (signal.aborted) break;
-          const gone = httpStatus(e) === 410;
-          this.report(`${this.kind} list failed: ${describeError(e)}`);
-          await this.restart(gone ? 'gone' : 'error', false);
-          continue;
-        }
-        if (!this.listed) {
-          this.listed = true;
-          onListed();
-        }
+      try {
+        await this.step(onListed);
+      } catch (e) {
+        // Only a bug (ours, or a hook that threw) gets here. The loop must outlive it, or
+        // this kind would freeze with one log line: start over from a relist, after a pause.
+        if (signal.aborted) break;
+        this.report(`${this.kind}: unexpected failure, relisting: ${(e as Error).stack ?? e}`);
+        this.resourceVersion = '';
+        await this.opts.sleep(this.opts.backoff.next(), signal);
       }
-      const end = await this.watchOnce();
-      if (end.reason === 'stopped') break;
-      if (end.reason === 'gone') this.resourceVersion = '';
-      await this.restart(end.reason, end.healthy);
     }
+  }
+
+  /** One round: list if needed, watch until the watch ends, decide how to go on. */
+  private async step(onListed: () => void): Promise<void> {
+    if (this.resourceVersion === '') {
+      try {
+        await this.relist();
+      } catch (e) {
+        if (this.stopper.signal.aborted) return;
+        const gone = httpStatus(e) === 410;
+        this.report(`${this.kind} list failed: ${describeError(e)}`);
+        await this.restart(gone ? 'gone' : 'error', false);
+        return;
+      }
+      if (!this.listed) {
+        this.listed = true;
+        onListed();
+      }
+    }
+    const end = await this.watchOnce();
+    if (end.reason === 'stopped') return;
+    if (end.reason === 'gone') this.resourceVersion = '';
+    await this.restart(end.reason, end.healthy);
   }
 
   private async restart(reason: RestartReason, healthy: boolean): Promise<void> {
@@ -113,8 +127,12 @@ export class Reflector<T> {
    *  counts), else our own logger; never both, so that one failure is one line. */
   private report(message: string): void {
     const onError = this.opts.hooks()?.onError;
-    if (onError) onError(message);
-    else this.opts.logger.warn(message);
+    if (!onError) return this.opts.logger.warn(message);
+    try {
+      onError(message);
+    } catch (e) {
+      this.opts.logger.error(`${message} (and the onError hook threw: ${(e as Error).message})`);
+    }
   }
 
   /** Lists every page into a fresh store and swaps it in only once the list is complete:

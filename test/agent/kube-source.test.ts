@@ -367,6 +367,27 @@ describe('kube source (fake API server, real client-node over HTTP)', function (
     expect(h.api.requests.filter((r) => r.kind === 'pod' && !r.watch && !r.query.continue).length, 'a relist').to.equal(2);
   });
 
+  it('outlives a hook that throws outside a watch event (the loop relists instead of dying)', async () => {
+    const h = await setup(seedSmall);
+    let boom = true;
+    await h.source.start({
+      onChange: (e) => h.events.push(e),
+      onWatchRestart: (kind, reason) => {
+        h.restarts.push({ kind, reason });
+        if (boom && kind === 'namespace') {
+          boom = false;
+          throw new Error('restart hook failed');
+        }
+      },
+      onError: (m) => h.errors.push(m),
+    });
+    await waitWatching(h);
+    h.api.dropConnections();
+    h.api.add('namespace', namespace('later'));
+    await waitInSync(h, 'the namespace after the hook failure');
+    expect(h.errors.some((m) => /namespace: unexpected failure, relisting: Error: restart hook failed/.test(m))).to.equal(true);
+  });
+
   it('restarts a watch that went silent (watchdog) and catches up', async () => {
     const h = await setup(seedSmall);
     await startSource(h);
