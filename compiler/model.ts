@@ -247,17 +247,23 @@ export function clusterFromObjects(objects: readonly unknown[]): { cluster: Clus
       problems.push({ kind: PROBLEM_KIND[kind as (typeof KINDS)[number]], object: objectName(o), path: 'apiVersion', message: `${JSON.stringify(apiVersion)} is not ${want}: ignored` });
       return;
     }
+    // The same object twice (two files, an old dump and an edit): the last one read wins,
+    // and the user hears of it, as the outcome depends on reading order.
+    const keep = <T>(m: Map<string, T>, k: string, v: T, pk: Problem['kind']) => {
+      if (m.has(k)) problems.push({ kind: pk, object: k, path: '', message: 'defined more than once; the last one read is used' });
+      m.set(k, v);
+    };
     if (kind === 'Namespace') {
       const r = parseNamespace(o);
-      if (r.ok) namespaces.set(r.value.name, r.value);
+      if (r.ok) keep(namespaces, r.value.name, r.value, 'namespace');
       else problems.push(r.problem);
     } else if (kind === 'Pod') {
       const r = parsePod(o);
-      if (r.ok) pods.set(`${r.value.namespace}/${r.value.name}`, r.value);
+      if (r.ok) keep(pods, `${r.value.namespace}/${r.value.name}`, r.value, 'pod');
       else problems.push(r.problem);
     } else {
       const r = parsePolicy(o);
-      if (r.ok) policies.set(`${r.value.namespace}/${r.value.name}`, r.value);
+      if (r.ok) keep(policies, `${r.value.namespace}/${r.value.name}`, r.value, 'networkpolicy');
       else problems.push(r.problem);
     }
   };

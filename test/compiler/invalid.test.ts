@@ -252,6 +252,16 @@ items:
     expect(r.cluster.policies.map((p) => p.name)).to.deep.equal(['p']);
     expect(allowed(r.cluster, 'x/b', 'x/a', 80)).to.equal(true);
   });
+  it('an object defined twice is reported; the last one read is used', () => {
+    const r = load(`${good}---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p, namespace: x}
+spec: {podSelector: {matchLabels: {pod: a}}, ingress: []}
+`);
+    expect(r.problems).to.deep.equal(['networkpolicy x/p: defined more than once; the last one read is used']);
+    expect(allowed(r.cluster, 'x/b', 'x/a', 80)).to.equal(false);
+  });
   it('JSON input works like YAML, and an empty file is an empty cluster', () => {
     const r = load(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x' } }));
     expect(r.cluster.namespaces.map((n) => n.name)).to.deep.equal(['x']);
