@@ -62,6 +62,9 @@ export class FileSource implements ClusterSource {
 
   async start(hooks: SourceHooks): Promise<void> {
     this.hooks = hooks;
+    // An unreadable folder at start is fatal: applying an empty cluster would open every pod.
+    // Later, a read failure keeps the last good state (see rescan).
+    loadCluster(this.o.dir);
     this.rescan();
     this.isSynced = true;
     if (this.o.watch === false) return this.armPoll();

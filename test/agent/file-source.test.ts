@@ -61,6 +61,14 @@ describe('agent: file source', () => {
     expect(fs.snapshot().cluster.pods).to.have.length(1);
   });
 
+  it('refuses to start on a folder it cannot read (an empty cluster would open every pod)', async () => {
+    const missing = new FileSource({ dir: `${root}/does-not-exist`, clock, pollMs: 0 });
+    let err: unknown;
+    await missing.start({ onChange: () => {} }).catch((e: unknown) => { err = e; });
+    expect(String(err)).to.include('cannot read');
+    expect(missing.synced()).to.equal(false);
+  });
+
   it('diffs clusters object by object', () => {
     const c1 = { namespaces: [{ name: 'x', labels: {} }], pods: [], policies: [] };
     const c2 = { namespaces: [{ name: 'x', labels: { a: 'b' } }], pods: [], policies: [{ namespace: 'x', name: 'p', spec: {} }] };
