@@ -19,7 +19,15 @@ const byName = <T extends { name: string }>(xs: readonly T[]) => new Map(xs.map(
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 type Container = SetDef | MapDef;
-const containerKey = (c: Container, e: unknown) => ('map' in c ? elemKey((e as [unknown, unknown])[0]) : elemKey(e));
+/** Map keys are addresses (strings): they need no JSON. */
+const keyOf = (e: unknown) => (typeof e === 'string' ? e : elemKey(e));
+const containerKey = (c: Container, e: unknown) => ('map' in c ? keyOf((e as [unknown, unknown])[0]) : elemKey(e));
+/** A map element's value: a counter name or a verdict, compared without JSON when it can be. */
+export const mapValueKey = (v: unknown): string => {
+  if (typeof v === 'string') return v;
+  const target = (v as { jump?: { target?: unknown } } | null)?.jump?.target;
+  return typeof target === 'string' ? `jump ${target}` : JSON.stringify(v);
+};
 const shapeOf = (c: Container) => JSON.stringify(['map' in c ? c.map : 'set', c.type, 'flags' in c ? c.flags : []]);
 
 /** Elements that go and come between two values of one set or map. A set the compiler
@@ -32,7 +40,10 @@ function elementChanges(p: Container, c: Container): { gone: unknown[]; come: un
   for (const [k, e] of before) {
     const n = after.get(k);
     if (n === undefined) gone.push(e);
-    else if (!same(e, n)) { gone.push(e); come.push(n); } // a map element whose verdict changed
+    else if ('map' in c ? mapValueKey((e as [unknown, unknown])[1]) !== mapValueKey((n as [unknown, unknown])[1]) : !same(e, n)) {
+      gone.push(e); // a map element whose verdict changed
+      come.push(n);
+    }
   }
   for (const [k, e] of after) if (!before.has(k)) come.push(e);
   return { gone, come };

@@ -16,7 +16,7 @@
 import { ipToBigint, mergeRanges, rangeContains, rangeElem, type AddrRange, type Family } from './cidr.js';
 import { resolveNamedPort, type Allowance, type ResolvedPeer } from './ir.js';
 import { ipFamily, type PodInfo, type Protocol } from './model.js';
-import type { ChainDef, Expr, Rule, SetDef } from './nft.js';
+import type { ChainDef, Expr, MapDef, Rule, SetDef } from './nft.js';
 import type { Direction, PortMatch } from './policy.js';
 
 export interface LiveSet extends SetDef {
@@ -449,4 +449,11 @@ export function setDigest(s: SetDef): string {
   const d: [number, number] = isLiveSet(s) ? [s.digest[0], s.digest[1]] : [0, 0];
   if (!isLiveSet(s)) for (const e of s.elems) addDigest(d, elemKey(e), 1);
   return `${s.name}|${JSON.stringify(s.type)}|${s.flags.join(',')}|${d[0]}|${d[1]}`;
+}
+
+/** The digest of a map: keys and values, order-independent. */
+export function mapDigest(m: MapDef, valueKey: (v: unknown) => string): string {
+  const d: [number, number] = [0, 0];
+  for (const [k, v] of m.elems) addDigest(d, `${typeof k === 'string' ? k : elemKey(k)}\0${valueKey(v)}`, 1);
+  return `${m.name}|${JSON.stringify(m.type)}|${m.map}|${d[0]}|${d[1]}`;
 }

@@ -22,7 +22,8 @@
 // counter, so a pod joining a group is one map element and a peer joining is one set element.
 import { createHash } from 'node:crypto';
 import type { Family } from './cidr.js';
-import { counterMap, GroupState, roles, setDigest } from './groups.js';
+import { mapValueKey } from './diff.js';
+import { counterMap, GroupState, mapDigest, roles, setDigest } from './groups.js';
 import { IndexCache, indexCluster, podView, type Allowance, type DirectionView } from './ir.js';
 import { ipFamily, podIsActive, type Cluster, type PodInfo, type Problem } from './model.js';
 import type { Direction } from './policy.js';
@@ -149,7 +150,7 @@ export function compile(cluster: Cluster, opts: CompileOptions, cache: CompileCa
       if (!view.isolated) continue;
       // Ingress named ports resolve on the selected pod itself, so they are part of the group.
       const named = dir === 'ingress' && view.allowances.some((a) => a.ports?.some((p) => p.kind === 'named'));
-      const key = JSON.stringify([dir, view.policies, named ? [...pod.namedPorts].sort((a, b) => (a.name < b.name ? -1 : 1)) : []]);
+      const key = `${dir}\0${view.policies.join('\0')}\0${named ? JSON.stringify([...pod.namedPorts].sort((a, b) => (a.name < b.name ? -1 : 1))) : ''}`;
       let g = groups.get(key);
       if (!g) {
         const sources = index.policiesIn(pod.namespace).filter((p) => view.policies.includes(p.id)).map((p) => index.allowancesOf(p, dir));
@@ -200,7 +201,7 @@ export function compile(cluster: Cluster, opts: CompileOptions, cache: CompileCa
     name,
     type: addrType(name.includes('6') ? 6 : 4),
     map: name.startsWith('cnt_') ? 'counter' : 'verdict',
-    elems: sortUniqueElems(elems, (e) => JSON.stringify(e[0])),
+    elems: sortUniqueElems(elems, (e) => e[0] as string),
   }));
 
   // The generation: a hash of everything that decides, folded into the mask, never zero.
@@ -209,7 +210,7 @@ export function compile(cluster: Cluster, opts: CompileOptions, cache: CompileCa
     if (!h) cache.hashes.set(o, (h = shortHash(JSON.stringify(o), 16)));
     return h;
   };
-  const content = [opts.establishedFastPath ? 'fast' : 'slow', ...chains.map(hashOf), ...sets.map(setDigest), ...mapDefs.map(hashOf)].join();
+  const content = [opts.establishedFastPath ? 'fast' : 'slow', ...chains.map(hashOf), ...sets.map(setDigest), ...mapDefs.map((m) => mapDigest(m, mapValueKey))].join();
   const shift = mask === 0 ? 0 : 31 - Math.clz32(mask & -mask);
   const width = mask === 0 ? 0 : 32 - Math.clz32(mask >>> shift);
   const span = width >= 31 ? 0x7fffffff : 2 ** width - 1;
