@@ -2,6 +2,9 @@
 // reference evaluator written independently from DESIGN.md section 1 (reference.ts), through
 // (a) `explain` and (b) the compiled rulesets of the nodes involved, decided packet by packet
 // (packet-eval.ts). A failure prints the cluster as objects and the three verdicts.
+//
+// PROPERTY_RUNS=5000 runs more examples (default 300); PROPERTY_SEED=<seed from a failure>
+// replays one; PROPERTY_STATS=1 prints how many connections were allowed, denied, isolated.
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { clusterFromObjects, explain, formatProblem } from '../../compiler/index.js';
