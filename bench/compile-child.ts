@@ -40,7 +40,27 @@ export interface CompileChildResult {
   cacheBytes?: number;
   full: { file: string; operations: number; jsonBytes: number; chains: number; sets: number; elements: number };
   /** Per change: compile (warm cache) + diff, split; the same cold; transaction size. */
-  changes: { name: string; compileMs: number[]; diffMs: number[]; totalMs: number[]; coldTotalMs: number[]; operations: number; file: string; reverseFile: string }[];
+  changes: { name: string; compileMs: number[]; diffMs: number[]; totalMs: number[]; coldTotalMs: number[]; operations: number; breakdown: Breakdown; file: string; reverseFile: string }[];
+}
+
+/** What a transaction touches: set and map elements (and in how many sets or maps), rules,
+ *  and everything else (chains, sets, maps, counters added, flushed or deleted). */
+export interface Breakdown { elements: number; containers: number; rules: number; other: number }
+
+function breakdown(b: Batch): Breakdown {
+  const out: Breakdown = { elements: 0, containers: 0, rules: 0, other: 0 };
+  const touched = new Set<string>();
+  for (const cmd of b.nftables) {
+    const [verb, body] = Object.entries(cmd)[0]!;
+    const [what, o] = Object.entries(body)[0]! as [string, { name?: string; elem?: unknown[] }];
+    if (what === 'element') {
+      out.elements += o.elem?.length ?? 0;
+      touched.add(o.name ?? '');
+    } else if (what === 'rule') out.rules++;
+    else out.other += 1 + (verb === 'add' && Array.isArray(o.elem) ? o.elem.length : 0);
+  }
+  out.containers = touched.size;
+  return out;
 }
 
 function compileJob(size: SizeName, outDir: string, quick: boolean, incremental: boolean): CompileChildResult {
@@ -120,7 +140,7 @@ function compileJob(size: SizeName, outDir: string, quick: boolean, incremental:
     writeFileSync(f, batchJson(last!.d));
     writeFileSync(rf, batchJson(diffBatch(last!.n.ruleset, base.ruleset)));
     if (cold && batchOperations(cold.last) !== batchOperations(last!.d)) throw new Error(`${name}: cached and cold compiles disagree (${batchOperations(last!.d)} vs ${batchOperations(cold.last)} operations)`);
-    result.changes.push({ name, ...warm, coldTotalMs: cold?.times ?? [], operations: batchOperations(last!.d), file: f, reverseFile: rf });
+    result.changes.push({ name, ...warm, coldTotalMs: cold?.times ?? [], operations: batchOperations(last!.d), breakdown: breakdown(last!.d), file: f, reverseFile: rf });
   }
   return result;
 }

@@ -44,7 +44,7 @@ function incrementalSection(r: BenchResult): string {
   if (!incr.length) return '';
   const head = ['change'];
   for (const c of incr) head.push(`${c.size} ops`, `${c.size} compile+diff`, `${c.size} (diff)`, `${c.size} /full`, `${c.size} cold`, `${c.size} apply`);
-  head.push('ops same at M and L', 'time <= full/50');
+  head.push('ops same at M and L', 'time <= full/50', 'ops: elements in sets / rules / other');
   const rows = [head];
   for (const [i, ch] of incr[0]!.changes.entries()) {
     const row = [ch.name];
@@ -57,7 +57,8 @@ function incrementalSection(r: BenchResult): string {
       ops.push(x.operations);
       row.push(fmtNum(x.operations), fmtMs(median(x.totalMs)), fmtMs(median(x.diffMs)), fmtRatio(median(x.totalMs) / full), x.coldTotalMs.length ? fmtMs(median(x.coldTotalMs)) : '≈ full', ap ? (ap.error ? 'FAILED' : fmtMs(median(ap.ms))) : '—');
     }
-    row.push(incr.length > 1 ? goal(ops.every((o) => o === ops[0])) + ` (${ops.join(' / ')})` : '—', goal(ratios.every((x) => x <= 1 / 50)));
+    row.push(incr.length > 1 ? goal(ops.every((o) => o === ops[0])) + ` (${ops.join(' / ')})` : '—', goal(ratios.every((x) => x <= 1 / 50)),
+      incr.map((c) => { const b = c.changes[i]!.breakdown; return `${b.elements} in ${b.containers} / ${b.rules} / ${b.other}`; }).join('; '));
     rows.push(row);
   }
   return [
