@@ -134,6 +134,6 @@ export const scenarioArb = clusterArb.chain((objects) => {
     src: fc.constantFrom(...ipsOf(fam)),
     dst: fc.constantFrom(...ipsOf(fam)),
     protocol: fc.constantFrom<Protocol>('TCP', 'TCP', 'UDP', 'SCTP'),
-    port: fc.constantFrom(53, 80, 81, 443, 3868, 8080, 9100),
+    port: fc.constantFrom(53, 79, 80, 81, 82, 443, 3868, 7999, 8080, 8081, 9100),
   }));
 }).filter((s) => s.src !== s.dst);
