@@ -117,7 +117,6 @@ export class FakeKubeApi {
   private readonly continues = new Map<string, ContinueState>();
   private nextToken = 1;
   private paused = false;
-  private stallNew = false;
   private readonly failures: { kind: Kind; watch: boolean; code: number; times: number }[] = [];
   goneAs: 'event' | 'http';
   /** Every request, in arrival order, for assertions. */
@@ -251,14 +250,9 @@ export class FakeKubeApi {
   }
 
   /** Open streams stop delivering anything (a peer that died without closing the
-   *  connection); with `newWatches`, new watches stall too until `unstall()`. */
-  stall(opts: { newWatches?: boolean } = {}): void {
+   *  connection); new watches work. */
+  stall(): void {
     for (const w of this.watchers) w.stalled = true;
-    this.stallNew = opts.newWatches ?? false;
-  }
-
-  unstall(): void {
-    this.stallNew = false;
   }
 
   /** Refuses connections (the port stops listening) and cuts every open one. */
@@ -408,7 +402,7 @@ export class FakeKubeApi {
     }
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
-    const w: Watcher = { kind, res, bookmarks: query.allowWatchBookmarks === 'true', matches, stalled: this.stallNew };
+    const w: Watcher = { kind, res, bookmarks: query.allowWatchBookmarks === 'true', matches, stalled: false };
     if (from === undefined) {
       for (const o of this.objects[kind].values()) if (matches(o)) this.send(w, { type: 'ADDED', object: o });
     } else {
