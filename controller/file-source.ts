@@ -3,9 +3,9 @@
 // allows) with a periodic poll as a fallback, because fs.watch misses events on some file
 // systems and editors replace files by rename. Each rescan re-reads everything and compares
 // the slim objects with the previous scan, so events name what really changed.
-import { watch, type FSWatcher } from 'node:fs';
-import type { Cluster, Problem } from '../compiler/index.js';
-import { loadCluster } from './load.js';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { clusterFromObjects, parseManifestText, type Cluster, type Problem } from '../compiler/index.js';
+import { LoadError, manifestFiles } from './load.js';
 import type { Clock, Timer } from './runner.js';
 import { systemClock } from './runner.js';
 import type { ClusterSource, ResourceAction, ResourceKind, SourceEvent, SourceHooks } from './source.js';
@@ -64,7 +64,7 @@ export class FileSource implements ClusterSource {
     this.hooks = hooks;
     // An unreadable folder at start is fatal: applying an empty cluster would open every pod.
     // Later, a read failure keeps the last good state (see rescan).
-    loadCluster(this.o.dir);
+    this.load();
     this.rescan();
     this.isSynced = true;
     if (this.o.watch === false) return this.armPoll();
@@ -102,7 +102,7 @@ export class FileSource implements ClusterSource {
   rescan(): number {
     let next: Snapshot;
     try {
-      next = loadCluster(this.o.dir);
+      next = this.load();
     } catch (e) {
       this.hooks?.onError?.((e as Error).message);
       return 0;
@@ -115,6 +115,38 @@ export class FileSource implements ClusterSource {
     // A document that stopped parsing (or started again) is news even if no object changed.
     if (!diff.length && problemsChanged) this.hooks?.onChange({ kind: 'networkpolicy', action: 'update', seenAt });
     return diff.length + (problemsChanged && !diff.length ? 1 : 0);
+  }
+
+  /** Objects of each file as last parsed without error. */
+  private lastGood = new Map<string, unknown[]>();
+
+  /** Like loadCluster, file by file, except that a file which does not parse (an editor
+   *  half-way through writing it) keeps the objects it held last time: a policy must not
+   *  vanish, opening its pods, because its file was caught mid-write. The problem is still
+   *  reported; a file seen broken from the start contributes nothing. */
+  private load(): Snapshot {
+    const objects: unknown[] = [];
+    const problems: Problem[] = [];
+    const good = new Map<string, unknown[]>();
+    for (const f of manifestFiles(this.o.dir)) {
+      let text: string;
+      try {
+        text = readFileSync(f, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // deleted during the scan
+        throw new LoadError(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      const r = parseManifestText(text, f);
+      problems.push(...r.problems);
+      const broken = r.problems.some((p) => p.kind === 'document');
+      const keep = broken ? this.lastGood.get(f) : undefined;
+      const objs = keep ?? r.objects;
+      if (!broken || keep) good.set(f, objs);
+      objects.push(...objs);
+    }
+    this.lastGood = good;
+    const c = clusterFromObjects(objects);
+    return { cluster: c.cluster, problems: [...problems, ...c.problems] };
   }
 
   private soon(): void {

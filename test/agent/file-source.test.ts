@@ -1,5 +1,6 @@
 // The folder source: one event per object that really changed, a bad file keeps the last good
 // state, and the watch coalesces bursts (timers on a fake clock).
+import { writeFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { changes, FileSource } from '../../controller/file-source.js';
 import type { SourceEvent } from '../../controller/source.js';
@@ -52,6 +53,19 @@ describe('agent: file source', () => {
     expect(fs.rescan()).to.equal(1);
     expect(fs.snapshot().problems.map((p) => p.kind)).to.deep.equal(['document']);
     expect(fs.snapshot().cluster.pods).to.have.length(1);
+  });
+
+  it('keeps the objects of a file caught half-written, and reports the problem', () => {
+    const file = `${src.dir}/networkpolicy-x-p.json`;
+    writeFileSync(file, '{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPol');
+    fs.rescan();
+    expect(fs.snapshot().cluster.policies.map((p) => p.name)).to.deep.equal(['p']);
+    expect(fs.snapshot().problems.map((p) => p.kind)).to.deep.equal(['document']);
+    // Fixed (here: deleted), the policy goes for real.
+    src.remove(policy('x/p', {}));
+    fs.rescan();
+    expect(fs.snapshot().cluster.policies).to.deep.equal([]);
+    expect(fs.snapshot().problems).to.deep.equal([]);
   });
 
   it('keeps the last good state when the folder cannot be read', () => {
