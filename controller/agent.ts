@@ -186,8 +186,10 @@ function countObjects(rs: Ruleset): Record<ObjectType, number> {
   };
 }
 
-function summarize(events: readonly SourceEvent[]): Partial<Record<ResourceKind, number>> {
-  const out: Partial<Record<ResourceKind, number>> = {};
-  for (const e of events) out[e.kind] = (out[e.kind] ?? 0) + 1;
-  return out;
+/** Changes of one sync for its log line: counts per kind, and the first objects by name. */
+function summarize(events: readonly SourceEvent[]): { counts: Partial<Record<ResourceKind, number>>; objects?: string[] } {
+  const counts: Partial<Record<ResourceKind, number>> = {};
+  for (const e of events) counts[e.kind] = (counts[e.kind] ?? 0) + 1;
+  const named = events.filter((e) => e.object).map((e) => `${e.action} ${e.kind} ${e.object}`);
+  return named.length ? { counts, objects: named.length > 10 ? [...named.slice(0, 10), `... ${named.length - 10} more`] : named } : { counts };
 }

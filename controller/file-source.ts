@@ -111,7 +111,7 @@ export class FileSource implements ClusterSource {
     const problemsChanged = JSON.stringify(next.problems) !== JSON.stringify(this.current.problems);
     this.current = next;
     const seenAt = this.clock.now();
-    for (const c of diff) this.hooks?.onChange({ kind: c.kind, action: c.action, seenAt } satisfies SourceEvent);
+    for (const c of diff) this.hooks?.onChange({ kind: c.kind, action: c.action, seenAt, object: c.object.slice(c.object.indexOf(' ') + 1) } satisfies SourceEvent);
     // A document that stopped parsing (or started again) is news even if no object changed.
     if (!diff.length && problemsChanged) this.hooks?.onChange({ kind: 'networkpolicy', action: 'update', seenAt });
     return diff.length + (problemsChanged && !diff.length ? 1 : 0);

@@ -11,6 +11,8 @@ export interface SourceEvent {
   readonly action: ResourceAction;
   /** When the source saw the change (ms since the epoch, from the injected clock). */
   readonly seenAt: number;
+  /** The object, `namespace/name` (a Namespace: its name), for log lines; optional. */
+  readonly object?: string;
 }
 
 export interface SourceHooks {

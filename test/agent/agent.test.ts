@@ -68,6 +68,7 @@ describe('agent: reconcile loop on the real kernel (file source)', function () {
     src.put(d);
     await settle(agent());
     expect(kernel()).to.include('192.0.2.12').and.equal(expected());
+    expect(logs.some((l) => l.msg === 'sync applied' && JSON.stringify(l.changes).includes('add pod x/d')), 'the log names the object').to.equal(true);
     src.put(pod('x/d', '192.0.2.12', { labels: { app: 'a' } })); // now selected by x/web
     await settle(agent());
     expect(kernel()).to.equal(expected());

@@ -44,7 +44,7 @@ describe('agent: file source', () => {
     src.put(pod('x/a', '192.0.2.11'), pod('x/b', '192.0.2.12'));
     src.remove(policy('x/p', {}));
     expect(fs.rescan()).to.equal(3);
-    expect(events.map((e) => `${e.kind} ${e.action}`).sort()).to.deep.equal(['networkpolicy delete', 'pod add', 'pod update']);
+    expect(events.map((e) => `${e.kind} ${e.action} ${e.object}`).sort()).to.deep.equal(['networkpolicy delete x/p', 'pod add x/b', 'pod update x/a']);
   });
 
   it('reports a document that stops parsing, with its problem in the snapshot', () => {
