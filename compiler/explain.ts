@@ -1,7 +1,7 @@
 // `explain`: is one connection allowed, and which policies and rules decided, at both ends.
 // It reads the same IR as the nftables builder (ir.ts), so the two cannot disagree.
 import { indexCluster, matchingAllowances, podView, type ClusterIndex, type Probe } from './ir.js';
-import { canonicalIp, ipFamily, podIsActive, type Cluster, type PodInfo, type Protocol } from './model.js';
+import { canonicalIp, formatProblem, ipFamily, podIsActive, type Cluster, type PodInfo, type Protocol } from './model.js';
 import type { Direction } from './policy.js';
 
 export interface Endpoint {
@@ -33,6 +33,9 @@ export interface Explanation {
   readonly allowed: boolean;
   readonly egress: Side;
   readonly ingress: Side;
+  /** What is wrong with the invalid policies among the deciding ones (`kind ns/name: field:
+   *  message`), so that a denial by a broken policy says why it is broken. */
+  readonly problems: readonly string[];
 }
 
 export class ExplainError extends Error {}
@@ -105,7 +108,9 @@ export function explain(cluster: Cluster, from: string, to: string, port: number
     ? fromOwnNode(index, dst.pod)
     : side(index, 'ingress', dst.pod, { peerIp: src.ip, peerPod: src.pod, protocol, port, destinationPod: dst.pod });
   const ep = (e: { ip: string; pod?: PodInfo }): Endpoint => (e.pod ? { ip: e.ip, pod: `${e.pod.namespace}/${e.pod.name}` } : { ip: e.ip });
-  return { from: ep(src), to: ep(dst), protocol, port, allowed: egress.allowed && ingress.allowed, egress, ingress };
+  const invalid = new Set([...egress.invalidPolicies, ...ingress.invalidPolicies]);
+  const problems = index.problems.filter((p) => p.kind === 'networkpolicy' && invalid.has(p.object)).map(formatProblem);
+  return { from: ep(src), to: ep(dst), protocol, port, allowed: egress.allowed && ingress.allowed, egress, ingress, problems };
 }
 
 export function explanationText(e: Explanation): string {
@@ -115,5 +120,6 @@ export function explanationText(e: Explanation): string {
     `${name(e.from)} -> ${name(e.to)} ${e.protocol}/${e.port}: ${e.allowed ? 'ALLOWED' : 'DENIED'}`,
     `  egress  at source:      ${mark(e.egress)}  ${e.egress.reason}`,
     `  ingress at destination: ${mark(e.ingress)}  ${e.ingress.reason}`,
+    ...e.problems.map((p) => `  invalid: ${p}`),
   ].join('\n') + '\n';
 }

@@ -51,6 +51,19 @@ describe('explain', () => {
     expect(outside.egress.reason).to.equal('not a pod: NetworkPolicy does not restrict egress there');
     expect(outside.ingress.matched).to.deep.equal([{ policy: 'x/web', rule: 1 }]);
   });
+  it('a denial by a broken policy says what is broken', () => {
+    const d = cluster(...world(policy('x/bad', { podSelector: podSel('a'), ingress: [{ ports: [{ port: 90, endPort: 80 }] }] }), policy('y/bad', { podSelector: {}, ingress: [{ from: [{}] }] })));
+    const e = decide(d, 'y/a', 'x/a', 85).explanation;
+    expect(e.problems).to.deep.equal(['networkpolicy x/bad: spec.ingress[0].ports[0].endPort: 80 must be greater than or equal to port (90)']);
+    expect(explanationText(e)).to.equal([
+      'y/a (192.0.2.21) -> x/a (192.0.2.11) TCP/85: DENIED',
+      '  egress  at source:      allowed  no policy selects y/a for egress',
+      '  ingress at destination: DENIED   isolated by x/bad; no rule allows it (invalid, allowing nothing: x/bad)',
+      '  invalid: networkpolicy x/bad: spec.ingress[0].ports[0].endPort: 80 must be greater than or equal to port (90)',
+      '',
+    ].join('\n'));
+    expect(decide(d, 'x/b', 'x/a', 85).explanation.problems).to.have.length(1); // y/bad plays no part
+  });
   it('every matching rule is listed, not only the first', () => {
     const d = cluster(...world(policy('x/p', { podSelector: podSel('a'), ingress: [{ ports: [{ port: 80 }] }, {}] }), policy('x/q', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {} }] }] })));
     expect(decide(d, 'y/a', 'x/a', 80).explanation.ingress.matched).to.deep.equal([{ policy: 'x/p', rule: 0 }, { policy: 'x/p', rule: 1 }, { policy: 'x/q', rule: 0 }]);
