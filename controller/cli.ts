@@ -14,7 +14,7 @@ const USAGE = `usage:
                      [--ct-mark-mask HEX] [--established-fast-path]
   netpol-nft explain --cluster FILE|DIR --from NS/POD|IP --to NS/POD|IP --port N[/PROTO] [--output text|json]
   netpol-nft run     (see netpol-nft run --help)
-  netpol-nft cleanup [--table NAME]
+  netpol-nft cleanup [--table NAME] [--nft-path PATH]   (removes the table; idempotent)
 `;
 
 export function parseMask(s: string | undefined): number {
