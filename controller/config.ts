@@ -101,7 +101,7 @@ export const RUN_USAGE = `usage: netpol-nft run [flags]
   --debounce DUR            quiet time before a sync (alias --min-sync-interval; default ${DEFAULTS.debounceMs}ms)
   --max-sync-delay DUR      longest a change waits during a burst of events (default ${DEFAULTS.maxSyncDelayMs}ms)
   --retry-min DUR, --retry-max DUR   backoff after a failed sync (default ${DEFAULTS.retryMinMs}ms .. ${DEFAULTS.retryMaxMs / 1000}s)
-  --resync-interval DUR     drift check of the kernel's table (default ${DEFAULTS.resyncIntervalMs / 1000}s)
+  --resync-interval DUR     drift check: table and chains still ours? every 10th check replaces the table whole (default ${DEFAULTS.resyncIntervalMs / 1000}s)
   --health-timeout DUR      /healthz fails when a change has waited this long unapplied (default ${DEFAULTS.healthTimeoutMs / 1000}s)
   --metrics-address H:P     /metrics, /healthz, /readyz (default ${DEFAULTS.metricsAddress})
   --log-level LEVEL         trace|debug|info|warn|error (default ${DEFAULTS.logLevel}; env LOG_LEVEL)
