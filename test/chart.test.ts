@@ -189,7 +189,7 @@ describe('helm chart: rendered with the default values', () => {
     expect(c.env).to.deep.include({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
     const cfg = parseConfig(agentArgs(c), {});
     if (cfg === 'help') throw new Error('args asked for help');
-    expect(cfg).to.include({ node: 'node-7', table: 'netpol_nft', ctMarkMask: 0x00fff000, establishedFastPath: false, logLevel: 'info', source: undefined });
+    expect(cfg).to.include({ node: 'node-7', table: 'netpol_nft', ctMarkMask: 0x00ffff00, establishedFastPath: false, logLevel: 'info', source: undefined });
     expect(cfg.metricsAddress).to.deep.equal({ host: '0.0.0.0', port: 9743 });
   });
 
