@@ -93,7 +93,7 @@ function applyLabels(base: Record<string, string>, extra: Record<string, string 
 
 /** A long-running child (server or prober) in a network namespace. */
 class Child {
-  private readonly waiting = new Map<number, (v: Record<string, unknown>) => void>();
+  private readonly waiting = new Map<number, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private readonly ready: Promise<void>;
   private stderr = '';
@@ -102,11 +102,17 @@ class Child {
     proc.stderr.on('data', (d: Buffer) => { this.stderr += d.toString(); });
     const rl = createInterface({ input: proc.stdout });
     this.ready = new Promise((resolve, reject) => {
-      proc.once('exit', (code) => reject(new Error(`${what} in ${netns} exited (${code}): ${this.stderr.trim()}`)));
+      proc.once('exit', (code) => {
+        const e = new Error(`${what} in ${netns} exited (${code}): ${this.stderr.trim()}`);
+        reject(e);
+        // A request in flight would otherwise wait for the test's timeout.
+        for (const w of this.waiting.values()) w.reject(e);
+        this.waiting.clear();
+      });
       rl.on('line', (line) => {
         if (line === 'ready') return resolve();
         const msg = JSON.parse(line) as Record<string, unknown> & { id: number };
-        this.waiting.get(msg.id)?.(msg);
+        this.waiting.get(msg.id)?.resolve(msg);
         this.waiting.delete(msg.id);
       });
     });
@@ -126,7 +132,7 @@ class Child {
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       if (this.proc.exitCode !== null) return reject(new Error(`${this.what} in ${this.netns} is gone: ${this.stderr.trim()}`));
-      this.waiting.set(id, resolve);
+      this.waiting.set(id, { resolve, reject });
       this.proc.stdin.write(JSON.stringify({ id, ...req }) + '\n');
     });
   }
