@@ -4,7 +4,7 @@
 // batch with `nft -j -f` on top of the previous case's table, probe, compare, and fail
 // with a truth table.
 import { AssertionError } from 'chai';
-import { batchJson, clusterFromObjects, compile, diffBatch, formatProblem, fullBatch, type CompileResult, type Ruleset } from '../../compiler/index.js';
+import { batchJson, clusterFromObjects, compile, CompileCache, diffBatch, formatProblem, fullBatch, type Cluster, type CompileResult, type Ruleset } from '../../compiler/index.js';
 import { requireKernel } from '../helpers/kernel.js';
 import { compare, kinds, truthTable, type Expect } from './truth.js';
 import { cellKey, Topology, type ClusterState, type NodeName, type ProbeKind } from './topology.js';
@@ -103,14 +103,38 @@ export function compileState(topo: Topology, state: ClusterState, node: NodeName
   return compile(cluster, { node, ...opts });
 }
 
-/** Applies states in process, as the agent would: a diff against what each node holds. */
+/** Applies states in process, as the agent would: a diff against what each node holds,
+ *  compiled with a CompileCache over objects that keep their identity while unchanged (as
+ *  the agent's store keeps them). Each cached compile is checked against a fresh one, so a
+ *  stale cache entry fails the case instead of loading wrong rules. */
 export class InProcessApplier {
   private readonly held = new Map<NodeName, Ruleset>();
+  private readonly caches = new Map<NodeName, CompileCache>();
+  private interned = new Map<string, unknown>();
   constructor(private readonly topo: Topology) {}
 
+  private cluster(state: ClusterState): Cluster {
+    const { cluster } = clusterFromObjects(this.topo.clusterObjects(state));
+    const next = new Map<string, unknown>();
+    const keep = <T>(o: T): T => {
+      const k = JSON.stringify(o);
+      const v = (this.interned.get(k) ?? o) as T;
+      next.set(k, v);
+      return v;
+    };
+    const out = { namespaces: cluster.namespaces.map(keep), pods: cluster.pods.map(keep), policies: cluster.policies.map(keep) };
+    this.interned = next;
+    return out;
+  }
+
   async apply(state: ClusterState): Promise<void> {
+    const cluster = this.cluster(state);
     await Promise.all(NODES.map(async (n) => {
-      const next = compileState(this.topo, state, n).ruleset;
+      let cache = this.caches.get(n);
+      if (!cache) this.caches.set(n, (cache = new CompileCache()));
+      const next = compile(cluster, { node: n }, cache).ruleset;
+      const fresh = compile(cluster, { node: n }).ruleset;
+      if (JSON.stringify(next) !== JSON.stringify(fresh)) throw new Error(`node ${n}: compile with a CompileCache differs from a fresh compile`);
       const prev = this.held.get(n);
       await this.topo.applyNode(n, batchJson(prev ? diffBatch(prev, next) : fullBatch(next)));
       this.held.set(n, next);
