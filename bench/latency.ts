@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
-import { sortCluster, type Cluster, type PodInfo, type Problem } from '../compiler/index.js';
+import { batchOperations, sortCluster, type Batch, type Cluster, type PodInfo, type Problem } from '../compiler/index.js';
 import { parseConfig } from '../controller/config.js';
 import { loadCluster } from '../controller/load.js';
 import { NftCli, type NftPort } from '../controller/nft.js';
@@ -42,6 +42,10 @@ export type LatencyResult =
 
 export interface RateResult {
   rate: number; events: number; enforced: number; p50Ms: number; p99Ms: number; maxMs: number; syncs: number;
+  /** Syncs during the churn that replaced the whole table, and syncs that failed. */
+  fullSyncs: number; failedSyncs: number;
+  /** Median transaction size (batchOperations) of the syncs that applied a batch. */
+  opsPerSync: number;
   /** Medians over the syncs that applied a batch. */
   syncParts: { compileDiffMs: number; applyMs: number; afterApplyMs: number };
 }
@@ -100,7 +104,7 @@ async function runRate(base: Cluster, prodNs: readonly string[], ns: Netns, work
   const POOL = 400;
   for (let i = 0; i < POOL; i++) source.churn.set(`churn-${i}`, churnPod(i, 0, prodNs, 'backend'));
   const now = () => performance.now();
-  const snaps: { maxSeq: number; taken: number; applyStart?: number; applied?: number; ended?: number }[] = [];
+  const snaps: { maxSeq: number; taken: number; applyStart?: number; applied?: number; ended?: number; full?: boolean; failed?: boolean; ops?: number }[] = [];
   let current = -1;
   const wrapped: ClusterSource = {
     start: (h) => source.start(h), synced: () => source.synced(), stop: () => source.stop(),
@@ -115,7 +119,15 @@ async function runRate(base: Cluster, prodNs: readonly string[], ns: Netns, work
   };
   const cli = new NftCli(['ip', 'netns', 'exec', ns.name, 'nft']);
   const nft: NftPort = {
-    apply: async (json) => { const i = current; snaps[i]!.applyStart ??= now(); await cli.apply(json); snaps[i]!.applied ??= now(); },
+    apply: async (json) => {
+      const i = current;
+      snaps[i]!.applyStart ??= now();
+      // A full replace deletes the table first; an incremental batch never does.
+      snaps[i]!.full = /"delete":\s*\{\s*"table"/.test(json.slice(0, 400));
+      snaps[i]!.ops = batchOperations(JSON.parse(json) as Batch);
+      await cli.apply(json);
+      snaps[i]!.applied ??= now();
+    },
     list: (f, t, w) => cli.list(f, t, w),
   };
   const config = parseConfig(['--source', workDir, '--node', BENCH_NODE, '--metrics-address', '127.0.0.1:0']);
@@ -124,7 +136,15 @@ async function runRate(base: Cluster, prodNs: readonly string[], ns: Netns, work
   const agent = handle.agent;
   const sync = agent.sync.bind(agent);
   agent.sync = async (reason) => {
-    try { await sync(reason); } finally { const i = current; if (i >= 0) snaps[i]!.ended ??= now(); }
+    try {
+      await sync(reason);
+    } catch (e) {
+      if (current >= 0) snaps[current]!.failed = true;
+      throw e;
+    } finally {
+      const i = current;
+      if (i >= 0) snaps[i]!.ended ??= now();
+    }
   };
   const events: { seq: number; at: number }[] = [];
   const present = new Set([...source.churn.keys()]);
@@ -174,10 +194,13 @@ async function runRate(base: Cluster, prodNs: readonly string[], ns: Netns, work
   }
   // Where a sync's time goes (syncs that applied something): compile + diff (snapshot to
   // apply), the nft transaction, and what follows it (the agent lists the table to verify).
-  const applied = snaps.filter((x) => x.applyStart !== undefined && x.applied !== undefined && x.ended !== undefined);
+  const applied = snaps.slice(1).filter((x) => x.applyStart !== undefined && x.applied !== undefined && x.ended !== undefined);
   const med = (f: (x: (typeof applied)[number]) => number) => median(applied.map(f));
   return {
     rate, events: events.length - 1, enforced: lat.length, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), maxMs: Math.max(...lat), syncs: snaps.length,
+    // The first sync (the full replace at start) is not a failure nor part of the churn.
+    fullSyncs: snaps.slice(1).filter((x) => x.full).length, failedSyncs: snaps.filter((x) => x.failed).length,
+    opsPerSync: med((x) => x.ops ?? 0),
     syncParts: { compileDiffMs: med((x) => x.applyStart! - x.taken), applyMs: med((x) => x.applied! - x.applyStart!), afterApplyMs: med((x) => x.ended! - x.applied!) },
   };
 }
