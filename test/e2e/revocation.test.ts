@@ -4,7 +4,7 @@
 //
 // Flows: TCP x/a -> y/a on 80 (cross-node), UDP x/c -> z/a on 81 (same node n1).
 import { expect } from 'chai';
-import { applyState, netpol, useTopology } from './harness.js';
+import { applyState, InProcessApplier, netpol, useTopology } from './harness.js';
 import type { ClusterState } from './topology.js';
 
 const DENY: ClusterState = {
@@ -62,6 +62,28 @@ describe('e2e: revocation of established flows', function () {
     } finally {
       await tcp.close('tcp-fast');
       await udp.close('udp-fast');
+    }
+  });
+
+  it('applied as a diff (the agent path, set elements only): a peer losing its label loses its flow at the next message', async () => {
+    const t = topo();
+    const applier = new InProcessApplier(t);
+    const policies = [netpol('y/from-clients', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { client: 'true' } } }] }] })];
+    await applier.apply({ policies, podLabels: { 'x/a': { client: 'true' }, 'x/c': { client: 'true' } } });
+    const tcp = t.prober('x/a'), udp = t.prober('x/c');
+    expect(await tcp.open('tcp-diff', t.addr('y/a', 6), 80, 'tcp'), 'TCP flow x/a -> y/a (IPv6) opens').to.equal(true);
+    expect(await udp.open('udp-diff', t.addr('y/a', 4), 81, 'udp'), 'UDP flow x/c -> y/a opens').to.equal(true);
+    try {
+      expect(await tcp.send('tcp-diff'), 'TCP message while x/a is a client').to.equal(true);
+      expect(await udp.send('udp-diff'), 'UDP message while x/c is a client').to.equal(true);
+      await applier.apply({ policies, podLabels: { 'x/c': { client: 'true' } } });
+      expect(await tcp.send('tcp-diff', 2000), 'TCP message after x/a lost its label').to.equal(false);
+      expect(await udp.send('udp-diff', 2000), 'UDP message: x/c is still a client').to.equal(true);
+      await applier.apply({ policies });
+      expect(await udp.send('udp-diff', 2000), 'UDP message after x/c lost its label').to.equal(false);
+    } finally {
+      await tcp.close('tcp-diff');
+      await udp.close('udp-diff');
     }
   });
 });
