@@ -95,7 +95,7 @@ async function main(): Promise<number> {
       }
       if (only.has('wire')) {
         log('wire (per-packet cost)...');
-        result.wire = (await measureWire(work, quick ? 1 : 3, quick ? 2 : 4, log)) satisfies WireResult;
+        result.wire = (await measureWire(work, quick ? 1 : 3, quick ? 2 : 5, log)) satisfies WireResult;
       }
       if (only.has('latency')) {
         log('event to enforcement...');
