@@ -117,3 +117,24 @@ export const clusterObjectsArb = (maxPods = 14, maxPolicies = 6) =>
       fc.integer({ min: Math.min(2, maxPolicies), max: maxPolicies }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => policyArb(`np${i}`)))),
     )
     .map(([nss, pods, pols]) => [...nss, ...pods, ...pols] as unknown[]);
+
+/** A cluster and what becomes of it: each step replaces, drops or adds one object (taken
+ *  from another random cluster), the kind of change one watch event brings. Unchanged
+ *  objects stay the same objects from one state to the next. */
+export const editChainArb = (minEdits: number, maxEdits: number, maxPods = 12, maxPolicies = 6) =>
+  fc
+    .tuple(clusterObjectsArb(maxPods, maxPolicies), fc.array(fc.tuple(fc.nat(), clusterObjectsArb(maxPods, maxPolicies)), { minLength: minEdits, maxLength: maxEdits }))
+    .map(([start, edits]) => {
+      const states = [start];
+      let cur = start;
+      for (const [pick, donor] of edits) {
+        const next = [...cur];
+        const i = pick % Math.max(1, next.length + 1);
+        const d = donor[pick % Math.max(1, donor.length)];
+        if (i < next.length && d) next[i] = d;
+        else if (i < next.length) next.splice(i, 1);
+        else if (d) next.push(d);
+        states.push((cur = next));
+      }
+      return states;
+    });

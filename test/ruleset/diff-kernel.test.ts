@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { batchJson, batchText, clusterFromObjects, compile, CompileCache, diffBatch, fullBatch, type Ruleset } from '../../compiler/index.js';
 import { identityKeepingCluster } from '../helpers/identity-cluster.js';
 import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
-import { clusterObjectsArb } from '../helpers/random-cluster.js';
+import { clusterObjectsArb, editChainArb } from '../helpers/random-cluster.js';
 
 const PREFIX = 'npn-diff-';
 const rulesetOf = (objects: unknown[], node = 'n1'): Ruleset => compile(clusterFromObjects(objects).cluster, { node }).ruleset;
@@ -53,45 +53,17 @@ describe('diff on the real kernel', function () {
   });
 
   it('follows a chain of small random edits (one object replaced at a time)', () => {
-    const editArb = fc.tuple(clusterObjectsArb(10, 6), fc.array(fc.tuple(fc.nat(), clusterObjectsArb(10, 6)), { minLength: 3, maxLength: 6 }));
     fc.assert(
-      fc.property(editArb, ([start, edits]) => {
-        const states = [start];
-        let cur = start;
-        for (const [pick, donor] of edits) {
-          // Replace, drop or add one object: the kind of change a watch event brings.
-          const next = [...cur];
-          const i = pick % Math.max(1, next.length + 1);
-          const d = donor[pick % Math.max(1, donor.length)];
-          if (i < next.length && d) next[i] = d;
-          else if (i < next.length) next.splice(i, 1);
-          else if (d) next.push(d);
-          states.push(next);
-          cur = next;
-        }
-        checkChain(states.map((s) => rulesetOf(s)));
-      }),
+      fc.property(editChainArb(3, 6, 10, 6), (states) => checkChain(states.map((s) => rulesetOf(s)))),
       { numRuns: 30, seed: 7, endOnFailure: true },
     );
   });
 
   it('follows edit chains compiled through one cache, as the agent does (set deltas, reused objects)', () => {
-    const editArb = fc.tuple(clusterObjectsArb(12, 6), fc.array(fc.tuple(fc.nat(), clusterObjectsArb(12, 6)), { minLength: 3, maxLength: 8 }));
     fc.assert(
-      fc.property(editArb, ([start, edits]) => {
+      fc.property(editChainArb(3, 8), (states) => {
         const toCluster = identityKeepingCluster();
         const cache = new CompileCache();
-        const states = [start];
-        let cur = start;
-        for (const [pick, donor] of edits) {
-          const next = [...cur];
-          const i = pick % Math.max(1, next.length + 1);
-          const d = donor[pick % Math.max(1, donor.length)];
-          if (i < next.length && d) next[i] = d;
-          else if (i < next.length) next.splice(i, 1);
-          else if (d) next.push(d);
-          states.push((cur = next));
-        }
         checkChain(states.map((s) => compile(toCluster(s), { node: 'n1' }, cache).ruleset));
       }),
       { numRuns: 30, seed: 11, endOnFailure: true },
