@@ -1,25 +1,11 @@
 // The examples of policies-examples/ as the demo applies them: read in the README's order,
 // with the extra labels and container ports they select on, as listed in
 // policies-examples/README.md ("Extra labels and ports the examples need").
-// The same state is in test/e2e/examples.test.ts (EXAMPLE_STATE), which the demo cannot
-// import: loading a test file outside mocha fails on its describe() calls.
+// The state is the conformance suite's own (test/e2e/example-state.ts), so the two agree.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import type { ClusterState } from '../test/e2e/topology.js';
-
-const METRICS = [{ name: 'metrics', containerPort: 81, protocol: 'TCP' as const }];
-
-export const EXAMPLE_STATE: ClusterState = {
-  nsLabels: { y: { team: 'frontend', purpose: 'monitoring' }, z: { 'app.kubernetes.io/name': 'ingress-nginx' } },
-  podLabels: {
-    'z/a': { 'app.kubernetes.io/component': 'controller' },
-    'x/a': { tier: 'web' },
-    'x/b': { tier: 'web', role: 'backend' },
-    'x/c': { role: 'db' },
-  },
-  podPorts: { 'x/a': METRICS, 'x/b': METRICS, 'x/c': METRICS },
-};
+export { EXAMPLE_STATE } from '../test/e2e/example-state.js';
 
 /** The examples in the order of the README's table (simplest first); files the table does
  *  not list follow in name order. */
