@@ -108,7 +108,7 @@ export function batchJson(b: Batch): string {
 const hex = (n: number) => '0x' + (n >>> 0).toString(16).padStart(8, '0');
 
 function exprText(e: unknown): string {
-  if (typeof e === 'string') return e.startsWith('@') ? e : e;
+  if (typeof e === 'string') return e; // addresses, protocols, @set references
   if (typeof e === 'number') return String(e);
   if (Array.isArray(e)) return `{ ${e.map(exprText).join(', ')} }`;
   const o = e as Record<string, any>;
