@@ -212,7 +212,8 @@ export class Topology {
 
   /** Builds the namespaces, links and routes, starts every server and prober. */
   static async create(opts: TopologyOptions = {}): Promise<Topology> {
-    const prefix = opts.prefix ?? 'npn-e2e-';
+    // NPN_E2E_PREFIX lets two runs on one machine keep to their own namespaces.
+    const prefix = opts.prefix ?? process.env.NPN_E2E_PREFIX ?? 'npn-e2e-';
     removeNamespaces(prefix); // a killed run may have left some
     installExitHandlers();
     const t = new Topology(prefix, opts.log ?? (() => undefined));
