@@ -2,6 +2,7 @@
 // It reads the same IR as the nftables builder (ir.ts), so the two cannot disagree.
 import { indexCluster, matchingAllowances, podView, type ClusterIndex, type Probe } from './ir.js';
 import { canonicalIp, formatProblem, ipFamily, podIsActive, type Cluster, type PodInfo, type Protocol } from './model.js';
+import type { NodeInfo } from './nodes.js';
 import type { Direction } from './policy.js';
 
 export interface Endpoint {
@@ -73,10 +74,12 @@ function side(index: ClusterIndex, dir: Direction, local: PodInfo | undefined, p
   return { direction: dir, pod: id, isolated: true, allowed, policies: view.policies, invalidPolicies: view.invalidPolicies, matched, reason };
 }
 
-/** A node's own addresses, as far as the cluster state shows them: those of its
- *  host-network pods (there are no Node objects in the state). */
-function nodeAddresses(cluster: Cluster, node: string): Set<string> {
-  return new Set(cluster.pods.filter((p) => p.hostNetwork && p.nodeName === node).flatMap((p) => p.ips));
+/** A node's own addresses: its Node object's (status.addresses, see nodes.ts) and those of
+ *  its host-network pods. */
+export function nodeAddresses(cluster: Cluster, nodes: readonly NodeInfo[], node: string): Set<string> {
+  const out = new Set(cluster.pods.filter((p) => p.hostNetwork && p.nodeName === node).flatMap((p) => p.ips));
+  for (const n of nodes) if (n.name === node) n.addresses.forEach((a) => out.add(a));
+  return out;
 }
 
 /** DESIGN.md 1.11: what a node sends to its own pods (kubelet probes) is never filtered: it
@@ -90,27 +93,51 @@ function fromOwnNode(index: ClusterIndex, pod: PodInfo): Side {
   };
 }
 
-export function explain(cluster: Cluster, from: string, to: string, port: number, protocol: Protocol): Explanation {
+export interface ExplainOptions {
+  /** For two endpoints that share both families: which one (default: IPv4). */
+  readonly family?: 4 | 6;
+  /** Node objects, for their own addresses (a source that is the destination's node). */
+  readonly nodes?: readonly NodeInfo[];
+}
+
+/** One endpoint, resolved: an address and, when the address is an active pod's, the pod. */
+export interface PairEnd {
+  readonly ip: string;
+  readonly pod?: PodInfo;
+}
+
+/** The answer for two resolved endpoints of one family, on an index built once: what both
+ *  `explain` and `matrix` (for its cells' explanations) call. */
+export function explainPair(index: ClusterIndex, src: PairEnd, dst: PairEnd, port: number, protocol: Protocol, nodes: readonly NodeInfo[] = []): Explanation {
+  const egress = side(index, 'egress', src.pod, { peerIp: dst.ip, peerPod: dst.pod, protocol, port, destinationPod: dst.pod });
+  const ingress = !src.pod && dst.pod && nodeAddresses(index.cluster, nodes, dst.pod.nodeName).has(src.ip)
+    ? fromOwnNode(index, dst.pod)
+    : side(index, 'ingress', dst.pod, { peerIp: src.ip, peerPod: src.pod, protocol, port, destinationPod: dst.pod });
+  const ep = (e: PairEnd): Endpoint => (e.pod ? { ip: e.ip, pod: `${e.pod.namespace}/${e.pod.name}` } : { ip: e.ip });
+  const invalid = new Set([...egress.invalidPolicies, ...ingress.invalidPolicies]);
+  const problems = index.problems.filter((p) => p.kind === 'networkpolicy' && invalid.has(p.object)).map(formatProblem);
+  return { from: ep(src), to: ep(dst), protocol, port, allowed: egress.allowed && ingress.allowed, egress, ingress, problems };
+}
+
+export function explain(cluster: Cluster, from: string, to: string, port: number, protocol: Protocol, opts: ExplainOptions = {}): Explanation {
   const index = indexCluster(cluster);
-  // Addresses of one family: an address given as such decides it; else IPv4 first.
+  // Addresses of one family: an address given as such decides it; else --family, else IPv4 first.
   const a = candidates(index, cluster, from), b = candidates(index, cluster, to);
-  const fam = ([4, 6] as const).find((f) => a.addrs.some((i) => ipFamily(i) === f) && b.addrs.some((i) => ipFamily(i) === f));
-  if (!fam) {
+  const shared = ([4, 6] as const).filter((f) => a.addrs.some((i) => ipFamily(i) === f) && b.addrs.some((i) => ipFamily(i) === f));
+  const fam = opts.family ?? shared[0];
+  if (!fam || !shared.includes(fam)) {
     if (a.literal && b.literal) throw new ExplainError(`${a.addrs[0]} and ${b.addrs[0]} are of different address families`);
+    if (opts.family && (a.literal || b.literal) && shared.length) throw new ExplainError(`--family ${opts.family}: ${a.literal ? from : to} is an IPv${shared[0]} address`);
+    if (opts.family) {
+      const lacking = !a.addrs.some((i) => ipFamily(i) === fam) ? from : to;
+      throw new ExplainError(`${lacking.includes('/') ? `pod ${lacking}` : lacking} has no IPv${fam} address`);
+    }
     if (a.literal) throw new ExplainError(`pod ${to} has no IPv${ipFamily(a.addrs[0]!)} address`);
     if (b.literal) throw new ExplainError(`pod ${from} has no IPv${ipFamily(b.addrs[0]!)} address`);
     throw new ExplainError(`${from} and ${to} share no address family`);
   }
-  const pick = (c: typeof a) => ({ ip: c.addrs.find((i) => ipFamily(i) === fam)!, pod: c.pod });
-  const src = pick(a), dst = pick(b);
-  const egress = side(index, 'egress', src.pod, { peerIp: dst.ip, peerPod: dst.pod, protocol, port, destinationPod: dst.pod });
-  const ingress = !src.pod && dst.pod && nodeAddresses(cluster, dst.pod.nodeName).has(src.ip)
-    ? fromOwnNode(index, dst.pod)
-    : side(index, 'ingress', dst.pod, { peerIp: src.ip, peerPod: src.pod, protocol, port, destinationPod: dst.pod });
-  const ep = (e: { ip: string; pod?: PodInfo }): Endpoint => (e.pod ? { ip: e.ip, pod: `${e.pod.namespace}/${e.pod.name}` } : { ip: e.ip });
-  const invalid = new Set([...egress.invalidPolicies, ...ingress.invalidPolicies]);
-  const problems = index.problems.filter((p) => p.kind === 'networkpolicy' && invalid.has(p.object)).map(formatProblem);
-  return { from: ep(src), to: ep(dst), protocol, port, allowed: egress.allowed && ingress.allowed, egress, ingress, problems };
+  const pick = (c: typeof a): PairEnd => ({ ip: c.addrs.find((i) => ipFamily(i) === fam)!, ...(c.pod ? { pod: c.pod } : {}) });
+  return explainPair(index, pick(a), pick(b), port, protocol, opts.nodes);
 }
 
 export function explanationText(e: Explanation): string {

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { batchJson, compile, ctMarkMaskError, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, explain, ExplainError, explanationText, formatProblem, fullBatch, rulesetText, type Protocol } from '../compiler/index.js';
 import { loadCluster, LoadError } from './load.js';
+import { CliUsageError, loadState, matrixCommand, MATRIX_USAGE, parseFamily } from './matrix-cli.js';
 import { cleanupCommand, runCommand } from './run.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -12,7 +13,9 @@ type Command = (argv: string[]) => Promise<number>;
 const USAGE = `usage:
   netpol-nft compile --cluster FILE|DIR --node NAME [--output json|text] [--table NAME]
                      [--ct-mark-mask HEX] [--established-fast-path]
-  netpol-nft explain --cluster FILE|DIR --from NS/POD|IP --to NS/POD|IP --port N[/PROTO] [--output text|json]
+  netpol-nft explain [--cluster FILE|DIR | --kubeconfig FILE] --from NS/POD|IP --to NS/POD|IP --port N[/PROTO]
+                     [--family 4|6] [--output text|json]
+${MATRIX_USAGE}
   netpol-nft run     (see netpol-nft run --help)
   netpol-nft cleanup [--table NAME] [--nft-path PATH]   (removes the table; idempotent)
 `;
@@ -48,20 +51,24 @@ const compileCmd: Command = async (argv) => {
 const explainCmd: Command = async (argv) => {
   const { values } = parseArgs({
     args: argv,
-    options: { cluster: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' }, output: { type: 'string', default: 'text' } },
+    options: {
+      cluster: { type: 'string' }, kubeconfig: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' },
+      family: { type: 'string' }, output: { type: 'string', default: 'text' },
+    },
   });
-  if (!values.cluster || !values.from || !values.to || !values.port) throw new UsageError('explain needs --cluster, --from, --to and --port');
+  if (!values.from || !values.to || !values.port) throw new UsageError('explain needs --from, --to and --port (and --cluster, or a kubeconfig)');
   const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/i.exec(values.port);
   if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new UsageError(`--port ${values.port}: N or N/PROTO (tcp, udp, sctp)`);
-  const { cluster, problems } = loadCluster(values.cluster);
+  const family = parseFamily(values.family);
+  const { cluster, problems, nodes } = await loadState(values);
   for (const p of problems) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
-  const e = explain(cluster, values.from, values.to, Number(m[1]), (m[2] ?? 'tcp').toUpperCase() as Protocol);
+  const e = explain(cluster, values.from, values.to, Number(m[1]), (m[2] ?? 'tcp').toUpperCase() as Protocol, { nodes, ...(family ? { family } : {}) });
   process.stdout.write(values.output === 'json' ? JSON.stringify(e, null, 2) + '\n' : explanationText(e));
   return e.allowed ? 0 : 3;
 };
 
 /** Subcommands; `run` and `cleanup` live in run.ts (the agent). */
-export const COMMANDS: Record<string, Command> = { compile: compileCmd, explain: explainCmd, run: runCommand, cleanup: cleanupCommand };
+export const COMMANDS: Record<string, Command> = { compile: compileCmd, explain: explainCmd, matrix: matrixCommand, run: runCommand, cleanup: cleanupCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -77,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await f(rest);
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || e instanceof CliUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`netpol-nft ${cmd}: ${(e as Error).message}\n${USAGE}`);
       return 2;
     }

@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterFromObjects, parseManifestText, type Cluster, type Problem } from '../compiler/index.js';
+import { nodesFromObjects, type NodeInfo } from '../compiler/nodes.js';
 
 export class LoadError extends Error {}
 
@@ -29,8 +30,9 @@ export function manifestFiles(path: string): string[] {
   return out;
 }
 
-/** Loads the cluster state; unreadable files throw, bad objects come back as problems. */
-export function loadCluster(path: string): { cluster: Cluster; problems: Problem[] } {
+/** Loads the cluster state; unreadable files throw, bad objects come back as problems.
+ *  Node objects (read by explain and matrix only, for nodes' own addresses) come back apart. */
+export function loadCluster(path: string): { cluster: Cluster; problems: Problem[]; nodes: NodeInfo[] } {
   const objects: unknown[] = [];
   const problems: Problem[] = [];
   for (const f of manifestFiles(path)) {
@@ -53,5 +55,6 @@ export function loadCluster(path: string): { cluster: Cluster; problems: Problem
     problems.push(...r.problems);
   }
   const c = clusterFromObjects(objects);
-  return { cluster: c.cluster, problems: [...problems, ...c.problems] };
+  const n = nodesFromObjects(objects);
+  return { cluster: c.cluster, problems: [...problems, ...c.problems, ...n.problems], nodes: n.nodes };
 }

@@ -1,0 +1,11 @@
+import { generateCluster, SIZES } from './generate.js';
+import { indexCluster } from '../compiler/ir.js';
+import { matrixOfIndex } from '../compiler/matrix.js';
+const size = (process.argv[2] ?? 'M') as 'M';
+const { cluster } = generateCluster(SIZES[size]);
+let t = performance.now();
+const idx = indexCluster(cluster);
+console.log('index', (performance.now() - t).toFixed(0));
+t = performance.now();
+const m = matrixOfIndex(idx, { by: 'workload' });
+console.log('build', (performance.now() - t).toFixed(0), 'ms', 'entities', m.entities.length);

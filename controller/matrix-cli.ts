@@ -1,0 +1,122 @@
+// `netpol-nft matrix` and the cluster sources `explain` and `matrix` share: a folder of
+// manifests (--cluster) or the live cluster, listed once, read-only (--kubeconfig, or the
+// current kubeconfig context when neither is given, as a kubectl plugin does).
+import { parseArgs } from 'node:util';
+import { formatProblem, sortCluster, type Cluster, type Problem, type Protocol } from '../compiler/index.js';
+import { buildMatrix, MatrixError, type GroupBy } from '../compiler/matrix.js';
+import { matrixHtml } from '../compiler/matrix-html.js';
+import { matrixJson, matrixText, whatIf, whatIfJson, whatIfText } from '../compiler/matrix-output.js';
+import type { NodeInfo } from '../compiler/nodes.js';
+import { loadKubeConfig } from './kube-source.js';
+import { listCluster, ListError } from './kube-list.js';
+import { loadCluster, LoadError } from './load.js';
+
+export class CliUsageError extends Error {}
+
+export interface LoadedState {
+  readonly cluster: Cluster;
+  readonly problems: readonly Problem[];
+  readonly nodes: readonly NodeInfo[];
+}
+
+/** --cluster FILE|DIR, else the API through --kubeconfig or the default configuration. */
+export async function loadState(values: { cluster?: string; kubeconfig?: string }): Promise<LoadedState> {
+  if (values.cluster) {
+    if (values.kubeconfig) throw new CliUsageError('--cluster and --kubeconfig: give one of them');
+    return loadCluster(values.cluster);
+  }
+  let kc;
+  try {
+    kc = loadKubeConfig({ kubeconfig: values.kubeconfig });
+  } catch (e) {
+    throw new LoadError(`${(e as Error).message} (or give --cluster FILE|DIR)`);
+  }
+  try {
+    return await listCluster(kc, { warn: (m) => process.stderr.write(`netpol-nft: ${m}\n`) });
+  } catch (e) {
+    if (e instanceof ListError) throw new LoadError(`${kc.getCurrentCluster()?.server ?? 'the API server'}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** `80`, `80/tcp`, `53/UDP`; several separated by commas. */
+export function parsePorts(specs: readonly string[]): { protocol: Protocol; port: number }[] {
+  return specs.flatMap((s) => s.split(',')).map((s) => {
+    const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/i.exec(s.trim());
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new CliUsageError(`--port ${s}: N or N/PROTO (tcp, udp, sctp), N from 1 to 65535`);
+    return { port: Number(m[1]), protocol: (m[2] ?? 'tcp').toUpperCase() as Protocol };
+  });
+}
+
+export function parseFamily(s: string | undefined): 4 | 6 | undefined {
+  if (s === undefined) return undefined;
+  if (s !== '4' && s !== '6') throw new CliUsageError(`--family ${s}: 4 or 6`);
+  return Number(s) as 4 | 6;
+}
+
+/** The state after `kubectl apply -f` of the --with files and `kubectl delete` of the
+ *  --without policies. */
+function applyWhatIf(base: Cluster, withFiles: readonly string[], without: readonly string[], problems: Problem[]): Cluster {
+  const key = (o: { namespace?: string; name: string }) => `${o.namespace ?? ''}/${o.name}`;
+  const ns = new Map(base.namespaces.map((o) => [key(o), o]));
+  const pods = new Map(base.pods.map((o) => [key(o), o]));
+  const pols = new Map(base.policies.map((o) => [key(o), o]));
+  for (const f of withFiles) {
+    const l = loadCluster(f);
+    problems.push(...l.problems);
+    if (!l.cluster.policies.length && !l.cluster.pods.length && !l.cluster.namespaces.length) throw new LoadError(`--with ${f}: no NetworkPolicy, Pod or Namespace in it`);
+    for (const o of l.cluster.namespaces) ns.set(key(o), o);
+    for (const o of l.cluster.pods) pods.set(key(o), o);
+    for (const o of l.cluster.policies) pols.set(key(o), o);
+  }
+  for (const w of without) {
+    if (!/^[^/]+\/[^/]+$/.test(w)) throw new CliUsageError(`--without ${w}: NAMESPACE/NAME of a NetworkPolicy`);
+    if (!pols.delete(w)) throw new LoadError(`--without ${w}: networkpolicy ${w} is not in the cluster state`);
+  }
+  return sortCluster({ namespaces: [...ns.values()], pods: [...pods.values()], policies: [...pols.values()] });
+}
+
+export const MATRIX_USAGE = `  netpol-nft matrix  [--cluster FILE|DIR | --kubeconfig FILE] [--by workload|pod|namespace]
+                     [--namespace NS]... [--port N[/PROTO]]... [--family 4|6] [--output text|json|html]
+                     [--with FILE]... [--without NS/NAME]...   (what-if: exit 3 when a verdict changes)`;
+
+export async function matrixCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      cluster: { type: 'string' }, kubeconfig: { type: 'string' },
+      by: { type: 'string', default: 'workload' }, namespace: { type: 'string', multiple: true }, port: { type: 'string', multiple: true },
+      family: { type: 'string' }, output: { type: 'string', default: 'text' },
+      with: { type: 'string', multiple: true }, without: { type: 'string', multiple: true },
+    },
+  });
+  if (!['workload', 'pod', 'namespace'].includes(values.by)) throw new CliUsageError(`--by ${values.by}: workload, pod or namespace`);
+  if (!['text', 'json', 'html'].includes(values.output)) throw new CliUsageError(`--output ${values.output}: text, json or html`);
+  const opts = {
+    by: values.by as GroupBy,
+    ...(values.namespace ? { namespaces: values.namespace.flatMap((n) => n.split(',')) } : {}),
+    ...(values.port ? { ports: parsePorts(values.port) } : {}),
+    ...(values.family ? { family: parseFamily(values.family) } : {}),
+  };
+  const state = await loadState(values);
+  const problems = [...state.problems];
+  const known = new Set([...state.cluster.namespaces.map((n) => n.name), ...state.cluster.pods.map((p) => p.namespace)]);
+  for (const n of opts.namespaces ?? []) if (!known.has(n)) throw new LoadError(`--namespace ${n}: namespace ${n} is not in the cluster state`);
+  const what = values.with?.length || values.without?.length;
+  try {
+    if (what) {
+      const after = applyWhatIf(state.cluster, values.with ?? [], values.without ?? [], problems);
+      for (const p of problems) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
+      const w = whatIf(state.cluster, after, opts, state.nodes);
+      process.stdout.write(values.output === 'json' ? JSON.stringify(whatIfJson(w), null, 1) + '\n' : values.output === 'html' ? matrixHtml(w.after, { nodes: state.nodes, changes: w.changes }) : whatIfText(w));
+      return w.changes.length ? 3 : 0;
+    }
+    for (const p of problems) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
+    const m = buildMatrix(state.cluster, opts);
+    process.stdout.write(values.output === 'json' ? JSON.stringify(matrixJson(m)) + '\n' : values.output === 'html' ? matrixHtml(m, { nodes: state.nodes }) : matrixText(m));
+    return 0;
+  } catch (e) {
+    if (e instanceof MatrixError) throw new LoadError(e.message);
+    throw e;
+  }
+}
