@@ -72,7 +72,10 @@ class Bits {
   readonly w: Uint32Array;
   constructor(n: number, all = false) {
     this.w = new Uint32Array((n + 31) >>> 5);
-    if (all) this.w.fill(0xffffffff);
+    if (all) {
+      this.w.fill(0xffffffff);
+      if (n & 31) this.w[this.w.length - 1] = (1 << (n & 31)) - 1;
+    }
   }
   set(i: number): void { this.w[i >>> 5]! |= 1 << (i & 31); }
   /** The members, in order. */

@@ -34,11 +34,7 @@ export function useTopology(): () => Topology {
   };
 }
 
-/** A NetworkPolicy object: `netpol('x/deny-all', { podSelector: {}, policyTypes: ['Ingress'] })`. */
-export function netpol(id: string, spec: Record<string, unknown>): Record<string, unknown> {
-  const [namespace, name] = id.split('/');
-  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace, name }, spec };
-}
+export { netpol } from './objects.js';
 
 export interface Applied { readonly stderr: Record<NodeName, string>; readonly batch: Record<NodeName, string> }
 

@@ -1,7 +1,8 @@
 // DESIGN.md 1.1-1.4 and 1.14 on the wire: isolation per direction, default policy types,
 // additive allow lists, empty rule lists, and a policy only selecting in its own namespace.
-import { netpol, runStep, useTopology } from './harness.js';
-import { allowAll, denyAll, kinds } from './truth.js';
+import { runStep, useTopology } from './harness.js';
+import { ISOLATION_CASES } from './cases/isolation.js';
+import { allowAll, kinds } from './truth.js';
 
 const BOTH = kinds([80, 81], ['tcp', 'udp'], [4, 6]);
 
@@ -13,100 +14,9 @@ describe('e2e: isolation and defaults', function () {
     await runStep(topo(), { state: {}, expect: allowAll(), kinds: BOTH });
   });
 
-  it('default deny ingress in x: nothing reaches x, x still reaches out', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('x/default-deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] })] },
-      expect: allowAll().deny('*', 'x/*'),
-      kinds: BOTH,
+  for (const c of ISOLATION_CASES) {
+    it(c.title, async () => {
+      await runStep(topo(), c);
     });
-  });
-
-  it('default deny egress in x: x reaches nothing, the rest still reaches x', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('x/default-deny-egress', { podSelector: {}, policyTypes: ['Egress'] })] },
-      expect: allowAll().deny('x/*', '*'),
-      kinds: BOTH,
-    });
-  });
-
-  it('default deny of both directions in x', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('x/default-deny-all', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] })] },
-      expect: allowAll().deny('x/*', '*').deny('*', 'x/*'),
-    });
-  });
-
-  it('`ingress: []` with no policyTypes isolates ingress only', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('y/empty-ingress', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [] })] },
-      expect: allowAll().deny('*', 'y/b'),
-    });
-  });
-
-  it('policyTypes absent but egress present: the pod is isolated in both directions', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('x/egress-implies-both', { podSelector: { matchLabels: { pod: 'a' } }, egress: [{ to: [{ podSelector: {} }] }] })] },
-      // Ingress: no rules -> nothing in. Egress: only pods of x.
-      expect: allowAll().deny('*', 'x/a').deny('x/a', '*').allow('x/a', ['x/b', 'x/c']),
-    });
-  });
-
-  it('policyTypes [Egress] only leaves ingress open', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('z/egress-only', { podSelector: { matchLabels: { pod: 'c' } }, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'y' } } }] }] })] },
-      expect: allowAll().deny('z/c', '*').allow('z/c', 'y/*'),
-    });
-  });
-
-  it('allow lists are additive: an allow-all ingress policy next to a default deny opens everything', async () => {
-    await runStep(topo(), {
-      state: {
-        policies: [
-          netpol('x/default-deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] }),
-          netpol('x/allow-all-ingress', { podSelector: {}, ingress: [{}] }),
-        ],
-      },
-      expect: allowAll(),
-    });
-  });
-
-  it('allow from the same namespace only', async () => {
-    await runStep(topo(), {
-      state: {
-        policies: [
-          netpol('x/default-deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] }),
-          netpol('x/allow-same-namespace', { podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] }),
-        ],
-      },
-      expect: allowAll().deny('*', 'x/*').allow('x/*', 'x/*'),
-      kinds: BOTH,
-    });
-  });
-
-  it('a policy selects pods only in its own namespace (pod: a in y isolates y/a, not x/a)', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('y/deny-a', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Ingress', 'Egress'] })] },
-      expect: allowAll().deny('*', 'y/a').deny('y/a', '*'),
-    });
-  });
-
-  it('both ends must allow: x/a may send only to y, y accepts only from z', async () => {
-    await runStep(topo(), {
-      state: {
-        policies: [
-          netpol('x/a-to-y', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'y' } } }] }] }),
-          netpol('y/from-z', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'z' } } }] }] }),
-        ],
-      },
-      expect: allowAll().deny('x/a', '*').deny('*', 'y/*').allow('z/*', 'y/*'),
-    });
-  });
-
-  it('deny everything everywhere, then nothing passes', async () => {
-    await runStep(topo(), {
-      state: { policies: ['x', 'y', 'z'].map((ns) => netpol(`${ns}/deny-all`, { podSelector: {}, policyTypes: ['Ingress', 'Egress'] })) },
-      expect: denyAll(),
-      kinds: BOTH,
-    });
-  });
+  }
 });

@@ -2,111 +2,18 @@
 // egress, resolved on the destination pod, protocol included), and SCTP at rule level.
 import { expect as chaiExpect } from 'chai';
 import { netpol, runStep, useTopology } from './harness.js';
-import { allowAll, kinds } from './truth.js';
-
-const FROM_Y = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'y' } } };
-const ALL_KINDS = kinds([80, 81], ['tcp', 'udp'], [4, 6]);
+import { PORTS_CASES } from './cases/ports.js';
+import { allowAll } from './truth.js';
 
 describe('e2e: ports and protocols', function () {
   this.timeout(120_000);
   const topo = useTopology();
 
-  it('ingress on TCP 80 only (protocol defaults to TCP)', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('x/tcp-80', { podSelector: {}, ingress: [{ ports: [{ port: 80 }] }] })] },
-      expect: allowAll().deny('*', 'x/*').allow('*', 'x/*', { ports: [80], protos: ['tcp'] }),
-      kinds: ALL_KINDS,
+  for (const c of PORTS_CASES) {
+    it(c.title, async () => {
+      await runStep(topo(), c);
     });
-  });
-
-  it('ingress on UDP 81 only, from y', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('x/udp-81', { podSelector: { matchLabels: { pod: 'c' } }, ingress: [{ from: [FROM_Y], ports: [{ protocol: 'UDP', port: 81 }] }] })] },
-      expect: allowAll().deny('*', 'x/c').allow('y/*', 'x/c', { ports: [81], protos: ['udp'] }),
-    });
-  });
-
-  it('a protocol without a port: every UDP port', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('y/any-udp', { podSelector: {}, ingress: [{ ports: [{ protocol: 'UDP' }] }] })] },
-      expect: allowAll().deny('*', 'y/*').allow('*', 'y/*', { protos: ['udp'] }),
-    });
-  });
-
-  it('endPort: TCP 80-81 open, UDP closed', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('z/range', { podSelector: {}, ingress: [{ ports: [{ protocol: 'TCP', port: 80, endPort: 81 }] }] })] },
-      expect: allowAll().deny('*', 'z/*').allow('*', 'z/*', { protos: ['tcp'] }),
-      kinds: ALL_KINDS,
-    });
-  });
-
-  it('endPort on egress: 81-90 UDP from x/b only', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('x/b-egress-range', { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Egress'], egress: [{ ports: [{ protocol: 'UDP', port: 81, endPort: 90 }] }] })] },
-      expect: allowAll().deny('x/b', '*').allow('x/b', '*', { ports: [81], protos: ['udp'] }),
-    });
-  });
-
-  it('named port on ingress: serve-81-tcp resolves to 81 on the selected pod', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('x/named-81', { podSelector: {}, ingress: [{ from: [FROM_Y], ports: [{ port: 'serve-81-tcp' }] }] })] },
-      expect: allowAll().deny('*', 'x/*').allow('y/*', 'x/*', { ports: [81], protos: ['tcp'] }),
-    });
-  });
-
-  it('named port on the wrong protocol matches nothing (serve-80-tcp asked as UDP)', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('x/named-wrong-proto', { podSelector: {}, ingress: [{ ports: [{ port: 'serve-80-tcp', protocol: 'UDP' }] }] })] },
-      expect: allowAll().deny('*', 'x/*'),
-    });
-  });
-
-  it('named port on ingress resolves per selected pod (web = 80 on x/a, 81 on x/c, absent on x/b)', async () => {
-    await runStep(topo(), {
-      state: {
-        podPorts: { 'x/a': [{ name: 'web', containerPort: 80, protocol: 'TCP' }], 'x/c': [{ name: 'web', containerPort: 81, protocol: 'TCP' }] },
-        policies: [netpol('x/web', { podSelector: {}, ingress: [{ ports: [{ port: 'web' }] }] })],
-      },
-      expect: allowAll().deny('*', 'x/*').allow('*', 'x/a', { ports: [80], protos: ['tcp'] }).allow('*', 'x/c', { ports: [81], protos: ['tcp'] }),
-      kinds: ALL_KINDS,
-    });
-  });
-
-  it('named port on egress resolves on each destination pod (web = 80 on y/a, 81 on z/b)', async () => {
-    await runStep(topo(), {
-      state: {
-        podPorts: { 'y/a': [{ name: 'web', containerPort: 80, protocol: 'TCP' }], 'z/b': [{ name: 'web', containerPort: 81, protocol: 'TCP' }] },
-        policies: [netpol('x/egress-web', { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: {} }], ports: [{ port: 'web' }] }] })],
-      },
-      expect: allowAll().deny('x/*', '*').allow('x/*', 'y/a', { ports: [80], protos: ['tcp'] }).allow('x/*', 'z/b', { ports: [81], protos: ['tcp'] }),
-      kinds: ALL_KINDS,
-    });
-  });
-
-  it('named UDP port on egress with no peer list: serve-80-udp on every pod', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('y/egress-named-udp', { podSelector: { matchLabels: { pod: 'c' } }, policyTypes: ['Egress'], egress: [{ ports: [{ port: 'serve-80-udp', protocol: 'UDP' }] }] })] },
-      expect: allowAll().deny('y/c', '*').allow('y/c', '*', { ports: [80], protos: ['udp'] }),
-    });
-  });
-
-  it('named port on egress inside an ipBlock: only pods of the block that expose the name', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('z/egress-named-block', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '192.0.2.0/25' } }], ports: [{ port: 'serve-81-udp', protocol: 'UDP' }] }] })] },
-      // 192.0.2.0/25 holds the node 1 pods: x/a, x/c, y/b, z/a, z/c (IPv4 only).
-      expect: allowAll().deny('z/a', '*').allow('z/a', ['x/a', 'x/c', 'y/b', 'z/c'], { ports: [81], protos: ['udp'], families: [4] }),
-      kinds: ALL_KINDS,
-    });
-  });
-
-  it('egress only to DNS (53 UDP and TCP): nothing on 80/81 is reachable from x', async () => {
-    await runStep(topo(), {
-      state: { policies: [netpol('x/dns-only', { podSelector: {}, policyTypes: ['Egress'], egress: [{ ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] }] })] },
-      expect: allowAll().deny('x/*', '*'),
-      kinds: ALL_KINDS,
-    });
-  });
+  }
 
   // The kernel of this test machine has no SCTP module, so SCTP cannot be put on the wire.
   // The rules are checked instead, on what the real CLI emits and the real nft accepts.

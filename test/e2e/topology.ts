@@ -185,6 +185,38 @@ function installExitHandlers(): void {
   }
 }
 
+/** The model's pods: where each one runs and its addresses (nothing is created). */
+export function modelPods(prefix = 'npn-e2e-'): PodSpec[] {
+  return POD_IDS.map((id, i) => {
+    const [namespace, name] = id.split('/') as [NsName, string];
+    const node: NodeName = i % 2 === 0 ? 'n1' : 'n2';
+    const n = 10 + i;
+    return {
+      id, namespace, name, node,
+      ipv4: node === 'n1' ? `192.0.2.${n}` : `192.0.2.${128 + n}`,
+      ipv6: `2001:db8:${node === 'n1' ? 1 : 2}::${n}`,
+      netns: `${prefix}${namespace}-${name}`,
+      hostIf: `p-${namespace}-${name}`,
+    };
+  });
+}
+
+/** The Kubernetes objects of a state of the model, as every case compiles them (no kernel
+ *  needed: the matrix's test reads the cases through this too). */
+export function modelObjects(state: ClusterState = {}, pods: readonly PodSpec[] = modelPods()): unknown[] {
+  const namespaces = NAMESPACES.map((ns) => ({
+    apiVersion: 'v1', kind: 'Namespace',
+    metadata: { name: ns, labels: applyLabels({ 'kubernetes.io/metadata.name': ns }, state.nsLabels?.[ns]) },
+  }));
+  const objs = pods.map((p) => ({
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: p.name, namespace: p.namespace, labels: applyLabels({ pod: p.name }, state.podLabels?.[p.id]) },
+    spec: { nodeName: p.node, containers: [{ name: 'serve', ports: [...BASE_PORTS, ...(state.podPorts?.[p.id] ?? [])] }] },
+    status: { phase: state.podPhase?.[p.id] ?? 'Running', podIP: p.ipv4, podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }] },
+  }));
+  return [...namespaces, ...objs, ...(state.policies ?? [])];
+}
+
 export class Topology {
   readonly pods: readonly PodSpec[];
   readonly nodes: readonly NodeSpec[];
@@ -195,18 +227,7 @@ export class Topology {
 
   private constructor(readonly prefix: string, private readonly log: (line: string) => void) {
     this.nodes = (['n1', 'n2'] as const).map((name, i) => ({ name, netns: `${prefix}${name}`, ipv4: `198.51.100.${i + 1}`, ipv6: `2001:db8:ff::${i + 1}` }));
-    this.pods = POD_IDS.map((id, i) => {
-      const [namespace, name] = id.split('/') as [NsName, string];
-      const node: NodeName = i % 2 === 0 ? 'n1' : 'n2';
-      const n = 10 + i;
-      return {
-        id, namespace, name, node,
-        ipv4: node === 'n1' ? `192.0.2.${n}` : `192.0.2.${128 + n}`,
-        ipv6: `2001:db8:${node === 'n1' ? 1 : 2}::${n}`,
-        netns: `${prefix}${namespace}-${name}`,
-        hostIf: `p-${namespace}-${name}`,
-      };
-    });
+    this.pods = modelPods(prefix);
     this.tmp = mkdtempSync(join(tmpdir(), 'npn-e2e-'));
   }
 
@@ -299,17 +320,7 @@ export class Topology {
 
   /** Namespaces, pods (real IPs, nodeName, named ports) and the state's policies. */
   clusterObjects(state: ClusterState = {}): unknown[] {
-    const namespaces = NAMESPACES.map((ns) => ({
-      apiVersion: 'v1', kind: 'Namespace',
-      metadata: { name: ns, labels: applyLabels({ 'kubernetes.io/metadata.name': ns }, state.nsLabels?.[ns]) },
-    }));
-    const pods = this.pods.map((p) => ({
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: { name: p.name, namespace: p.namespace, labels: applyLabels({ pod: p.name }, state.podLabels?.[p.id]) },
-      spec: { nodeName: p.node, containers: [{ name: 'serve', ports: [...BASE_PORTS, ...(state.podPorts?.[p.id] ?? [])] }] },
-      status: { phase: state.podPhase?.[p.id] ?? 'Running', podIP: p.ipv4, podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }] },
-    }));
-    return [...namespaces, ...pods, ...(state.policies ?? [])];
+    return modelObjects(state, this.pods);
   }
 
   /** Writes the cluster state as one JSON `List` (YAML's superset) and returns the path. */

@@ -1,0 +1,168 @@
+// matrix: workloads group only pods the policies cannot tell apart (the grouped matrix,
+// expanded back to pods, is the `--by pod` matrix), every cell is what `explain` says,
+// default columns, names, limits, text and JSON, and the what-if diff.
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { clusterFromObjects, explain, formatProblem, type Cluster } from '../../compiler/index.js';
+import { buildMatrix, MatrixError, type Matrix, type Verdict } from '../../compiler/matrix.js';
+import { cellExplanation, matrixJson, matrixText, whatIf, whatIfText } from '../../compiler/matrix-output.js';
+import { ipFamily } from '../../compiler/model.js';
+import { clusterObjectsArb } from '../helpers/random-cluster.js';
+import { cluster, ns, pod, policy } from './builders.js';
+
+const RUNS = Number(process.env.PROPERTY_RUNS ?? 60);
+
+function randomCluster(objects: unknown[]): Cluster {
+  const r = clusterFromObjects(objects);
+  if (r.problems.length) throw new Error(r.problems.map(formatProblem).join('; '));
+  return r.cluster;
+}
+
+/** Every pod pair's verdict on every column, read through the entities that hold them; a
+ *  pod and itself is 'self' (a workload's own cell speaks of two distinct pods of it). */
+function perPod(m: Matrix): Map<string, Verdict> {
+  const out = new Map<string, Verdict>();
+  m.entities.forEach((a, s) => m.entities.forEach((b, d) => {
+    for (const p of a.pods) for (const q of b.pods) m.columns.forEach((c, ci) => {
+      out.set(`${p.namespace}/${p.name}>${q.namespace}/${q.name}@${c.label}`, p === q ? 'self' : m.verdict(s, d, ci));
+    });
+  }));
+  return out;
+}
+
+describe('matrix', () => {
+  const c = cluster(
+    ns('x'), ns('y'),
+    // Three replicas of one Deployment: labels no selector reads (pod-template-hash, version) differ.
+    pod('x/web-7d4f9c6b8-abcde', { labels: { app: 'web', 'pod-template-hash': '7d4f9c6b8', version: 'v1' }, ports: [{ name: 'http', port: 8080 }], ips: ['192.0.2.10'] }),
+    pod('x/web-7d4f9c6b8-fghij', { labels: { app: 'web', 'pod-template-hash': '7d4f9c6b8', version: 'v2' }, ports: [{ name: 'http', port: 8080 }], ips: ['192.0.2.11'] }),
+    pod('x/web-7d4f9c6b8-klmno', { labels: { app: 'web', 'pod-template-hash': '7d4f9c6b8', version: 'v1' }, ports: [{ name: 'http', port: 8080 }], ips: ['192.0.2.12'] }),
+    // Same labels, another named port: policies can tell it apart.
+    pod('x/web-canary', { labels: { app: 'web' }, ports: [{ name: 'http', port: 9090 }], ips: ['192.0.2.13'] }),
+    pod('x/db-0', { labels: { app: 'db' }, ips: ['192.0.2.14'] }),
+    pod('y/client-0', { labels: { app: 'client' }, ips: ['192.0.2.16'] }),
+    pod('y/client-1', { labels: { app: 'client' }, ips: ['192.0.2.17'] }),
+    policy('x/web-from-y', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'y' } } }], ports: [{ port: 'http' }] }] }),
+    policy('x/db-from-web', { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ port: 5432 }] }] }),
+  );
+
+  it('groups replicas whose differing labels no selector reads; a different named port is another row', () => {
+    const m = buildMatrix(c);
+    expect(m.entities.map((e) => `${e.id} ${e.pods.length}`)).to.deep.equal(['x/db-0 1', 'x/web 3', 'x/web-canary 1', 'y/client 2']);
+    expect(m.entities[1]!.labels).to.deep.equal({ app: 'web' });
+    expect(m.columns.map((col) => col.label)).to.deep.equal(['TCP/5432', 'TCP/8080 (http)', 'TCP/9090 (http)', 'TCP/other']);
+  });
+
+  it('the grouped matrix expanded back to pods is the --by pod matrix (and --by namespace agrees)', () => {
+    const byPod = perPod(buildMatrix(c, { by: 'pod' }));
+    expect(perPod(buildMatrix(c))).to.deep.equal(byPod);
+    const byNs = buildMatrix(c, { by: 'namespace' });
+    expect(byNs.entities.map((e) => e.id)).to.deep.equal(['x', 'y']);
+    // y -> x on 8080: the web pods yes, db and canary no.
+    expect(byNs.verdict(1, 0, 1)).to.equal('some');
+    expect(byNs.verdict(0, 1, 3)).to.equal(true);
+  });
+
+  it('on random clusters: workloads expand to the pod matrix, and every cell is what explain says', () => {
+    fc.assert(
+      fc.property(clusterObjectsArb(12, 5), (objects) => {
+        const cl = randomCluster(objects);
+        const byPod = buildMatrix(cl, { by: 'pod' });
+        expect(perPod(buildMatrix(cl, { by: 'workload' }))).to.deep.equal(perPod(byPod));
+        byPod.entities.forEach((a, s) => byPod.entities.forEach((b, d) => byPod.columns.forEach((col, ci) => {
+          const v = byPod.verdict(s, d, ci);
+          if (v === 'self' || v === 'none') return;
+          const p = a.pods[0]!, q = b.pods[0]!;
+          const fam = ([4, 6] as const).find((f) => p.ips.some((i) => ipFamily(i) === f) && q.ips.some((i) => ipFamily(i) === f))!;
+          const e = explain(cl, `${p.namespace}/${p.name}`, `${q.namespace}/${q.name}`, col.port, col.protocol, { family: fam });
+          expect(v, `${a.id} -> ${b.id} ${col.label} IPv${fam}`).to.equal(e.allowed);
+        })));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('--family picks the family of every pair; a pair without it has no cell', () => {
+    const dual = cluster(ns('x'),
+      pod('x/a', { labels: { app: 'a' }, ips: ['192.0.2.11', '2001:db8::11'] }),
+      pod('x/b', { labels: { app: 'b' }, ips: ['192.0.2.12', '2001:db8::12'] }),
+      pod('x/v4', { labels: { app: 'v4' }, ips: ['192.0.2.13'] }),
+      policy('x/a-v6-only', { podSelector: { matchLabels: { app: 'a' } }, ingress: [{ from: [{ ipBlock: { cidr: '2001:db8::/64' } }] }] }));
+    const v4 = buildMatrix(dual, { by: 'pod', family: 4 }), v6 = buildMatrix(dual, { by: 'pod', family: 6 });
+    expect(v4.verdict(1, 0, 0)).to.equal(false);
+    expect(v6.verdict(1, 0, 0)).to.equal(true);
+    expect(v6.verdict(2, 0, 0)).to.equal('none');
+    expect(cellExplanation(v6, 1, 0, 0)).to.include('x/b (2001:db8::12) -> x/a (2001:db8::11)');
+  });
+
+  it('--namespace keeps both ends in the namespaces named; --port asks exactly those ports', () => {
+    const m = buildMatrix(c, { namespaces: ['y'], ports: [{ port: 8080, protocol: 'TCP' }] });
+    expect(m.entities.map((e) => e.id)).to.deep.equal(['y/client']);
+    expect(m.columns.map((col) => col.label)).to.deep.equal(['TCP/8080']);
+  });
+
+  it('--by pod on a large cluster says so and points to --by workload', () => {
+    expect(() => buildMatrix(c, { by: 'pod', maxPods: 5 })).to.throw(MatrixError, /--by pod: 7 pods make 49 pairs.*use --by workload/);
+  });
+
+  it('text: one truth table per port; JSON: a cell per pair and port', () => {
+    const m = buildMatrix(c);
+    const text = matrixText(m);
+    expect(text).to.include('netpol-nft matrix: 4 workloads (7 pods)');
+    expect(text).to.include([
+      'TCP/8080 (http)',
+      '             x/db-0       x/web        x/web-canary y/client',
+      'x/db-0       -            X            X            .',
+      'x/web        X            X            X            .',
+      'x/web-canary X            X            -            .',
+      'y/client     X            .            X            .',
+    ].join('\n'));
+    const j = matrixJson(m) as { cells: { from: string; to: string; port: number; protocol: string; allowed: unknown }[]; listed: string };
+    expect(j.listed).to.equal('all');
+    expect(j.cells).to.have.length(4 * 4 * 4);
+    expect(j.cells).to.deep.include({ from: 'y/client', to: 'x/web', port: 8080, protocol: 'TCP', allowed: true });
+    expect(j.cells).to.deep.include({ from: 'y/client', to: 'x/db-0', port: 5432, protocol: 'TCP', allowed: false });
+  });
+
+  it('a workload cell is explained by two of its pods, in explain words', () => {
+    const m = buildMatrix(c);
+    expect(cellExplanation(m, 3, 1, 1)).to.equal([
+      '(y/client-0 and x/web-7d4f9c6b8-abcde stand for y/client and x/web)',
+      'y/client-0 (192.0.2.16) -> x/web-7d4f9c6b8-abcde (192.0.2.10) TCP/8080: ALLOWED',
+      '  egress  at source:      allowed  no policy selects y/client-0 for egress',
+      '  ingress at destination: allowed  allowed by x/web-from-y ingress[0]',
+      '',
+    ].join('\n'));
+  });
+
+  describe('what-if', () => {
+    it('a policy removed opens pairs, added back closes them, each with the rule on the side that changed', () => {
+      const after = { ...c, policies: c.policies.filter((p) => p.name !== 'db-from-web') };
+      const w = whatIf(c, after);
+      expect(w.changes.map((x) => `${x.change} ${x.from} -> ${x.to} ${x.column.label}`)).to.deep.equal([
+        'opened x/web -> x/db-0 TCP/8080 (http)',
+        'opened x/web -> x/db-0 TCP/9090 (http)',
+        'opened x/web -> x/db-0 TCP/other',
+        'opened x/web-canary -> x/db-0 TCP/8080 (http)',
+        'opened x/web-canary -> x/db-0 TCP/9090 (http)',
+        'opened x/web-canary -> x/db-0 TCP/other',
+        'opened y/client -> x/db-0 TCP/5432',
+        'opened y/client -> x/db-0 TCP/8080 (http)',
+        'opened y/client -> x/db-0 TCP/9090 (http)',
+        'opened y/client -> x/db-0 TCP/other',
+      ]);
+      expect(w.changes[0]!.because).to.equal('ingress: no policy selects x/db-0 for ingress (was: isolated by x/db-from-web; no rule allows it)');
+      // And back: the same pairs close, the policy's rule named as what used to allow 5432.
+      const back = whatIf(after, c);
+      expect(back.changes.map((x) => x.change)).to.deep.equal(Array(10).fill('closed'));
+      expect(whatIfText(back)).to.include('closed  y/client -> x/db-0 TCP/5432: ingress: isolated by x/db-from-web; no rule allows it (was: no policy selects x/db-0 for ingress)');
+      expect(whatIfText(back)).to.match(/^10 verdicts change: 0 opened, 10 closed\n/);
+    });
+
+    it('a change that moves no verdict is no change', () => {
+      const same = { ...c, policies: [...c.policies, ...cluster(policy('x/web-from-y-again', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'y' } } }], ports: [{ port: 'http' }] }] })).policies] };
+      expect(whatIf(c, same).changes).to.deep.equal([]);
+      expect(whatIfText(whatIf(c, same))).to.equal('no verdict changes\n');
+    });
+  });
+});
