@@ -32,6 +32,10 @@ ENV NODE_ENV=production
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The CLI and the kubectl plugin on PATH too (`kubectl-netpol matrix ...`, as npm's bin would).
+RUN chmod +x dist/controller/cli.js dist/controller/kubectl-netpol.js \
+ && ln -s /app/dist/controller/cli.js /usr/local/bin/netpol-nft \
+ && ln -s /app/dist/controller/kubectl-netpol.js /usr/local/bin/kubectl-netpol
 # Root on purpose: nft needs CAP_NET_ADMIN, which runtimes grant only to root; the Helm
 # chart drops every other capability, forbids privilege escalation and mounts / read-only.
 USER root

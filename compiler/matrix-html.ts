@@ -118,7 +118,7 @@ td.selected{box-shadow:inset 0 0 0 2px #ff0}
     var lines = [];
     (changed[s + ',' + d] || []).forEach(function (ch) { if (c < 0 || ch.c === c) lines.push('what-if: ' + ch.change + ' ' + D.columns[ch.c] + ': ' + ch.because); });
     if (lines.length) lines.push('');
-    if (!D.explanations) lines.push('Explanations are not embedded for a grid this large: netpol-nft explain --from ' + D.entities[s].id + ' --to ' + D.entities[d].id + ' --port N');
+    if (!D.explanations) lines.push('Explanations are not embedded for a grid this large: netpol-nft explain --from=' + D.entities[s].id + ' --to=' + D.entities[d].id + ' --port=N');
     else D.columns.forEach(function (_, i) { if (c < 0 || c === i) lines.push(D.explanations[s][d][i]); });
     out.textContent = lines.join('\\n');
   }
