@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory]`
+// `npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix]`
 //
 // Measures what netpol-nft exists for on synthetic clusters (bench/generate.ts) and prints a
 // table; the same figures go to bench/results/latest.json (and a dated copy). Compile figures
@@ -16,10 +16,11 @@ import { measureApply, type ApplyResult } from './apply.js';
 import type { CompileChildResult, MemoryChildResult, ProfileChildResult } from './compile-child.js';
 import type { SizeName } from './generate.js';
 import { measureLatency, type LatencyResult } from './latency.js';
+import { matrixSection, type MatrixBenchResult } from './matrix.js';
 import { report, type BenchResult } from './report.js';
 import { measureWire, WIRE_PREFIX, type WireResult } from './wire.js';
 
-const PARTS = ['compile', 'apply', 'wire', 'latency', 'memory'] as const;
+const PARTS = ['compile', 'apply', 'wire', 'latency', 'memory', 'matrix'] as const;
 type Part = (typeof PARTS)[number];
 
 const HEAP_LIMIT_MB = 12_288;
@@ -37,6 +38,14 @@ function child<T>(args: string[]): T {
   return JSON.parse(line.slice('##RESULT '.length)) as T;
 }
 
+/** `matrix` in a child of its own per size, with Node's default heap (as a user runs it). */
+function matrixChild(size: SizeName): MatrixBenchResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(repo, 'bench', 'matrix.ts'), size], { cwd: repo, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('##RESULT '));
+  if (r.status !== 0 || !line) throw new Error(`bench matrix ${size} failed (status ${r.status})`);
+  return JSON.parse(line.slice('##RESULT '.length)) as MatrixBenchResult;
+}
+
 function meta(quick: boolean) {
   const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).stdout?.trim();
   const nft = spawnSync('nft', ['--version'], { encoding: 'utf8' }).stdout?.trim();
@@ -50,7 +59,7 @@ function meta(quick: boolean) {
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', default: false } } });
   if (values.help) {
-    process.stdout.write('usage: npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory]\n');
+    process.stdout.write('usage: npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix]\n');
     return 0;
   }
   const quick = values.quick;
@@ -59,7 +68,7 @@ async function main(): Promise<number> {
   const sizes: SizeName[] = quick ? ['S', 'M'] : ['S', 'M', 'L'];
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), 'npn-bench-'));
-  const result: BenchResult = { meta: meta(quick), compile: [], memory: [], apply: [], notes: [] };
+  const result: BenchResult & { matrix?: MatrixBenchResult[] } = { meta: meta(quick), compile: [], memory: [], apply: [], notes: [] };
   const kernelWhy = kernelUnavailable();
   if (kernelWhy) result.notes.push(`kernel parts (apply, wire, latency) skipped: ${kernelWhy}; run as root with nft and ip installed`);
   try {
@@ -77,6 +86,13 @@ async function main(): Promise<number> {
       for (const s of sizes.filter((x) => x !== 'S')) {
         log(`memory ${s}...`);
         result.memory.push(child<MemoryChildResult>(['memory', s]));
+      }
+    }
+    if (only.has('matrix')) {
+      result.matrix = [];
+      for (const s of sizes.filter((x) => x !== 'S')) {
+        log(`matrix --by workload ${s}...`);
+        result.matrix.push(matrixChild(s));
       }
     }
     if (!kernelWhy) {
@@ -109,6 +125,7 @@ async function main(): Promise<number> {
   result.meta.loadavgEnd = loadavg().map((x) => Number(x.toFixed(2)));
   result.meta.seconds = Math.round((Date.now() - started) / 1000);
   process.stdout.write(report(result));
+  if (result.matrix?.length) process.stdout.write(`\n${matrixSection(result.matrix)}\n`);
   const dir = join(repo, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const json = JSON.stringify(result, (k, v) => (k === 'file' || k === 'reverseFile' ? undefined : v), 2) + '\n';

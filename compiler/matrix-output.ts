@@ -185,7 +185,19 @@ export function whatIfText(w: WhatIf): string {
   if (!w.changes.length) return 'no verdict changes\n';
   const opened = w.changes.filter((c) => c.change === 'opened').length;
   const lines = [`${w.changes.length} verdict${w.changes.length === 1 ? '' : 's'} change: ${opened} opened, ${w.changes.length - opened} closed`];
-  for (const c of w.changes) lines.push(`${c.change.padEnd(6)}  ${c.from} -> ${c.to} ${c.column.label}: ${c.because}`);
+  // One line per pair and reason: the ports it holds for, together.
+  for (let i = 0; i < w.changes.length;) {
+    const c = w.changes[i]!;
+    const cols = [c.column.label];
+    let j = i + 1;
+    for (; j < w.changes.length; j++) {
+      const x = w.changes[j]!;
+      if (x.from !== c.from || x.to !== c.to || x.change !== c.change || x.because !== c.because) break;
+      cols.push(x.column.label);
+    }
+    lines.push(`${c.change.padEnd(6)}  ${c.from} -> ${c.to} ${cols.join(' ')}: ${c.because}`);
+    i = j;
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -187,7 +187,9 @@ function workloadNames(units: readonly Unit[], keys: readonly string[], podsIn: 
     if (stems.size === 1) return `${u.rep.namespace}/${[...stems][0]}`;
     if (u.pods.length === podsIn(u.rep.namespace)) return `${u.rep.namespace}/*`;
     const labels = keys.filter((k) => k in u.rep.labels).map((k) => `${k}=${u.rep.labels[k]}`);
-    return `${u.rep.namespace}/{${labels.join(',')}}`;
+    if (labels.length) return `${u.rep.namespace}/{${labels.join(',')}}`;
+    // No label a selector reads: the pods' names while they are few.
+    return u.pods.length <= 3 ? `${u.rep.namespace}/{${u.pods.map((p) => p.name).join(',')}}` : `${u.rep.namespace}/{${u.pods.length} pods, no selected label}`;
   });
   const seen = new Map<string, number>();
   for (const n of names) seen.set(n, (seen.get(n) ?? 0) + 1);
@@ -276,11 +278,15 @@ export function matrixOfIndex(index: ClusterIndex, opts: MatrixOptions = {}, ext
 
   /** For one view: per column, the units on the other end that some allowance admits.
    *  Egress: the destination's named ports decide; ingress: the local pod's. */
+  const EMPTY = new Bits(n);
   const admitted = (list: readonly Allowance[], dir: Direction, local: PodInfo, f: Family): Bits[] => {
-    const out = columns.map(() => new Bits(n));
+    // Columns nothing admits share one empty set (most, in a default-deny cluster).
+    const out: Bits[] = columns.map(() => EMPTY);
+    const own = (ci: number) => (out[ci] === EMPTY ? (out[ci] = new Bits(n)) : out[ci]!);
     for (const a of list) {
       let peers: Bits;
       if (a.peers === null) peers = ALL;
+      else if (a.peers.length === 1) peers = peerUnits(a.peers[0]!, f);
       else {
         peers = new Bits(n);
         for (const peer of a.peers) peers.or(peerUnits(peer, f));
@@ -289,10 +295,10 @@ export function matrixOfIndex(index: ClusterIndex, opts: MatrixOptions = {}, ext
       columns.forEach((c, ci) => {
         const probe = { peerIp: '', peerPod: undefined, protocol: c.protocol, port: c.port, destinationPod: local };
         if (!named) {
-          if (portMatches(a.ports, probe)) out[ci]!.or(peers);
+          if (portMatches(a.ports, probe)) own(ci).or(peers);
           return;
         }
-        for (const u of peers) if (portMatches(a.ports, { ...probe, destinationPod: units[u]!.rep })) out[ci]!.set(u);
+        for (const u of peers) if (portMatches(a.ports, { ...probe, destinationPod: units[u]!.rep })) own(ci).set(u);
       });
     }
     return out;

@@ -155,7 +155,7 @@ describe('matrix', () => {
       // And back: the same pairs close, the policy's rule named as what used to allow 5432.
       const back = whatIf(after, c);
       expect(back.changes.map((x) => x.change)).to.deep.equal(Array(10).fill('closed'));
-      expect(whatIfText(back)).to.include('closed  y/client -> x/db-0 TCP/5432: ingress: isolated by x/db-from-web; no rule allows it (was: no policy selects x/db-0 for ingress)');
+      expect(whatIfText(back)).to.include('closed  y/client -> x/db-0 TCP/5432 TCP/8080 (http) TCP/9090 (http) TCP/other: ingress: isolated by x/db-from-web; no rule allows it (was: no policy selects x/db-0 for ingress)\n');
       expect(whatIfText(back)).to.match(/^10 verdicts change: 0 opened, 10 closed\n/);
     });
 
