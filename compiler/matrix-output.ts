@@ -21,7 +21,7 @@ function header(m: Matrix): string {
   return `netpol-nft matrix: ${what}, ${fam}, rows: from, columns: to`;
 }
 
-export function matrixText(m: Matrix): string {
+export function matrixText(m: Matrix, gridEntities = GRID_ENTITIES): string {
   const lines = [header(m)];
   if (m.by !== 'pod') {
     lines.push('', m.by === 'workload' ? 'workloads (pods the policies treat alike):' : 'namespaces:');
@@ -31,7 +31,7 @@ export function matrixText(m: Matrix): string {
       lines.push(`  ${e.id.padEnd(w)}  ${String(e.pods.length).padStart(5)} pod${e.pods.length === 1 ? ' ' : 's'}${labels ? `  ${labels}` : ''}`);
     }
   }
-  if (m.entities.length <= GRID_ENTITIES) {
+  if (m.entities.length <= gridEntities) {
     lines.push('', `. allowed  X denied  ${m.by === 'namespace' ? '~ some pairs allowed  ' : ''}- a pod and itself (never filtered)  (blank: no address family in common)`);
     const w = Math.max(3, ...m.entities.map((e) => e.id.length));
     m.columns.forEach((c, ci) => {
@@ -78,9 +78,9 @@ export interface JsonCell {
   readonly self?: true;
 }
 
-export function matrixJson(m: Matrix): Record<string, unknown> {
+export function matrixJson(m: Matrix, fullListing = FULL_LISTING_CELLS): Record<string, unknown> {
   const total = m.entities.length ** 2 * m.columns.length;
-  const full = total <= FULL_LISTING_CELLS;
+  const full = total <= fullListing;
   const cells: JsonCell[] = [];
   const cell = (s: number, d: number, c: number, v: Verdict) => {
     if (v === 'none') return;

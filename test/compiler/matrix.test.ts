@@ -124,6 +124,22 @@ describe('matrix', () => {
     expect(j.cells).to.deep.include({ from: 'y/client', to: 'x/db-0', port: 5432, protocol: 'TCP', allowed: false });
   });
 
+  it('a large matrix lists the allowed pairs (text) and the allowed cells (JSON), and says so', () => {
+    const m = buildMatrix(c);
+    expect(matrixText(m, 3).split('\n').slice(-4)).to.deep.equal([
+      '  y/client -> x/web: TCP/8080 (http)',
+      '  y/client -> x/web-canary: TCP/9090 (http)',
+      '  y/client -> y/client: TCP/5432 TCP/8080 (http) TCP/9090 (http) TCP/other',
+      '',
+    ]);
+    expect(matrixText(m, 3)).to.include('allowed pairs, with the ports they are allowed on (every pair not listed is denied on TCP/5432, TCP/8080 (http), TCP/9090 (http), TCP/other):\n  x/db-0 -> y/client: ');
+    const j = matrixJson(m, 10) as { listed: string; cells: { allowed: unknown }[] };
+    expect(j.listed).to.equal('allowed');
+    expect(j.cells.every((x) => x.allowed === true)).to.equal(true);
+    const full = (matrixJson(m) as { cells: { allowed: unknown }[] }).cells.filter((x) => x.allowed === true);
+    expect(j.cells).to.deep.equal(full.filter((x) => !(x as { self?: true }).self));
+  });
+
   it('a workload cell is explained by two of its pods, in explain words', () => {
     const m = buildMatrix(c);
     expect(cellExplanation(m, 3, 1, 1)).to.equal([
