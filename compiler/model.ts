@@ -56,7 +56,7 @@ export interface Cluster {
 
 /** A problem with one object, worded as `kind ns/name: field.path: what is wrong`. */
 export interface Problem {
-  readonly kind: 'namespace' | 'pod' | 'networkpolicy' | 'document';
+  readonly kind: 'namespace' | 'pod' | 'networkpolicy' | 'node' | 'document';
   readonly object: string;
   readonly path: string;
   readonly message: string;

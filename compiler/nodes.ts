@@ -18,15 +18,15 @@ const ADDRESS_TYPES = new Set(['InternalIP', 'ExternalIP']);
 export function parseNode(obj: unknown): { ok: true; value: NodeInfo } | { ok: false; problem: Problem } {
   const o = obj as { metadata?: { name?: unknown }; status?: { addresses?: unknown } } | null;
   const name = o?.metadata?.name;
-  if (typeof name !== 'string' || !name) return { ok: false, problem: { kind: 'document', object: 'node <unnamed>', path: 'metadata.name', message: 'required' } };
+  if (typeof name !== 'string' || !name) return { ok: false, problem: { kind: 'node', object: '<unnamed>', path: 'metadata.name', message: 'required' } };
   const raw = o?.status?.addresses ?? [];
-  if (!Array.isArray(raw)) return { ok: false, problem: { kind: 'document', object: `node ${name}`, path: 'status.addresses', message: 'must be a list' } };
+  if (!Array.isArray(raw)) return { ok: false, problem: { kind: 'node', object: name, path: 'status.addresses', message: 'must be a list' } };
   const addresses: string[] = [];
   for (const [i, a] of raw.entries()) {
     const { type, address } = (a ?? {}) as { type?: unknown; address?: unknown };
     if (typeof type !== 'string' || !ADDRESS_TYPES.has(type)) continue; // Hostname, InternalDNS, ...
     const ip = typeof address === 'string' ? canonicalIp(address) : undefined;
-    if (!ip) return { ok: false, problem: { kind: 'document', object: `node ${name}`, path: `status.addresses[${i}].address`, message: `${JSON.stringify(address)} is not an IP address` } };
+    if (!ip) return { ok: false, problem: { kind: 'node', object: name, path: `status.addresses[${i}].address`, message: `${JSON.stringify(address)} is not an IP address` } };
     if (!addresses.includes(ip)) addresses.push(ip);
   }
   addresses.sort((a, b) => Number(a.includes(':')) - Number(b.includes(':')));

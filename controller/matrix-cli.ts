@@ -54,26 +54,27 @@ export function parseFamily(s: string | undefined): 4 | 6 | undefined {
   return Number(s) as 4 | 6;
 }
 
-/** The state after `kubectl apply -f` of the --with files and `kubectl delete` of the
- *  --without policies. */
+/** The state after `kubectl apply -f` of the --with files (NetworkPolicies, Namespaces) and
+ *  `kubectl delete` of the --without policies. */
 function applyWhatIf(base: Cluster, withFiles: readonly string[], without: readonly string[], problems: Problem[]): Cluster {
   const key = (o: { namespace?: string; name: string }) => `${o.namespace ?? ''}/${o.name}`;
   const ns = new Map(base.namespaces.map((o) => [key(o), o]));
-  const pods = new Map(base.pods.map((o) => [key(o), o]));
   const pols = new Map(base.policies.map((o) => [key(o), o]));
   for (const f of withFiles) {
     const l = loadCluster(f);
     problems.push(...l.problems);
-    if (!l.cluster.policies.length && !l.cluster.pods.length && !l.cluster.namespaces.length) throw new LoadError(`--with ${f}: no NetworkPolicy, Pod or Namespace in it`);
+    // The two matrices are compared row by row: the pods are the cluster's, in both.
+    const p = l.cluster.pods[0];
+    if (p) throw new LoadError(`--with ${f}: pod ${p.namespace}/${p.name}: a what-if changes policies and namespace labels, not pods`);
+    if (!l.cluster.policies.length && !l.cluster.namespaces.length) throw new LoadError(`--with ${f}: no NetworkPolicy or Namespace in it`);
     for (const o of l.cluster.namespaces) ns.set(key(o), o);
-    for (const o of l.cluster.pods) pods.set(key(o), o);
     for (const o of l.cluster.policies) pols.set(key(o), o);
   }
   for (const w of without) {
     if (!/^[^/]+\/[^/]+$/.test(w)) throw new CliUsageError(`--without ${w}: NAMESPACE/NAME of a NetworkPolicy`);
     if (!pols.delete(w)) throw new LoadError(`--without ${w}: networkpolicy ${w} is not in the cluster state`);
   }
-  return sortCluster({ namespaces: [...ns.values()], pods: [...pods.values()], policies: [...pols.values()] });
+  return sortCluster({ namespaces: [...ns.values()], pods: base.pods, policies: [...pols.values()] });
 }
 
 export const MATRIX_USAGE = `  netpol-nft matrix  [--cluster FILE|DIR | --kubeconfig FILE] [--by workload|pod|namespace]

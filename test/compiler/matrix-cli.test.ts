@@ -1,20 +1,34 @@
-// `netpol-nft matrix` and `explain` as a user runs them (the real CLI through tsx): outputs,
+// `netpol-nft matrix` and `explain` as a user runs them (the CLI's main(); the kubectl plugin's
+// entry point spawned as kubectl would): outputs,
 // the what-if exit status a CI job gates on, bad input named, `explain --family` and nodes'
 // own addresses, and the live mode (and the kubectl plugin) against the in-test API server
 // over real HTTP.
 import { expect } from 'chai';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { main } from '../../controller/cli.js';
 import { namespace, pod, policy } from '../helpers/kube-api/fixtures.js';
 import { FakeKubeApi } from '../helpers/kube-api/server.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'controller/cli.ts', ...args], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+/** The CLI's main() in this process, its output captured (spawning tsx costs seconds each;
+ *  the entry points themselves are spawned in the kubectl plugin case below). */
+const cli = async (...args: string[]) => {
+  let stdout = '', stderr = '';
+  const out = process.stdout.write, err = process.stderr.write;
+  process.stdout.write = ((c: string | Uint8Array) => { stdout += String(c); return true; }) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => { stderr += String(c); return true; }) as typeof process.stderr.write;
+  let code: number;
+  try {
+    code = await main(args);
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+  return { code, stdout, stderr };
 };
 /** Asynchronous, so that an API server in this process can answer. */
 const run = (script: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env) =>
@@ -73,60 +87,76 @@ describe('CLI: matrix, what-if, explain --family, node addresses', function () {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('matrix: text by default, JSON with a cell per pair and port, exit 0', () => {
-    const r = cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--by', 'pod');
+  it('matrix: text by default, JSON with a cell per pair and port, exit 0', async () => {
+    const r = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--by', 'pod');
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.include('TCP/80 (http)\n    x/a y/b\nx/a -   .\ny/b X   -\n');
-    const j = cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--by', 'pod', '--family', '6', '--port', '80/tcp', '--output', 'json');
+    const j = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--by', 'pod', '--family', '6', '--port', '80/tcp', '--output', 'json');
     expect(j.code, j.stderr).to.equal(0);
     const m = JSON.parse(j.stdout) as { family: number; cells: unknown[] };
     expect(m.family).to.equal(6);
     expect(m.cells).to.deep.include({ from: 'y/b', to: 'x/a', port: 80, protocol: 'TCP', allowed: true });
   });
 
-  it('what-if: exit 3 and the pairs a new policy opens, with its rule; exit 0 when nothing moves', () => {
-    const r = cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--with', join(dir, 'open-web.yaml'));
+  it('what-if: exit 3 and the pairs a new policy opens, with its rule; exit 0 when nothing moves', async () => {
+    const r = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--with', join(dir, 'open-web.yaml'));
     expect(r.code, r.stderr).to.equal(3);
     expect(r.stdout).to.equal('1 verdict change: 1 opened, 0 closed\nopened  y/b -> x/a TCP/80: ingress: allowed by x/web-from-y ingress[0] (was: isolated by x/web-v6-only; no rule allows it)\n');
-    const same = cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--family', '6', '--with', join(dir, 'open-web.yaml'));
+    const same = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--family', '6', '--with', join(dir, 'open-web.yaml'));
     expect(same.code, same.stderr).to.equal(0);
     expect(same.stdout).to.equal('no verdict changes\n');
-    const removed = cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--without', 'x/web-v6-only', '--output', 'json');
+    const removed = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--without', 'x/web-v6-only', '--output', 'json');
     expect(removed.code, removed.stderr).to.equal(3);
     const j = JSON.parse(removed.stdout) as { changed: boolean; changes: { from: string; to: string; change: string; other?: boolean }[] };
     expect(j.changed).to.equal(true);
     expect(j.changes.map((c) => `${c.change} ${c.from} -> ${c.to}${c.other ? ' other' : ''}`)).to.deep.equal(['opened y/b -> x/a', 'opened y/b -> x/a other']);
   });
 
-  it('bad input names what is wrong', () => {
-    const nope = cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--without', 'x/nope');
+  it('bad input names what is wrong', async () => {
+    const nope = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--without', 'x/nope');
     expect(nope.code).to.equal(1);
     expect(nope.stderr).to.include('--without x/nope: networkpolicy x/nope is not in the cluster state');
-    const ns = cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--namespace', 'q');
+    const ns = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--namespace', 'q');
     expect(ns.code).to.equal(1);
     expect(ns.stderr).to.include('--namespace q: namespace q is not in the cluster state');
-    expect(cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--by', 'team').stderr).to.include('--by team: workload, pod or namespace');
-    expect(cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--port', '70000').code).to.equal(2);
-    expect(cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', 'y/b', '--to', 'x/a', '--port', '80', '--family', '5').code).to.equal(2);
+    expect((await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--by', 'team')).stderr).to.include('--by team: workload, pod or namespace');
+    expect((await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--port', '70000')).code).to.equal(2);
+    expect((await cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', 'y/b', '--to', 'x/a', '--port', '80', '--family', '5')).code).to.equal(2);
+    writeFileSync(join(dir, 'with-pod.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: x}\n');
+    const withPod = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--with', join(dir, 'with-pod.yaml'));
+    expect(withPod.code).to.equal(1);
+    expect(withPod.stderr).to.include('pod x/extra: a what-if changes policies and namespace labels, not pods');
+    writeFileSync(join(dir, 'bad-node.yaml'), CLUSTER + '---\n{apiVersion: v1, kind: Node, metadata: {name: n3}, status: {addresses: [{type: InternalIP, address: 198.51.100.300}]}}\n');
+    const bn = await cli('explain', '--cluster', join(dir, 'bad-node.yaml'), '--from', 'y/b', '--to', 'x/a', '--port', '80', '--family', '6');
+    expect(bn.code, bn.stderr).to.equal(0);
+    expect(bn.stderr).to.equal('netpol-nft: node n3: status.addresses[0].address: "198.51.100.300" is not an IP address\n');
   });
 
-  it('explain --family 6 answers for IPv6 (IPv4 stays the default), as matrix --family 6 above', () => {
-    const v4 = cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', 'y/b', '--to', 'x/a', '--port', '80');
+  it('the image puts the kubectl plugin and the CLI on PATH, as npm install -g does', async () => {
+    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    expect(pkg.bin).to.deep.equal({ 'netpol-nft': 'dist/controller/cli.js', 'kubectl-netpol': 'dist/controller/kubectl-netpol.js' });
+    const docker = readFileSync(join(repo, 'Dockerfile'), 'utf8');
+    for (const [name, path] of Object.entries(pkg.bin)) expect(docker).to.include(`ln -s /app/${path} /usr/local/bin/${name}`);
+    expect(readFileSync(join(repo, 'controller', 'kubectl-netpol.ts'), 'utf8').startsWith('#!/usr/bin/env node\n')).to.equal(true);
+  });
+
+  it('explain --family 6 answers for IPv6 (IPv4 stays the default), as matrix --family 6 above', async () => {
+    const v4 = await cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', 'y/b', '--to', 'x/a', '--port', '80');
     expect(v4.code).to.equal(3);
     expect(v4.stdout).to.include('y/b (192.0.2.11) -> x/a (192.0.2.10) TCP/80: DENIED');
-    const v6 = cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', 'y/b', '--to', 'x/a', '--port', '80', '--family', '6');
+    const v6 = await cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', 'y/b', '--to', 'x/a', '--port', '80', '--family', '6');
     expect(v6.code, v6.stderr).to.equal(0);
     expect(v6.stdout).to.include('y/b (2001:db8::b) -> x/a (2001:db8::a) TCP/80: ALLOWED');
     expect(v6.stdout).to.include('allowed by x/web-v6-only ingress[0]');
   });
 
-  it("explain: a node's own address (from its Node object) reaching its pod is never filtered; another node's is", () => {
-    const own = cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', '198.51.100.1', '--to', 'x/a', '--port', '80');
+  it("explain: a node's own address (from its Node object) reaching its pod is never filtered; another node's is", async () => {
+    const own = await cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', '198.51.100.1', '--to', 'x/a', '--port', '80');
     expect(own.code, own.stderr).to.equal(0);
     expect(own.stdout).to.include("from the address of x/a's own node n1: a node's traffic to its pods is never filtered");
-    const own6 = cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', '2001:db8:ff::1', '--to', 'x/a', '--port', '81');
+    const own6 = await cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', '2001:db8:ff::1', '--to', 'x/a', '--port', '81');
     expect(own6.code, own6.stderr).to.equal(0);
-    const other = cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', '198.51.100.2', '--to', 'x/a', '--port', '80');
+    const other = await cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', '198.51.100.2', '--to', 'x/a', '--port', '80');
     expect(other.code).to.equal(3);
     expect(other.stdout).to.include('isolated by x/web-v6-only');
   });
@@ -153,7 +183,7 @@ describe('CLI: matrix, what-if, explain --family, node addresses', function () {
     after(async () => api.close());
 
     it('matrix --kubeconfig lists the cluster (read-only) and answers from it', async () => {
-      const r = await run('controller/cli.ts', ['matrix', '--kubeconfig', kubeconfig, '--by', 'pod', '--port', '80', '--port', '81']);
+      const r = await cli('matrix', '--kubeconfig', kubeconfig, '--by', 'pod', '--port', '80', '--port', '81');
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout).to.include('TCP/80\n    x/a y/b\nx/a -   .\ny/b .   -\n');
       expect(r.stdout).to.include('TCP/81\n    x/a y/b\nx/a -   .\ny/b X   -\n');
@@ -179,7 +209,7 @@ describe('CLI: matrix, what-if, explain --family, node addresses', function () {
         clusters: [{ name: 'g', cluster: { server: 'http://127.0.0.1:9', 'insecure-skip-tls-verify': true } }], users: [{ name: 'u', user: {} }],
         contexts: [{ name: 'g', context: { cluster: 'g', user: 'u' } }],
       }));
-      const r = await run('controller/cli.ts', ['matrix', '--kubeconfig', gone]);
+      const r = await cli('matrix', '--kubeconfig', gone);
       expect(r.code).to.equal(1);
       expect(r.stderr).to.include('http://127.0.0.1:9');
     });
