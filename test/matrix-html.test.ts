@@ -17,11 +17,14 @@ import { parseAllDocuments } from 'yaml';
 import { clusterFromObjects, explain, explanationText } from '../compiler/index.js';
 import { matrixHtml } from '../compiler/matrix-html.js';
 import { whatIf } from '../compiler/matrix-output.js';
+import { EXAMPLE_STATE } from './e2e/example-state.js';
 import { modelObjects, REPO_ROOT } from './e2e/topology.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
 const example = (file: string) => parseAllDocuments(readFileSync(join(REPO_ROOT, 'policies-examples', file), 'utf8')).map((d) => d.toJS() as unknown).filter(Boolean);
+const BEFORE = clusterFromObjects(modelObjects({ ...EXAMPLE_STATE, policies: example('allow-same-namespace.yaml') })).cluster;
+const AFTER = clusterFromObjects(modelObjects({ ...EXAMPLE_STATE, policies: [...example('allow-same-namespace.yaml'), ...example('allow-monitoring-scrape.yaml')] })).cluster;
 
 describe('matrix --output html in headless chromium', function () {
   this.timeout(120_000);
@@ -38,11 +41,10 @@ describe('matrix --output html in headless chromium', function () {
       this.skip();
     }
     dir = mkdtempSync(join(tmpdir(), 'npn-unit-html-'));
-    // The model with "same namespace only" in x; the what-if adds "from the team namespace".
-    const before = clusterFromObjects(modelObjects({ policies: example('allow-same-namespace.yaml') })).cluster;
-    const after = clusterFromObjects(modelObjects({ nsLabels: { y: { team: 'frontend' } }, policies: [...example('allow-same-namespace.yaml'), ...example('allow-from-team-namespace.yaml')] })).cluster;
-    const w = whatIf(before, after, { by: 'pod' });
-    writeFileSync(join(dir, 'matrix.html'), matrixHtml(w.after, { changes: w.changes, title: 'what if x allowed its team namespace' }));
+    // The model with "same namespace only" in x; the what-if lets monitoring (y) scrape the
+    // port named metrics (TCP 81) of x's pods.
+    const w = whatIf(BEFORE, AFTER, { by: 'pod' });
+    writeFileSync(join(dir, 'matrix.html'), matrixHtml(w.after, { changes: w.changes, title: 'what if monitoring scraped x' }));
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -74,30 +76,40 @@ describe('matrix --output html in headless chromium', function () {
     expect(errors).to.deep.equal([]);
   });
 
-  it('renders the grid of the model: 9 rows and columns, x closed to y and z except what the what-if opens', async () => {
-    const grid = await page.$$eval('#grid tbody tr', (rows) => rows.map((r) => [r.querySelector('th')!.textContent, ...[...r.querySelectorAll('td')].map((td) => (td as HTMLElement).dataset.verdict)].join(' ')));
-    expect(grid).to.deep.equal([
+  it('renders the grid of the model: 9 rows and columns; all ports, then one port at a time', async () => {
+    const grid = () => page.$$eval('#grid tbody tr', (rows) => rows.map((r) => [r.querySelector('th')!.textContent, ...[...r.querySelectorAll('td')].map((td) => (td as HTMLElement).dataset.verdict)].join(' ')));
+    expect(await page.$$eval('#port option', (o) => o.map((x) => x.textContent))).to.deep.equal(['all ports', 'TCP/81 (metrics)', 'TCP/other']);
+    // All ports: y reaches x on 81 only (~ some ports), z not at all.
+    expect(await grid()).to.deep.equal([
       'x/a - . . . . . . . .',
       'x/b . - . . . . . . .',
       'x/c . . - . . . . . .',
-      'y/a . . . - . . . . .',
-      'y/b . . . . - . . . .',
-      'y/c . . . . . - . . .',
+      'y/a ~ ~ ~ - . . . . .',
+      'y/b ~ ~ ~ . - . . . .',
+      'y/c ~ ~ ~ . . - . . .',
       'z/a X X X . . . - . .',
       'z/b X X X . . . . - .',
       'z/c X X X . . . . . -',
     ]);
+    await page.select('#port', '0');
+    expect((await grid()).slice(3, 7)).to.deep.equal(['y/a . . . - . . . . .', 'y/b . . . . - . . . .', 'y/c . . . . . - . . .', 'z/a X X X . . . - . .']);
     const opened = await page.$$eval('#grid td.opened', (tds) => tds.map((td) => `${(td as HTMLElement).dataset.from}>${(td as HTMLElement).dataset.to}`));
     expect(opened).to.have.length(9);
     expect(opened).to.include('y/b>x/a');
+    await page.select('#port', '1');
+    expect((await grid())[4]).to.equal('y/b X X X . - . . . .');
+    expect(await page.$$eval('#grid td.opened', (tds) => tds.length)).to.equal(0);
+    await page.select('#port', '-1');
   });
 
   it('a click on a cell shows that pair\'s explain text and what the what-if changes there', async () => {
     await page.click('#grid td[data-from="y/b"][data-to="x/a"]');
     const text = await page.$eval('#explain', (e) => e.textContent ?? '');
-    const after = clusterFromObjects(modelObjects({ nsLabels: { y: { team: 'frontend' } }, policies: [...example('allow-same-namespace.yaml'), ...example('allow-from-team-namespace.yaml')] })).cluster;
-    expect(text).to.include(explanationText(explain(after, 'y/b', 'x/a', 1, 'TCP')).trimEnd());
-    expect(text).to.include('what-if: opened TCP/other: ingress: allowed by x/allow-from-team-frontend ingress[0] (was: isolated by x/allow-same-namespace; no rule allows it)');
+    // Both ports of the pair, each as explain words it.
+    expect(text).to.include(explanationText(explain(AFTER, 'y/b', 'x/a', 81, 'TCP')).trimEnd());
+    expect(text).to.include(explanationText(explain(AFTER, 'y/b', 'x/a', 1, 'TCP')).trimEnd());
+    expect(text).to.include('y/b (192.0.2.14) -> x/a (192.0.2.10) TCP/81: ALLOWED');
+    expect(text).to.include('what-if: opened TCP/81 (metrics): ingress: allowed by x/allow-monitoring-scrape ingress[0] (was: isolated by x/allow-same-namespace; no rule allows it)');
     const shot = join(dir, 'matrix.png');
     await page.screenshot({ path: shot as `${string}.png` });
     expect(statSync(shot).size).to.be.greaterThan(5000);
