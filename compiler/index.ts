@@ -8,3 +8,8 @@ export { fullBatch, deleteTableBatch, batchJson, batchText, rulesetText, type Ba
 export { diffBatch, batchOperations } from './diff.js';
 export { explain, explanationText, ExplainError, type Explanation } from './explain.js';
 export { normalizeListing } from './listing.js';
+export { buildMatrix, matrixOfIndex, MatrixError, type Matrix, type MatrixOptions, type MatrixEntity, type PortColumn, type GroupBy } from './matrix.js';
+export { matrixText, matrixJson, cellExplanation, whatIf, whatIfText, whatIfJson, type WhatIf, type Change } from './matrix-output.js';
+export { matrixHtml } from './matrix-html.js';
+export { explainPair, type ExplainOptions } from './explain.js';
+export { nodesFromObjects, parseNode, type NodeInfo } from './nodes.js';
