@@ -81,6 +81,11 @@ export const MATRIX_USAGE = `  netpol-nft matrix  [--cluster FILE|DIR | --kubeco
                      [--namespace NS]... [--port N[/PROTO]]... [--family 4|6] [--output text|json|html]
                      [--with FILE]... [--without NS/NAME]...   (what-if: exit 3 when a verdict changes)`;
 
+/** Each problem once, on stderr, naming the object and field. */
+function report(problems: readonly Problem[]): void {
+  for (const line of new Set(problems.map(formatProblem))) process.stderr.write(`netpol-nft: ${line}\n`);
+}
+
 export async function matrixCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -107,13 +112,14 @@ export async function matrixCommand(argv: string[]): Promise<number> {
   try {
     if (what) {
       const after = applyWhatIf(state.cluster, values.with ?? [], values.without ?? [], problems);
-      for (const p of problems) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
       const w = whatIf(state.cluster, after, opts, state.nodes);
+      report([...problems, ...w.before.index.problems, ...w.after.index.problems]);
       process.stdout.write(values.output === 'json' ? JSON.stringify(whatIfJson(w), null, 1) + '\n' : values.output === 'html' ? matrixHtml(w.after, { nodes: state.nodes, changes: w.changes }) : whatIfText(w));
       return w.changes.length ? 3 : 0;
     }
-    for (const p of problems) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
     const m = buildMatrix(state.cluster, opts);
+    // Invalid policies are named, and enforced fail-closed in the matrix as in the ruleset.
+    report([...problems, ...m.index.problems]);
     process.stdout.write(values.output === 'json' ? JSON.stringify(matrixJson(m)) + '\n' : values.output === 'html' ? matrixHtml(m, { nodes: state.nodes }) : matrixText(m));
     return 0;
   } catch (e) {

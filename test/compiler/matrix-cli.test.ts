@@ -122,6 +122,12 @@ describe('CLI: matrix, what-if, explain --family, node addresses', function () {
     expect((await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--by', 'team')).stderr).to.include('--by team: workload, pod or namespace');
     expect((await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--port', '70000')).code).to.equal(2);
     expect((await cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', 'y/b', '--to', 'x/a', '--port', '80', '--family', '5')).code).to.equal(2);
+    // An invalid policy in --with is named, and fails closed: it isolates y/b and allows nothing.
+    writeFileSync(join(dir, 'broken.yaml'), 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: broken, namespace: y}\nspec:\n  podSelector: {}\n  ingress: [{from: [{ipBlock: {cidr: 192.0.2.0/24, except: [198.51.100.0/28]}}]}]\n');
+    const broken = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--with', join(dir, 'broken.yaml'));
+    expect(broken.stderr).to.equal('netpol-nft: networkpolicy y/broken: spec.ingress[0].from[0].ipBlock.except[0]: 198.51.100.0/28 must be a strict subset of cidr 192.0.2.0/24\n');
+    expect(broken.code).to.equal(3);
+    expect(broken.stdout).to.include('closed  x/a -> y/b TCP/80 (http) TCP/other: ingress: isolated by y/broken; no rule allows it (invalid, allowing nothing: y/broken) (was: no policy selects y/b for ingress)');
     writeFileSync(join(dir, 'with-pod.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: x}\n');
     const withPod = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--with', join(dir, 'with-pod.yaml'));
     expect(withPod.code).to.equal(1);
