@@ -98,6 +98,15 @@ describe('CLI: matrix, what-if, explain --family, node addresses', function () {
     expect(m.cells).to.deep.include({ from: 'y/b', to: 'x/a', port: 80, protocol: 'TCP', allowed: true });
   });
 
+  it('--output html writes one self-contained page (the browser test drives it: test/matrix-html.test.ts)', async () => {
+    const r = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--by', 'pod', '--output', 'html', '--with', join(dir, 'open-web.yaml'));
+    expect(r.code, r.stderr).to.equal(3);
+    expect(r.stdout.startsWith('<!doctype html>')).to.equal(true);
+    expect(r.stdout).to.include(`content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"`);
+    expect(r.stdout).to.not.match(/\b(src|href)=["']?(https?:)?\/\//);
+    expect(r.stdout).to.include('"change":"opened"');
+  });
+
   it('what-if: exit 3 and the pairs a new policy opens, with its rule; exit 0 when nothing moves', async () => {
     const r = await cli('matrix', '--cluster', join(dir, 'cluster.yaml'), '--with', join(dir, 'open-web.yaml'));
     expect(r.code, r.stderr).to.equal(3);
