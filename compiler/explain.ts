@@ -82,6 +82,11 @@ export function nodeAddresses(cluster: Cluster, nodes: readonly NodeInfo[], node
   return out;
 }
 
+/** The node an address belongs to, if it is a node's (see nodeAddresses). */
+function nodeOf(cluster: Cluster, nodes: readonly NodeInfo[], ip: string): string | undefined {
+  return nodes.find((n) => n.addresses.includes(ip))?.name ?? cluster.pods.find((p) => p.hostNetwork && p.ips.includes(ip))?.nodeName;
+}
+
 /** DESIGN.md 1.11: what a node sends to its own pods (kubelet probes) is never filtered: it
  *  leaves through the output hook, which the ruleset does not hook. */
 function fromOwnNode(index: ClusterIndex, pod: PodInfo): Side {
@@ -109,7 +114,9 @@ export interface PairEnd {
 /** The answer for two resolved endpoints of one family, on an index built once: what both
  *  `explain` and `matrix` (for its cells' explanations) call. */
 export function explainPair(index: ClusterIndex, src: PairEnd, dst: PairEnd, port: number, protocol: Protocol, nodes: readonly NodeInfo[] = []): Explanation {
-  const egress = side(index, 'egress', src.pod, { peerIp: dst.ip, peerPod: dst.pod, protocol, port, destinationPod: dst.pod });
+  let egress = side(index, 'egress', src.pod, { peerIp: dst.ip, peerPod: dst.pod, protocol, port, destinationPod: dst.pod });
+  const srcNode = src.pod ? undefined : nodeOf(index.cluster, nodes, src.ip);
+  if (srcNode) egress = { ...egress, reason: `node ${srcNode}: not a pod, NetworkPolicy does not restrict its egress` };
   const ingress = !src.pod && dst.pod && nodeAddresses(index.cluster, nodes, dst.pod.nodeName).has(src.ip)
     ? fromOwnNode(index, dst.pod)
     : side(index, 'ingress', dst.pod, { peerIp: src.ip, peerPod: src.pod, protocol, port, destinationPod: dst.pod });

@@ -169,6 +169,7 @@ describe('CLI: matrix, what-if, explain --family, node addresses', function () {
     const own = await cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', '198.51.100.1', '--to', 'x/a', '--port', '80');
     expect(own.code, own.stderr).to.equal(0);
     expect(own.stdout).to.include("from the address of x/a's own node n1: a node's traffic to its pods is never filtered");
+    expect(own.stdout).to.include('egress  at source:      allowed  node n1: not a pod, NetworkPolicy does not restrict its egress');
     const own6 = await cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', '2001:db8:ff::1', '--to', 'x/a', '--port', '81');
     expect(own6.code, own6.stderr).to.equal(0);
     const other = await cli('explain', '--cluster', join(dir, 'cluster.yaml'), '--from', '198.51.100.2', '--to', 'x/a', '--port', '80');
