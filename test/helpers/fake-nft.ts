@@ -1,0 +1,606 @@
+// An in-memory nft, for tests that must run without root: it applies the JSON batches the
+// compiler writes (`fullBatch`, `diffBatch`) to tables held in memory, all or nothing, and
+// refuses what nft 1.0.6 on a 6.x kernel refuses, with the same first line of stderr, so
+// that a batch mistake fails here as it would on a node. It implements the agent's NftPort.
+//
+// What nft refuses (each point was tried with the real nft in a network namespace; the
+// agreement is checked by test/ruleset/fake-nft-kernel.test.ts):
+//  - deleting a table, chain, set, map, counter or element that is not there, twice in one
+//    batch included (ENOENT), and anything that refers to a missing object: an element of a
+//    missing set, a rule in a missing chain, a rule naming a missing set, map or counter, a
+//    verdict that jumps to a missing chain, a counter-map element naming a missing counter;
+//  - deleting what something still uses (EBUSY): a set or map a rule names, a chain a rule or
+//    a map element jumps to, a counter a rule or a counter-map element names. A chain that is
+//    not jumped to may be deleted with its rules;
+//  - `create` of anything already there, `add` of a map element whose key is there with
+//    another value, `add` of a set, map or chain already there with another type, flags or
+//    hook (EEXIST / EOPNOTSUPP). `add` of an element already there (same key, same value) is
+//    accepted and changes nothing, as nft does;
+//  - intervals: a prefix or range in a set without `flags interval`; in an interval set of one
+//    field, an element overlapping another one (touching is fine; identical is a no-op); in a
+//    concatenated interval set, an element whose first or last point lies inside another
+//    element (this is exactly the kernel's check: a box that straddles another one with both
+//    corners outside it is accepted, as the kernel accepts it); a range whose end is below its
+//    start. Deleting from a concatenated interval set removes the element holding the first
+//    point of the one named (the kernel does not compare the ends);
+//  - elements of the wrong shape for the set's type (an IPv6 address in an IPv4 set, a plain
+//    value in a concatenated set, a concatenation of the wrong length, a port above 65535, a
+//    map element in a set or the reverse); a rule that matches a set or map of another type
+//    (`ip6 saddr @a_v4_set`), or uses a set as a verdict map.
+// `strict: true` adds one check nft does not make: adding an element that is already there.
+// A diff that does so is harmless to the kernel but shows that its idea of the kernel's state
+// was wrong; the no-root diff tests use it.
+//
+// `list()` prints what `nft -j list table|counters|chains` prints for the same state, so
+// that normalizeListing(fake listing) equals the kernel's normalized listing.
+import { isIP } from 'node:net';
+import { bigintToIp, ipToBigint } from '../../compiler/cidr.js';
+import type { Batch } from '../../compiler/index.js';
+import { classifyNftError, NftError, type NftPort } from '../../controller/nft.js';
+import { normalizeListing } from '../../compiler/listing.js';
+
+type Obj = Record<string, any>;
+type Field = 'ipv4_addr' | 'ipv6_addr' | 'inet_proto' | 'inet_service' | 'mark' | 'ifname';
+const FIELDS: readonly Field[] = ['ipv4_addr', 'ipv6_addr', 'inet_proto', 'inet_service', 'mark', 'ifname'];
+const PROTOS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, sctp: 132 };
+const PROTO_NAMES = new Map(Object.entries(PROTOS).map(([k, v]) => [v, k]));
+
+/** One element, parsed: an inclusive [lo, hi] per field; `value` for maps. */
+interface Elem {
+  readonly key: string;
+  readonly fields: readonly (readonly [bigint, bigint])[];
+  readonly value?: unknown;
+}
+
+interface SetObj {
+  readonly kind: 'set' | 'map';
+  readonly name: string;
+  readonly type: string | readonly string[];
+  readonly fields: readonly Field[];
+  readonly flags: readonly string[];
+  readonly map?: 'verdict' | 'counter';
+  readonly handle: number;
+  elems: Map<string, Elem>;
+}
+interface ChainObj {
+  readonly name: string;
+  readonly base?: Obj;
+  readonly handle: number;
+  rules: { readonly expr: readonly Obj[]; readonly handle: number; readonly refs: readonly string[] }[];
+}
+interface CounterObj {
+  readonly name: string;
+  readonly handle: number;
+  packets: number;
+  bytes: number;
+}
+interface Table {
+  readonly family: string;
+  readonly name: string;
+  readonly handle: number;
+  chains: Map<string, ChainObj>;
+  sets: Map<string, SetObj>; // sets and maps share one namespace, as in nft
+  counters: Map<string, CounterObj>;
+  /** How many rules and elements use each object: `chain:NAME`, `set:NAME`, `counter:NAME`. */
+  refs: Map<string, number>;
+}
+
+/** The first line nft prints for each errno the kernel returns. */
+const ERRNO = {
+  ENOENT: 'Error: Could not process rule: No such file or directory',
+  EEXIST: 'Error: Could not process rule: File exists',
+  EBUSY: 'Error: Could not process rule: Device or resource busy',
+  EOPNOTSUPP: 'Error: Could not process rule: Operation not supported',
+  EINVAL: 'Error: Could not process rule: Invalid argument',
+} as const;
+
+class Refused extends Error {}
+const refuse = (nftLine: string, why: string): never => {
+  throw new Refused(`${nftLine}\n(fake nft: ${why})`);
+};
+
+export interface FakeNftOptions {
+  /** Also refuse adding an element that is already there (nft accepts it). */
+  readonly strict?: boolean;
+}
+
+export class FakeNft implements NftPort {
+  private tables = new Map<string, Table>();
+  private handle = 0;
+  /** Every batch applied successfully, in order (tests look at their shape). */
+  readonly batches: Batch[] = [];
+  /** Set to make the next apply() calls fail as an unreachable nft would. */
+  failing = false;
+
+  constructor(private readonly opts: FakeNftOptions = {}) {}
+
+  // ---------------------------------------------------------------- the port
+
+  async apply(batchJson: string): Promise<void> {
+    if (this.failing) throw new NftError('failed', 'fake nft: injected failure', 1);
+    this.applyBatch(JSON.parse(batchJson) as Batch);
+  }
+
+  async list(family: string, table: string, what: 'table' | 'counters' | 'chains' = 'table'): Promise<string | undefined> {
+    return this.listJson(family, table, what);
+  }
+
+  // ---------------------------------------------------------------- for tests
+
+  /** Applies a batch synchronously; throws NftError (classified as NftCli would) when nft
+   *  would refuse it, and then nothing has changed. */
+  applyBatch(batch: Batch): void {
+    const saved = this.tables, savedHandle = this.handle;
+    this.tables = new Map([...saved].map(([k, t]) => [k, cloneTable(t)]));
+    try {
+      batch.nftables.forEach((cmd, i) => {
+        try {
+          this.command(cmd as Obj);
+        } catch (e) {
+          if (e instanceof Refused) throw new Refused(`${e.message} [command ${i}: ${JSON.stringify(cmd).slice(0, 300)}]`);
+          throw e;
+        }
+      });
+    } catch (e) {
+      this.tables = saved;
+      this.handle = savedHandle;
+      if (e instanceof Refused) throw new NftError(classifyNftError(e.message), e.message, 1);
+      throw e;
+    }
+    this.batches.push(batch);
+  }
+
+  /** The state as `nft -j list …` prints it; undefined when the table does not exist. */
+  listJson(family: string, table: string, what: 'table' | 'counters' | 'chains' = 'table'): string | undefined {
+    const out: Obj[] = [{ metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } }];
+    if (what === 'chains') {
+      for (const t of this.tables.values()) if (t.family === family) for (const c of t.chains.values()) out.push({ chain: chainListing(t, c) });
+      return JSON.stringify({ nftables: out });
+    }
+    const t = this.tables.get(`${family} ${table}`);
+    if (!t) return undefined;
+    out.push({ table: { family, name: table, handle: t.handle } });
+    for (const c of t.counters.values()) out.push({ counter: { family, name: c.name, table, handle: c.handle, packets: c.packets, bytes: c.bytes } });
+    if (what === 'counters') return JSON.stringify({ nftables: out });
+    for (const s of t.sets.values()) out.push({ [s.kind]: setListing(t, s) });
+    for (const c of t.chains.values()) {
+      out.push({ chain: chainListing(t, c) });
+      for (const r of c.rules) out.push({ rule: { family, table, chain: c.name, handle: r.handle, expr: r.expr.map(listedStatement) } });
+    }
+    return JSON.stringify({ nftables: out });
+  }
+
+  /** The table as the kernel tests compare it (normalizeListing), '' when it does not exist. */
+  dump(table = 'netpol_nft', family = 'inet'): string {
+    const json = this.listJson(family, table);
+    return json === undefined ? '' : normalizeListing(json);
+  }
+
+  /** Gives a named counter values, as traffic would (for metrics tests). */
+  setCounter(name: string, packets: number, bytes: number, table = 'netpol_nft', family = 'inet'): void {
+    const c = this.tables.get(`${family} ${table}`)?.counters.get(name);
+    if (!c) throw new Error(`fake nft: no counter ${name}`);
+    c.packets = packets;
+    c.bytes = bytes;
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  private command(cmd: Obj): void {
+    const verbs = Object.keys(cmd);
+    if (verbs.length !== 1) refuse('Error: syntax error', `a command has one verb, got ${verbs.join(', ') || 'none'}`);
+    const verb = verbs[0]!;
+    const body = cmd[verb] as Obj;
+    const kinds = Object.keys(body ?? {});
+    if (kinds.length !== 1) refuse('Error: syntax error', `${verb} needs one object`);
+    const kind = kinds[0]!;
+    const o = body[kind] as Obj;
+    switch (`${verb} ${kind}`) {
+      case 'add table': case 'create table': return this.addTable(o, verb === 'create');
+      case 'delete table': return this.deleteTable(o);
+      case 'add chain': case 'create chain': return this.addChain(o, verb === 'create');
+      case 'flush chain': return this.flushChain(this.chain(o, o.name), this.table(o));
+      case 'delete chain': return this.deleteChain(o);
+      case 'add rule': return this.addRule(o);
+      case 'add counter': case 'create counter': return this.addCounter(o, verb === 'create');
+      case 'delete counter': return this.deleteCounter(o);
+      case 'add set': case 'create set': case 'add map': case 'create map': return this.addSet(o, kind as 'set' | 'map', verb === 'create');
+      case 'delete set': case 'delete map': return this.deleteSet(o, kind as 'set' | 'map');
+      case 'flush set': case 'flush map': return this.flushSet(this.set(o, o.name, kind as 'set' | 'map'), this.table(o));
+      case 'add element': case 'create element': return this.addElements(o, verb === 'create');
+      case 'delete element': return this.deleteElements(o);
+      default: throw new Error(`fake nft: "${verb} ${kind}" is not implemented; teach test/helpers/fake-nft.ts what nft does with it`);
+    }
+  }
+
+  private table(o: Obj): Table {
+    const t = this.tables.get(`${o.family} ${o.table ?? o.name}`);
+    if (!t) return refuse(`Error: No such file or directory; table ${o.family} ${o.table ?? o.name}`, `table ${o.family} ${o.table ?? o.name} does not exist`);
+    return t;
+  }
+  private chain(o: Obj, name: string): ChainObj {
+    const c = this.table(o).chains.get(name);
+    if (!c) return refuse(ERRNO.ENOENT, `chain ${name} does not exist`);
+    return c;
+  }
+  private set(o: Obj, name: string, kind?: 'set' | 'map'): SetObj {
+    const s = this.table(o).sets.get(name);
+    if (!s || (kind && s.kind !== kind)) return refuse(`Error: No such file or directory; ${kind ?? 'set'} ${name}`, `${kind ?? 'set'} ${name} does not exist`);
+    return s;
+  }
+
+  private addTable(o: Obj, create: boolean): void {
+    const k = `${o.family} ${o.name}`;
+    if (this.tables.has(k)) {
+      if (create) refuse(ERRNO.EEXIST, `table ${k} exists`);
+      return;
+    }
+    this.tables.set(k, { family: o.family, name: o.name, handle: ++this.handle, chains: new Map(), sets: new Map(), counters: new Map(), refs: new Map() });
+  }
+
+  private deleteTable(o: Obj): void {
+    this.table(o);
+    this.tables.delete(`${o.family} ${o.name}`);
+  }
+
+  private addChain(o: Obj, create: boolean): void {
+    const t = this.table(o);
+    const base = o.hook === undefined ? undefined : { type: o.type, hook: o.hook, prio: o.prio, policy: o.policy };
+    const old = t.chains.get(o.name);
+    if (old) {
+      if (create) refuse(ERRNO.EEXIST, `chain ${o.name} exists`);
+      if (base && JSON.stringify(base) !== JSON.stringify(old.base)) refuse(ERRNO.EOPNOTSUPP, `chain ${o.name} exists with another hook`);
+      return;
+    }
+    t.chains.set(o.name, { name: o.name, base, handle: ++this.handle, rules: [] });
+  }
+
+  private flushChain(c: ChainObj, t: Table): void {
+    for (const r of c.rules) for (const ref of r.refs) unref(t, ref);
+    c.rules = [];
+  }
+
+  private deleteChain(o: Obj): void {
+    const t = this.table(o), c = this.chain(o, o.name);
+    if (used(t, `chain:${c.name}`)) refuse(ERRNO.EBUSY, `chain ${c.name} is still jumped to`);
+    this.flushChain(c, t);
+    t.chains.delete(c.name);
+  }
+
+  private addCounter(o: Obj, create: boolean): void {
+    const t = this.table(o);
+    if (t.counters.has(o.name)) {
+      if (create) refuse(ERRNO.EEXIST, `counter ${o.name} exists`);
+      return;
+    }
+    t.counters.set(o.name, { name: o.name, handle: ++this.handle, packets: 0, bytes: 0 });
+  }
+
+  private deleteCounter(o: Obj): void {
+    const t = this.table(o);
+    if (!t.counters.has(o.name)) refuse(`Error: No such file or directory; obj ${o.name}`, `counter ${o.name} does not exist`);
+    if (used(t, `counter:${o.name}`)) refuse(ERRNO.EBUSY, `counter ${o.name} is still used`);
+    t.counters.delete(o.name);
+  }
+
+  private addSet(o: Obj, kind: 'set' | 'map', create: boolean): void {
+    const t = this.table(o);
+    const types = typeof o.type === 'string' ? [o.type] : Array.isArray(o.type) ? (o.type as unknown[]) : [];
+    const bad = types.find((x) => !FIELDS.includes(x as Field));
+    if (!types.length || bad !== undefined) refuse('Error: unknown datatype', `${kind} ${o.name}: type ${JSON.stringify(o.type)} is not one the fake knows (${FIELDS.join(', ')})`);
+    if (kind === 'map' && o.map !== 'verdict' && o.map !== 'counter') throw new Error(`fake nft: map type ${JSON.stringify(o.map)} is not implemented`);
+    const flags = (o.flags ?? []) as string[];
+    const old = t.sets.get(o.name);
+    if (old) {
+      if (create) refuse(ERRNO.EEXIST, `${kind} ${o.name} exists`);
+      const same = old.kind === kind && JSON.stringify(old.type) === JSON.stringify(o.type) && JSON.stringify(old.flags) === JSON.stringify(flags) && old.map === o.map;
+      if (!same) refuse(ERRNO.EEXIST, `${old.kind} ${o.name} exists with another type, flags or map kind`);
+    } else {
+      t.sets.set(o.name, { kind, name: o.name, type: o.type, fields: types as Field[], flags, ...(kind === 'map' ? { map: o.map } : {}), handle: ++this.handle, elems: new Map() });
+    }
+    if (o.elem !== undefined) this.insert(t, t.sets.get(o.name)!, o.elem, false);
+  }
+
+  private deleteSet(o: Obj, kind: 'set' | 'map'): void {
+    const t = this.table(o), s = this.set(o, o.name, kind);
+    if (used(t, `set:${s.name}`)) refuse(ERRNO.EBUSY, `${kind} ${s.name} is still used by a rule`);
+    this.flushSet(s, t);
+    t.sets.delete(s.name);
+  }
+
+  private flushSet(s: SetObj, t: Table): void {
+    for (const e of s.elems.values()) for (const r of valueRefs(s, e.value)) unref(t, r);
+    s.elems = new Map();
+  }
+
+  private addElements(o: Obj, create: boolean): void {
+    const t = this.table(o);
+    if (!t.sets.has(o.name)) refuse(`Error: No such file or directory; set ${o.name}`, `set ${o.name} does not exist`);
+    this.insert(t, t.sets.get(o.name)!, o.elem, create);
+  }
+
+  private insert(t: Table, s: SetObj, raw: unknown, create: boolean): void {
+    if (!Array.isArray(raw)) refuse('Error: syntax error', `${s.name}: elem must be a list`);
+    const interval = s.flags.includes('interval');
+    const fresh: Elem[] = [];
+    for (const r of raw as unknown[]) {
+      const e = parseElem(s, r);
+      const old = s.elems.get(e.key);
+      if (old) {
+        if (s.kind === 'map' && JSON.stringify(old.value) !== JSON.stringify(e.value)) refuse(ERRNO.EEXIST, `${s.name}: ${elemText(s, e)} is there with another value`);
+        if (create) refuse(ERRNO.EEXIST, `${s.name}: ${elemText(s, e)} is already there`);
+        if (this.opts.strict) refuse(ERRNO.EEXIST, `${s.name}: ${elemText(s, e)} is already there (strict: nft would accept it, but the diff thought it absent)`);
+        continue;
+      }
+      if (interval && s.fields.length === 1) {
+        // nft checks one-field intervals in user space against what the set holds, and the
+        // elements of the same command against each other.
+        for (const x of [...s.elems.values(), ...fresh]) {
+          if (x.key !== e.key && overlaps(x.fields[0]!, e.fields[0]!)) {
+            refuse(fresh.includes(x) ? 'Error: conflicting intervals specified' : 'Error: interval overlaps with an existing one', `${s.name}: ${elemText(s, e)} overlaps ${elemText(s, x)}`);
+          }
+        }
+      } else if (interval) {
+        // The kernel's concatenated-interval check: the new element's first or last point
+        // must not lie inside another element.
+        for (const x of s.elems.values()) {
+          if (inside(e.fields.map((f) => f[0]), x) || inside(e.fields.map((f) => f[1]), x)) refuse(ERRNO.EEXIST, `${s.name}: ${elemText(s, e)} overlaps ${elemText(s, x)}`);
+        }
+      }
+      for (const ref of valueRefs(s, e.value)) {
+        const [what, name] = ref.split(':') as ['chain' | 'counter', string];
+        if (!(what === 'chain' ? t.chains : t.counters).has(name)) refuse(ERRNO.ENOENT, `${s.name}: ${elemText(s, e)} refers to missing ${what} ${name}`);
+        addRef(t, ref);
+      }
+      s.elems.set(e.key, e);
+      if (interval) fresh.push(e);
+    }
+  }
+
+  private deleteElements(o: Obj): void {
+    const t = this.table(o);
+    if (!t.sets.has(o.name)) refuse(`Error: No such file or directory; set ${o.name}`, `set ${o.name} does not exist`);
+    const s = t.sets.get(o.name)!;
+    if (!Array.isArray(o.elem)) refuse('Error: syntax error', `${s.name}: elem must be a list`);
+    for (const r of o.elem as unknown[]) {
+      // A map element is deleted by its key; nft ignores a value given with it.
+      const key = s.kind === 'map' && Array.isArray(r) ? r[0] : r;
+      const e = parseElem(s, s.kind === 'map' ? [key, undefined] : key, true);
+      // In a concatenated interval set the kernel deletes the element that holds the first
+      // point of the one named, whatever its end (tried on 6.x).
+      const old = s.fields.length > 1 && s.flags.includes('interval')
+        ? [...s.elems.values()].find((x) => inside(e.fields.map((f) => f[0]), x))
+        : s.elems.get(e.key);
+      if (!old) refuse(s.flags.includes('interval') ? 'Error: element does not exist' : ERRNO.ENOENT, `${s.name}: ${elemText(s, e)} is not in the set`);
+      for (const ref of valueRefs(s, old!.value)) unref(t, ref);
+      s.elems.delete(old!.key);
+    }
+  }
+
+  private addRule(o: Obj): void {
+    const t = this.table(o);
+    const c = t.chains.get(o.chain);
+    if (!c) return refuse(`Error: No such file or directory; chain ${o.chain}`, `chain ${o.chain} does not exist`);
+    if (!Array.isArray(o.expr)) refuse('Error: syntax error', 'a rule needs expr');
+    const refs: string[] = [];
+    for (const stmt of o.expr as Obj[]) ruleRefs(t, stmt, refs);
+    for (const r of refs) addRef(t, r);
+    c.rules.push({ expr: o.expr, handle: ++this.handle, refs });
+  }
+}
+
+// ------------------------------------------------------------------ references
+
+const addRef = (t: Table, ref: string) => t.refs.set(ref, (t.refs.get(ref) ?? 0) + 1);
+function unref(t: Table, ref: string): void {
+  const n = (t.refs.get(ref) ?? 0) - 1;
+  if (n > 0) t.refs.set(ref, n);
+  else t.refs.delete(ref);
+}
+const used = (t: Table, ref: string) => (t.refs.get(ref) ?? 0) > 0;
+
+/** What a map element's value uses: the chain a verdict jumps to, the counter it names. */
+function valueRefs(s: SetObj, v: unknown): string[] {
+  if (s.kind !== 'map' || v === undefined) return [];
+  if (s.map === 'counter') return [`counter:${v as string}`];
+  const target = (v as Obj).jump?.target ?? (v as Obj).goto?.target;
+  return typeof target === 'string' ? [`chain:${target}`] : [];
+}
+
+/** The type of a match's left side, when the fake knows it. */
+function exprType(e: unknown): string | string[] | undefined {
+  const o = e as Obj;
+  if (!o || typeof o !== 'object') return undefined;
+  if (o.payload) {
+    const { protocol, field } = o.payload;
+    if ((protocol === 'ip' || protocol === 'ip6') && (field === 'saddr' || field === 'daddr')) return protocol === 'ip' ? 'ipv4_addr' : 'ipv6_addr';
+    if (field === 'sport' || field === 'dport') return 'inet_service';
+    return undefined;
+  }
+  if (o.meta?.key === 'l4proto') return 'inet_proto';
+  if (o.meta?.key === 'mark' || o.ct?.key === 'mark') return 'mark';
+  if (Array.isArray(o.concat)) {
+    const parts = o.concat.map(exprType);
+    return parts.every((p: unknown) => typeof p === 'string') ? (parts as string[]) : undefined;
+  }
+  return undefined;
+}
+
+/** Checks the objects a statement names and collects them as references. */
+function ruleRefs(t: Table, stmt: Obj, refs: string[]): void {
+  const [k, v] = Object.entries(stmt)[0] ?? [];
+  const named = (ref: unknown, want: 'set' | 'verdict' | 'counter', left: unknown) => {
+    if (typeof ref !== 'string' || !ref.startsWith('@')) return;
+    const name = ref.slice(1);
+    const s = t.sets.get(name);
+    if (!s) return refuse(`Error: No such file or directory; set ${name}`, `a rule names missing set ${name}`);
+    if (want !== 'set' && (s.kind !== 'map' || s.map !== want)) refuse(want === 'verdict' ? 'Error: Expression is not a map' : ERRNO.EINVAL, `${name} is not a ${want} map`);
+    const lt = exprType(left);
+    if (lt !== undefined && JSON.stringify(typeof s.type === 'string' ? s.type : [...s.type]) !== JSON.stringify(lt)) {
+      refuse(`Error: datatype mismatch, expected ${JSON.stringify(s.type)}, expression has type ${JSON.stringify(lt)}`, `${name} holds ${JSON.stringify(s.type)}`);
+    }
+    refs.push(`set:${name}`);
+  };
+  const target = (name: unknown) => {
+    if (!t.chains.has(name as string)) refuse(ERRNO.ENOENT, `a rule jumps to missing chain ${String(name)}`);
+    refs.push(`chain:${name as string}`);
+  };
+  switch (k) {
+    case 'match': return named(v.right, 'set', v.left);
+    case 'vmap': return named(v.data, 'verdict', v.key);
+    case 'counter':
+      if (typeof v === 'string') {
+        if (!t.counters.has(v)) refuse(ERRNO.ENOENT, `a rule names missing counter ${v}`);
+        refs.push(`counter:${v}`);
+      } else if (v && v.map) named(v.map.data, 'counter', v.map.key);
+      return;
+    case 'jump': case 'goto': return target(v.target);
+    default: return;
+  }
+}
+
+// ------------------------------------------------------------------ elements
+
+const overlaps = (a: readonly [bigint, bigint], b: readonly [bigint, bigint]) => a[0] <= b[1] && b[0] <= a[1];
+const inside = (point: readonly bigint[], e: Elem) => e.fields.every(([lo, hi], i) => lo <= point[i]! && point[i]! <= hi);
+
+const BITS: Record<Field, number> = { ipv4_addr: 32, ipv6_addr: 128, inet_proto: 8, inet_service: 16, mark: 32, ifname: 0 };
+
+/** One field of an element: a plain value, or (interval sets only) a prefix or range. */
+function parseField(s: SetObj, f: Field, raw: unknown): [bigint, bigint] {
+  const interval = s.flags.includes('interval');
+  const r = raw as Obj;
+  if (r && typeof r === 'object' && ('prefix' in r || 'range' in r)) {
+    if (!interval) refuse(`Error: You must add 'flags interval' to your set declaration if you want to add ${'prefix' in r ? 'prefix' : 'range'} elements`, `${s.name} is not an interval set`);
+    if ('prefix' in r) {
+      if (f !== 'ipv4_addr' && f !== 'ipv6_addr') refuse('Error: datatype mismatch', `a prefix in a ${f} field`);
+      const [lo] = parseField(s, f, r.prefix.addr);
+      const len = Number(r.prefix.len), bits = BITS[f];
+      if (!Number.isInteger(len) || len < 0 || len > bits) refuse('Error: syntax error', `prefix length ${r.prefix.len}`);
+      const host = (1n << BigInt(bits - len)) - 1n;
+      return [lo & ~host, (lo & ~host) | host];
+    }
+    if (!Array.isArray(r.range) || r.range.length !== 2) refuse('Error: syntax error', 'a range has two ends');
+    const a = parseField(s, f, r.range[0])[0], b = parseField(s, f, r.range[1])[0];
+    if (b < a) refuse('Error: Range has zero or negative size', `${JSON.stringify(r.range)}`);
+    return [a, b];
+  }
+  switch (f) {
+    case 'ipv4_addr': case 'ipv6_addr': {
+      const fam = typeof raw === 'string' ? isIP(raw) : 0;
+      if (fam === 0) refuse('Error: Could not resolve hostname: Name or service not known', `${JSON.stringify(raw)} is not an address`);
+      if (fam !== (f === 'ipv4_addr' ? 4 : 6)) refuse('Error: Could not resolve hostname: Address family for hostname not supported', `${JSON.stringify(raw)} in a ${f} field`);
+      const n = ipToBigint(raw as string);
+      return [n, n];
+    }
+    case 'inet_proto': {
+      const n = typeof raw === 'string' ? PROTOS[raw] : typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 255 ? raw : undefined;
+      if (n === undefined) refuse('Error: Could not resolve protocol name', `${JSON.stringify(raw)} is not a protocol`);
+      return [BigInt(n!), BigInt(n!)];
+    }
+    case 'inet_service': case 'mark': {
+      const max = f === 'mark' ? 0xffffffff : 65535;
+      if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 0 || raw > max) refuse(f === 'mark' ? 'Error: Value out of range' : 'Error: Service out of range', `${JSON.stringify(raw)} in a ${f} field`);
+      return [BigInt(raw as number), BigInt(raw as number)];
+    }
+    case 'ifname': {
+      if (typeof raw !== 'string') refuse('Error: datatype mismatch', `${JSON.stringify(raw)} is not an interface name`);
+      const n = BigInt('0x' + (Buffer.from(raw as string).toString('hex') || '0'));
+      return [n, n];
+    }
+  }
+}
+
+function parseElem(s: SetObj, raw: unknown, deleting = false): Elem {
+  let keyRaw = raw, value: unknown;
+  if (s.kind === 'map') {
+    if (!Array.isArray(raw) || raw.length !== 2) refuse(ERRNO.EINVAL, `${s.name} is a map: an element is [key, value]`);
+    keyRaw = (raw as unknown[])[0];
+    value = (raw as unknown[])[1];
+    if (!deleting) checkMapValue(s, value);
+  } else if (Array.isArray(raw)) {
+    refuse('netlink: Error: set is not a map', `${s.name} is a set, the element ${JSON.stringify(raw)} has a value`);
+  }
+  const concat = (keyRaw as Obj | null)?.concat as unknown[] | undefined;
+  let parts: unknown[];
+  if (s.fields.length > 1) {
+    const want = `concatenation of (${s.fields.join(', ')})`;
+    if (!Array.isArray(concat)) refuse(`Error: invalid data type, expected ${want}`, `${JSON.stringify(keyRaw)} in ${s.name}`);
+    if (concat!.length !== s.fields.length) refuse(`Error: datatype mismatch, expected ${want}`, `${JSON.stringify(keyRaw)} has ${concat!.length} fields`);
+    parts = concat!;
+  } else {
+    if (Array.isArray(concat)) refuse("Error: Can't parse symbolic invalid expressions", `a concatenation in ${s.name}, whose type is ${s.fields[0]}`);
+    parts = [keyRaw];
+  }
+  const fields = parts.map((p, i) => parseField(s, s.fields[i]!, p));
+  return { key: fields.map(([lo, hi]) => `${lo}-${hi}`).join('|'), fields, ...(s.kind === 'map' ? { value } : {}) };
+}
+
+function checkMapValue(s: SetObj, v: unknown): void {
+  if (s.map === 'counter') {
+    if (typeof v !== 'string') refuse(ERRNO.EINVAL, `${s.name} maps to counters: ${JSON.stringify(v)} is not a counter name`);
+    return;
+  }
+  const o = v as Obj;
+  const ok = o && typeof o === 'object' && Object.keys(o).length === 1 &&
+    (((o.jump || o.goto) && typeof (o.jump ?? o.goto).target === 'string') || ['accept', 'drop', 'return', 'continue'].some((k) => k in o && o[k] === null));
+  if (!ok) refuse(ERRNO.EINVAL, `${JSON.stringify(v)} is not a verdict`);
+}
+
+/** A field as nft lists it: addresses as an address, a prefix or a range; ports as a number
+ *  or a range; protocols by name. */
+function listedField(f: Field, [lo, hi]: readonly [bigint, bigint]): unknown {
+  if (f === 'ipv4_addr' || f === 'ipv6_addr') {
+    const fam = f === 'ipv4_addr' ? 4 : 6;
+    if (lo === hi) return bigintToIp(lo, fam);
+    const size = hi - lo + 1n, bits = size.toString(2).length - 1;
+    if (size === 1n << BigInt(bits) && (lo & (size - 1n)) === 0n) return { prefix: { addr: bigintToIp(lo, fam), len: BITS[f] - bits } };
+    return { range: [bigintToIp(lo, fam), bigintToIp(hi, fam)] };
+  }
+  const one = (n: bigint): unknown => (f === 'inet_proto' ? PROTO_NAMES.get(Number(n)) ?? Number(n) : f === 'ifname' ? Buffer.from(n.toString(16), 'hex').toString() : Number(n));
+  return lo === hi ? one(lo) : { range: [one(lo), one(hi)] };
+}
+
+function listedElem(s: SetObj, e: Elem): unknown {
+  const parts = e.fields.map((x, i) => listedField(s.fields[i]!, x));
+  const key = parts.length > 1 ? { concat: parts } : parts[0];
+  return s.kind === 'map' ? [key, e.value] : key;
+}
+const elemText = (s: SetObj, e: Elem) => JSON.stringify(listedElem(s, e));
+
+// ------------------------------------------------------------------ listing
+
+function setListing(t: Table, s: SetObj): Obj {
+  const o: Obj = { family: t.family, name: s.name, table: t.name, type: s.type, handle: s.handle };
+  if (s.kind === 'map') o.map = s.map;
+  if (s.flags.length) o.flags = s.flags;
+  if (s.elems.size) o.elem = [...s.elems.values()].map((e) => listedElem(s, e));
+  return o;
+}
+
+function chainListing(t: Table, c: ChainObj): Obj {
+  return { family: t.family, table: t.name, name: c.name, handle: c.handle, ...(c.base ?? {}) };
+}
+
+/** A statement as nft lists it back. nft folds `x & a | b` into `x & (a | b) | b` (the bits
+ *  set by `| b` need not be kept by the mask), so the mask it lists carries b's bits. */
+function listedStatement(s: Obj): Obj {
+  const m = s.mangle as Obj | undefined;
+  const or = m?.value?.['|'] as [Obj, unknown] | undefined;
+  const and = or?.[0]?.['&'] as [unknown, unknown] | undefined;
+  if (or && and && typeof and[1] === 'number' && typeof or[1] === 'number') {
+    return { mangle: { ...m, value: { '|': [{ '&': [and[0], (and[1] | or[1]) >>> 0] }, or[1]] } } };
+  }
+  if ('counter' in s && s.counter === null) return { counter: { packets: 0, bytes: 0 } };
+  return s;
+}
+
+function cloneTable(t: Table): Table {
+  return {
+    ...t,
+    chains: new Map([...t.chains].map(([k, c]) => [k, { ...c, rules: [...c.rules] }])),
+    sets: new Map([...t.sets].map(([k, s]) => [k, { ...s, elems: new Map(s.elems) }])),
+    counters: new Map([...t.counters].map(([k, c]) => [k, { ...c }])),
+    refs: new Map(t.refs),
+  };
+}
