@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import type { Protocol } from '../../compiler/index.js';
 import { ns, pod, policy, type Obj, type PortSpec } from './builders.js';
+import { addr } from './packet-eval.js';
 
 export const NAMESPACES = ['x', 'y', 'z'] as const;
 
@@ -55,13 +56,15 @@ const peerArb = fc.oneof(
   { weight: 1, arbitrary: typoSelector.map((podSelector) => ({ podSelector })) },
 );
 
+// Invalid ports are rarer than valid ones: a policy with one allows nothing (fail closed),
+// which hides what its other rules would have shown.
 const portArb = fc.oneof(
-  fc.record({ protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', undefined), port: fc.constantFrom(53, 80, 81, 8080) }).map(clean),
-  fc.record({ protocol: fc.constantFrom('TCP', 'UDP', undefined) }).map(clean),
-  fc.record({ protocol: fc.constantFrom('TCP', 'UDP', undefined), port: fc.constantFrom(80, 8000), endPort: fc.constantFrom(81, 8080, 9100) }).map(clean),
-  fc.record({ protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', undefined), port: fc.constantFrom('http', 'dns', 'metrics', 'sig') }).map(clean),
-  fc.constant({ port: 'http', endPort: 90 }), // invalid
-  fc.constant({ protocol: 'ICMP' }), // invalid
+  { weight: 4, arbitrary: fc.record({ protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', undefined), port: fc.constantFrom(53, 80, 81, 8080) }).map(clean) },
+  { weight: 4, arbitrary: fc.record({ protocol: fc.constantFrom('TCP', 'UDP', undefined) }).map(clean) },
+  { weight: 4, arbitrary: fc.record({ protocol: fc.constantFrom('TCP', 'UDP', undefined), port: fc.constantFrom(80, 8000), endPort: fc.constantFrom(81, 8080, 9100) }).map(clean) },
+  { weight: 4, arbitrary: fc.record({ protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', undefined), port: fc.constantFrom('http', 'dns', 'metrics', 'sig') }).map(clean) },
+  { weight: 1, arbitrary: fc.constant({ port: 'http', endPort: 90 }) }, // invalid
+  { weight: 1, arbitrary: fc.constant({ protocol: 'ICMP' }) }, // invalid
 );
 
 /** absent | [] | a short list: the three forms the spec distinguishes. */
@@ -120,20 +123,145 @@ export const clusterArb = fc.record({
   ...policies,
 ]);
 
+/** Clusters whose policies are mostly about address blocks: each rule has one or two ipBlock
+ *  peers (sometimes beside a pod selector) and valid ports, so that the edges of excepts and
+ *  port ranges decide many connections (see edgeConnections). */
+const validPortArb = fc.oneof(
+  fc.record({ protocol: fc.constantFrom('TCP', 'UDP', undefined), port: fc.constantFrom(53, 80, 81, 8080) }).map(clean),
+  fc.record({ protocol: fc.constantFrom('TCP', 'UDP', undefined), port: fc.constantFrom(80, 8000), endPort: fc.constantFrom(81, 8080, 9100) }).map(clean),
+  fc.record({ protocol: fc.constantFrom('TCP', 'UDP', undefined) }).map(clean),
+);
+const blockRuleArb = (peerKey: 'from' | 'to') => fc.record({
+  [peerKey]: fc.array(fc.oneof({ weight: 4, arbitrary: ipBlockArb }, { weight: 1, arbitrary: selectorArb.map((podSelector) => ({ podSelector })) }), { minLength: 1, maxLength: 2 }),
+  ports: fc.oneof({ weight: 3, arbitrary: fc.array(validPortArb, { minLength: 1, maxLength: 2 }) }, { weight: 1, arbitrary: fc.constant(undefined) }),
+}).map(clean);
+const blockPolicyArb = (i: number) => fc.record({
+  ns: fc.constantFrom(...NAMESPACES),
+  podSelector: fc.oneof({ weight: 2, arbitrary: fc.constant({}) }, { weight: 1, arbitrary: selectorArb }),
+  dirs: fc.constantFrom<string[]>(['Ingress'], ['Egress'], ['Ingress', 'Egress']),
+  ingress: fc.array(blockRuleArb('from'), { minLength: 1, maxLength: 2 }),
+  egress: fc.array(blockRuleArb('to'), { minLength: 1, maxLength: 2 }),
+}).map((p) => policy(`${p.ns}/bp${i}`, { podSelector: p.podSelector, policyTypes: p.dirs, ...(p.dirs.includes('Ingress') ? { ingress: p.ingress } : {}), ...(p.dirs.includes('Egress') ? { egress: p.egress } : {}) }));
+
+export const ipBlockClusterArb = fc.record({
+  pods: fc.integer({ min: 2, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => podArb(i)))),
+  policies: fc.integer({ min: 1, max: 3 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => blockPolicyArb(i)))),
+}).map(({ pods, policies }) => [...NAMESPACES.map((n) => ns(n)), ...pods, ...policies]);
+
 const OUTSIDE = { 4: ['203.0.113.7', '192.0.2.200', '198.51.100.99'], 6: ['2001:db8::ff00', '2001:db8:1::1'] } as const;
 
-/** A connection between two addresses of one family: pod addresses (of any pod, finished or
- *  host-network included, which are then plain addresses) or outside ones. */
+// ------------------------------------------------------------------ probes at the edges
+
+type Raw = Record<string, any>;
+
+/** An address in its usual text form (IPv6 compressed as RFC 5952 writes it). */
+function ipText(fam: 4 | 6, n: bigint): string {
+  if (fam === 4) return [24n, 16n, 8n, 0n].map((sh) => String((n >> sh) & 0xffn)).join('.');
+  const full = Array.from({ length: 8 }, (_, i) => ((n >> BigInt((7 - i) * 16)) & 0xffffn).toString(16)).join(':');
+  return new URL(`http://[${full}]/`).hostname.slice(1, -1);
+}
+
+function cidrEnds(c: string): { fam: 4 | 6; lo: bigint; hi: bigint } {
+  const [a, l] = c.split('/');
+  const [fam, n] = addr(a!);
+  const host = BigInt((fam === 4 ? 32 : 128) - Number(l));
+  const lo = (n >> host) << host;
+  return { fam, lo, hi: lo + (1n << host) - 1n };
+}
+
+const policyRules = (objects: readonly Obj[]): Raw[] =>
+  objects.filter((o) => o.kind === 'NetworkPolicy').flatMap((o) => [...((o.spec as Raw).ingress ?? []), ...((o.spec as Raw).egress ?? [])] as Raw[]);
+
+/** Addresses where an ipBlock's answer changes: the first and last address of every cidr and
+ *  every except, the ones just outside each, and one in the middle of each except (inside
+ *  the hole). A fail-open slip at an edge of an interval shows only there. */
+export function edgeAddresses(objects: readonly Obj[]): string[] {
+  const out = new Set<string>();
+  const around = (c: string, middle: boolean) => {
+    const { fam, lo, hi } = cidrEnds(c);
+    const max = (1n << (fam === 4 ? 32n : 128n)) - 1n;
+    for (const n of [lo - 1n, lo, hi, hi + 1n, ...(middle ? [(lo + hi) / 2n] : [])]) if (n >= 0n && n <= max) out.add(ipText(fam, n));
+  };
+  for (const rule of policyRules(objects)) {
+    for (const peer of [...(rule.from ?? []), ...(rule.to ?? [])] as Raw[]) {
+      if (!peer.ipBlock) continue;
+      around(peer.ipBlock.cidr, false);
+      for (const e of peer.ipBlock.except ?? []) around(e, true);
+    }
+  }
+  return [...out];
+}
+
+/** Ports where a port rule's answer changes: each numeric port and its neighbours, the two
+ *  ends of every range and the ports just outside them, and the same around every named
+ *  container port. */
+export function edgePorts(objects: readonly Obj[]): number[] {
+  const out = new Set<number>();
+  const around = (lo: number, hi: number) => {
+    for (const p of [lo - 1, lo, hi, hi + 1]) if (p >= 1 && p <= 65535) out.add(p);
+  };
+  for (const rule of policyRules(objects)) {
+    for (const p of (rule.ports ?? []) as Raw[]) if (typeof p.port === 'number') around(p.port, typeof p.endPort === 'number' ? p.endPort : p.port);
+  }
+  for (const o of objects) {
+    if (o.kind !== 'Pod') continue;
+    for (const c of ((o.spec as Raw).containers ?? []) as Raw[]) for (const cp of (c.ports ?? []) as Raw[]) around(cp.containerPort, cp.containerPort);
+  }
+  return [...out];
+}
+
+const PORTS = [53, 79, 80, 81, 82, 443, 3868, 7999, 8080, 8081, 9100];
+const podsOf = (objects: readonly Obj[]) => objects.filter((o) => o.kind === 'Pod');
+const ipsOfPod = (o: Obj) => ((o.status as { podIPs?: { ip: string }[] }).podIPs ?? []).map((x) => x.ip);
+const famOf = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
+
+/** Any connection between two addresses of one family: pod addresses (of any pod, finished or
+ *  host-network included, which are then plain addresses), outside ones and ipBlock edges, on
+ *  a fixed port or one at an edge of the cluster's port rules. */
+function anyConnectionArb(objects: Obj[]) {
+  const all = [...podsOf(objects).flatMap(ipsOfPod), ...edgeAddresses(objects)];
+  const ports = [...new Set([...PORTS, ...edgePorts(objects)])].sort((a, b) => a - b);
+  return fc.constantFrom(4 as const, 6 as const).chain((fam) => {
+    const ips = [...all.filter((ip) => famOf(ip) === fam), ...OUTSIDE[fam].slice(0, 1 + (objects.length % OUTSIDE[fam].length))];
+    return fc.record({ src: fc.constantFrom(...ips), dst: fc.constantFrom(...ips), protocol: fc.constantFrom<Protocol>('TCP', 'TCP', 'UDP', 'SCTP'), port: fc.constantFrom(...ports) });
+  });
+}
+
+/** Connections aimed at the cluster's ipBlock rules, every one of them: from each edge of a
+ *  rule's block (cidr and except edges, see edgeAddresses) to each pod of the policy's
+ *  namespace of that family (ingress), or the reverse (egress), on each port at an edge of
+ *  the rule's ports (all fixed ports when it has none), with the rule's protocols. Random
+ *  pairs almost never meet an except's first address on a port the rule allows; these do. */
+export function edgeConnections(objects: readonly Obj[]): { src: string; dst: string; protocol: Protocol; port: number }[] {
+  const out = new Map<string, { src: string; dst: string; protocol: Protocol; port: number }>();
+  for (const o of objects.filter((x) => x.kind === 'NetworkPolicy')) {
+    const spec = o.spec as Raw;
+    for (const dir of ['ingress', 'egress'] as const) {
+      for (const rule of (spec[dir] ?? []) as Raw[]) {
+        for (const peer of (rule[dir === 'ingress' ? 'from' : 'to'] ?? []) as Raw[]) {
+          if (!peer.ipBlock?.cidr) continue;
+          const fam = famOf(peer.ipBlock.cidr);
+          const pods = podsOf(objects).filter((p) => (p.metadata as Raw).namespace === (o.metadata as Raw).namespace).flatMap(ipsOfPod).filter((ip) => famOf(ip) === fam);
+          const edges = edgeAddresses([{ kind: 'NetworkPolicy', spec: { ingress: [{ from: [peer] }] } }]);
+          const ports = (rule.ports ?? []) as Raw[];
+          const numeric = ports.filter((p) => typeof p.port === 'number');
+          const probePorts = numeric.length ? edgePorts([{ kind: 'NetworkPolicy', spec: { ingress: [{ ports: numeric }] } }]) : ports.length ? edgePorts(objects) : PORTS;
+          const protocols: Protocol[] = ports.length ? [...new Set(ports.map((p) => (p.protocol ?? 'TCP') as Protocol))].filter((x) => ['TCP', 'UDP', 'SCTP'].includes(x)) : ['TCP', 'UDP'];
+          for (const pod of pods) for (const edge of edges) for (const protocol of protocols) for (const port of probePorts) {
+            const c = dir === 'ingress' ? { src: edge, dst: pod, protocol, port } : { src: pod, dst: edge, protocol, port };
+            if (c.src !== c.dst) out.set(JSON.stringify(c), c);
+          }
+        }
+      }
+    }
+  }
+  return [...out.values()];
+}
+
+/** A random cluster and one connection in it: two in three aimed at its ipBlock rules' edges
+ *  when it has any, the rest anywhere. */
 export const scenarioArb = clusterArb.chain((objects) => {
-  const ipsOf = (fam: 4 | 6) => [
-    ...objects.filter((o) => o.kind === 'Pod').flatMap((o) => ((o.status as { podIPs?: { ip: string }[] }).podIPs ?? []).map((x) => x.ip)),
-    ...OUTSIDE[fam].slice(0, 1 + (objects.length % OUTSIDE[fam].length)),
-  ].filter((ip) => (fam === 6) === ip.includes(':'));
-  return fc.constantFrom(4 as const, 6 as const).chain((fam) => fc.record({
-    objects: fc.constant(objects),
-    src: fc.constantFrom(...ipsOf(fam)),
-    dst: fc.constantFrom(...ipsOf(fam)),
-    protocol: fc.constantFrom<Protocol>('TCP', 'TCP', 'UDP', 'SCTP'),
-    port: fc.constantFrom(53, 79, 80, 81, 82, 443, 3868, 7999, 8080, 8081, 9100),
-  }));
+  const aimed = edgeConnections(objects);
+  const conn = aimed.length ? fc.oneof({ weight: 1, arbitrary: anyConnectionArb(objects) }, { weight: 2, arbitrary: fc.constantFrom(...aimed) }) : anyConnectionArb(objects);
+  return conn.map((c) => ({ objects, ...c }));
 }).filter((s) => s.src !== s.dst);
