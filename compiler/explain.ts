@@ -87,7 +87,7 @@ function nodeOf(cluster: Cluster, nodes: readonly NodeInfo[], ip: string): strin
   return nodes.find((n) => n.addresses.includes(ip))?.name ?? cluster.pods.find((p) => p.hostNetwork && p.ips.includes(ip))?.nodeName;
 }
 
-/** DESIGN.md 1.11: what a node sends to its own pods (kubelet probes) is never filtered: it
+/** docs/design.md 1.11: what a node sends to its own pods (kubelet probes) is never filtered: it
  *  leaves through the output hook, which the ruleset does not hook. */
 function fromOwnNode(index: ClusterIndex, pod: PodInfo): Side {
   const id = `${pod.namespace}/${pod.name}`;

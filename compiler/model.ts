@@ -203,7 +203,7 @@ export function parsePolicy(obj: unknown): ParseResult<PolicyInfo> {
 }
 
 /** A pod takes part in policy (as a selected pod or as a peer) when it has an IP, is not
- *  finished, and does not share the node's network namespace (DESIGN.md 1.11, 1.12). */
+ *  finished, and does not share the node's network namespace (docs/design.md 1.11, 1.12). */
 export function podIsActive(p: PodInfo): boolean {
   return p.ips.length > 0 && p.phase !== 'Succeeded' && p.phase !== 'Failed' && !p.hostNetwork;
 }
@@ -284,7 +284,7 @@ export function sortCluster(c: Cluster): Cluster {
   return { namespaces: [...c.namespaces].sort(byKey), pods: resolveAddressClaims([...c.pods].sort(byKey)), policies: [...c.policies].sort(byKey) };
 }
 
-/** IPs are reused (DESIGN.md 1.12): the API can briefly show an ended pod as still running
+/** IPs are reused (docs/design.md 1.12): the API can briefly show an ended pod as still running
  *  with the address a new pod already has. Of the live pods claiming one address, the newest
  *  (metadata.creationTimestamp; unknown counts as oldest; a tie goes to the first by
  *  namespace/name) keeps it; the others lose that address, and a pod left without any

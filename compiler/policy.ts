@@ -1,7 +1,7 @@
 // NetworkPolicy spec: validated as the API server would, then normalised into the form the
 // rest of the compiler reads. A policy the API server would reject is still returned, marked
 // invalid: when its pod selector is usable it keeps isolating the pods it selects, with no
-// allowance at all (fail closed, DESIGN.md 1.15).
+// allowance at all (fail closed, docs/design.md 1.15).
 import { cidrMinus, parseCidrText, type AddrRange, type ParsedCidr } from './cidr.js';
 import type { PolicyInfo, Problem, Protocol } from './model.js';
 import { parseSelector, type FieldError, type Selector } from './selectors.js';

@@ -1,6 +1,6 @@
 // IR -> nftables ruleset for one node.
 //
-// Shape (DESIGN.md section 2):
+// Shape (docs/design.md section 2):
 //   forward (base):  ct state invalid drop; ct state related accept;
 //                    ct mark & MASK == GEN accept            <- connection decided under this ruleset
 //                    ct direction original ip saddr vmap @eg4_orig   (egress of a local pod)

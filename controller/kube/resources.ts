@@ -47,7 +47,7 @@ export function slimParsers(interner = new Interner()) {
 }
 
 /**
- * Finished pods take no part in policy (DESIGN.md 1.12, podIsActive): the server leaves them
+ * Finished pods take no part in policy (docs/design.md 1.12, podIsActive): the server leaves them
  * out, so that a cluster full of completed Jobs costs us nothing. When a pod finishes, its
  * watch sends DELETED (it no longer matches), which is exactly when its IP must leave every
  * set. Pending pods stay: they get an IP while Pending.

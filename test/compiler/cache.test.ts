@@ -57,7 +57,7 @@ describe('compiler: a long-lived compile cache changes nothing', function () {
   });
 });
 
-describe('compiler: the order of objects never matters (DESIGN 1.3)', function () {
+describe('compiler: the order of objects never matters (docs/design.md 1.3)', function () {
   this.timeout(300_000);
   it('any permutation of the objects compiles to the same bytes and the same explanations', () => {
     fc.assert(

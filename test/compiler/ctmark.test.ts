@@ -1,4 +1,4 @@
-// The conntrack-mark generation (DESIGN.md section 2, "decide every packet, cheaply") seen
+// The conntrack-mark generation (docs/design.md section 2, "the verdict cache") seen
 // from the semantics: whatever the mask, a connection is decided under the ruleset in force,
 // and a policy change revokes it at its next packet.
 import { expect } from 'chai';

@@ -1,4 +1,4 @@
-// DESIGN.md 1.15 (invalid input is reported with the object's name and fails closed) and the
+// docs/design.md 1.15 (invalid input is reported with the object's name and fails closed) and the
 // manifest reader: malformed objects and documents are reported while the rest compiles.
 import { expect } from 'chai';
 import { clusterFromObjects, compile, formatProblem, parseManifestText } from '../../compiler/index.js';
@@ -6,7 +6,7 @@ import { allowed, allowedBoth, cluster, decide, policy, policyProblems, world } 
 
 const podSel = (pod: string) => ({ matchLabels: { pod } });
 
-describe('compiler semantics: invalid policies (DESIGN 1.15)', () => {
+describe('compiler semantics: invalid policies (docs/design.md 1.15)', () => {
   const peerCases: [unknown, string][] = [
     [{ ipBlock: { cidr: '198.51.100.0/24', except: ['198.51.100.0/24'] } }, 'spec.ingress[0].from[0].ipBlock.except[0]: 198.51.100.0/24 must be a strict subset of cidr 198.51.100.0/24'],
     [{ ipBlock: { cidr: '198.51.100.0/24', except: ['203.0.113.0/28'] } }, 'spec.ingress[0].from[0].ipBlock.except[0]: 203.0.113.0/28 must be a strict subset of cidr 198.51.100.0/24'],

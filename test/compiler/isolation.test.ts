@@ -1,4 +1,4 @@
-// DESIGN.md 1.1-1.4: isolation per direction, default policy types, additive allow lists,
+// docs/design.md 1.1-1.4: isolation per direction, default policy types, additive allow lists,
 // and what an absent or empty from/ports/ingress means.
 import { expect } from 'chai';
 import { compile, indexCluster, podView } from '../../compiler/index.js';
@@ -7,7 +7,7 @@ import { allowedBoth, cluster, decide, policy, world } from './builders.js';
 
 const sel = (pod: string) => ({ matchLabels: { pod } });
 
-describe('compiler semantics: isolation (DESIGN 1.1-1.4)', () => {
+describe('compiler semantics: isolation (docs/design.md 1.1-1.4)', () => {
   it('a pod no policy selects allows everything both ways', () => {
     const c = cluster(...world());
     expect(allowedBoth(c, 'x/a', 'y/b', 80)).to.equal(true);

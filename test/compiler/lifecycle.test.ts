@@ -1,4 +1,4 @@
-// DESIGN.md 1.10-1.12: statefulness, node and host-network traffic, pod life cycle.
+// docs/design.md 1.10-1.12: statefulness, node and host-network traffic, pod life cycle.
 import { expect } from 'chai';
 import { compile, DEFAULT_CT_MARK_MASK, explain, ExplainError, sortCluster } from '../../compiler/index.js';
 import { allowed, allowedBoth, cluster, decide, ns, pod, policy, world } from './builders.js';
@@ -11,7 +11,7 @@ const pkt = (saddr: string, daddr: string, o: Partial<Packet> = {}): Packet => (
   hook: 'forward', saddr, daddr, l4proto: 'tcp', sport: 40000, dport: 80, ct: { state: 'new', direction: 'original', mark: 0 }, ...o,
 });
 
-describe('compiler semantics: pod life cycle (DESIGN 1.12)', () => {
+describe('compiler semantics: pod life cycle (docs/design.md 1.12)', () => {
   it('a pending pod without an IP takes no part; explain says why', () => {
     const c = cluster(...world(pod('x/waiting', { labels: { pod: 'b' }, phase: 'Pending' }), onlyFromB));
     expect(() => explain(c, 'x/waiting', 'x/a', 80, 'TCP')).to.throw(ExplainError, /no IP yet/);
@@ -88,7 +88,7 @@ describe('compiler semantics: pod life cycle (DESIGN 1.12)', () => {
   });
 });
 
-describe('compiler semantics: host network and node traffic (DESIGN 1.11)', () => {
+describe('compiler semantics: host network and node traffic (docs/design.md 1.11)', () => {
   const host = pod('x/host', { labels: { pod: 'a' }, node: 'n1', hostNetwork: true, ips: ['198.51.100.1'] });
   it('a host-network pod is never isolated, even when a policy selects it', () => {
     const c = cluster(...world(host, policy('x/deny', { podSelector: {}, ingress: [], egress: [], policyTypes: ['Ingress', 'Egress'] })));
@@ -149,7 +149,7 @@ describe('compiler semantics: host network and node traffic (DESIGN 1.11)', () =
   });
 });
 
-describe('compiler semantics: statefulness (DESIGN 1.10)', () => {
+describe('compiler semantics: statefulness (docs/design.md 1.10)', () => {
   const c = cluster(...world(onlyFromB));
   const rs = compile(c, { node: 'n1' });
 

@@ -316,7 +316,7 @@ export interface ConnectionVerdict {
 }
 
 /** The nodes whose rulesets see a connection: those hosting an active pod at either end.
- *  (Active as DESIGN.md 1.12 says: an IP, not finished, not on the host network.) */
+ *  (Active as docs/design.md 1.12 says: an IP, not finished, not on the host network.) */
 function enforcingNodes(c: Cluster, ips: readonly string[]): string[] {
   const nodes = new Set<string>();
   for (const p of c.pods) {

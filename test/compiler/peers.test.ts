@@ -1,4 +1,4 @@
-// DESIGN.md 1.5, 1.6, 1.13, 1.14: peers, label selectors, address families and namespaces.
+// docs/design.md 1.5, 1.6, 1.13, 1.14: peers, label selectors, address families and namespaces.
 import { expect } from 'chai';
 import { compile, explain, formatProblem } from '../../compiler/index.js';
 import { allowed, allowedBoth, cluster, decide, ns, pod, policy, policyProblems, world } from './builders.js';
@@ -8,7 +8,7 @@ const nsSel = (n: string) => ({ matchLabels: { ns: n } });
 /** x/a admits ingress from these peers only. */
 const admit = (...from: unknown[]) => policy('x/admit', { podSelector: podSel('a'), ingress: [{ from }] });
 
-describe('compiler semantics: peers (DESIGN 1.5)', () => {
+describe('compiler semantics: peers (docs/design.md 1.5)', () => {
   it('podSelector alone selects pods of the policy\'s own namespace only', () => {
     const c = cluster(...world(admit({ podSelector: podSel('b') })));
     expect(allowedBoth(c, 'x/b', 'x/a', 80)).to.equal(true);
@@ -138,7 +138,7 @@ describe('compiler semantics: peers (DESIGN 1.5)', () => {
   });
 });
 
-describe('compiler semantics: label selectors (DESIGN 1.6)', () => {
+describe('compiler semantics: label selectors (docs/design.md 1.6)', () => {
   const labelled = (...extra: Record<string, unknown>[]) => [
     ns('x', { ns: 'x' }),
     pod('x/target', { labels: { role: 'db' }, ips: ['192.0.2.100', '2001:db8::100'] }),
@@ -201,7 +201,7 @@ describe('compiler semantics: label selectors (DESIGN 1.6)', () => {
   });
 });
 
-describe('compiler semantics: namespaces (DESIGN 1.14)', () => {
+describe('compiler semantics: namespaces (docs/design.md 1.14)', () => {
   it('a policy selects pods only in its own namespace', () => {
     const c = cluster(...world(policy('x/all', { podSelector: {}, ingress: [] })));
     expect(allowedBoth(c, 'z/a', 'x/a', 80)).to.equal(false);
@@ -230,7 +230,7 @@ describe('compiler semantics: namespaces (DESIGN 1.14)', () => {
   });
 });
 
-describe('compiler semantics: dual stack (DESIGN 1.13)', () => {
+describe('compiler semantics: dual stack (docs/design.md 1.13)', () => {
   it('every pod IP is enforced, and a single-stack pod is reached only in its family', () => {
     const c = cluster(...world(pod('y/v4only', { labels: { pod: 'b' }, node: 'n2', ips: ['192.0.2.29'] }), pod('y/v6only', { labels: { pod: 'b' }, node: 'n2', ips: ['2001:db8::29'] }),
       admit({ namespaceSelector: nsSel('y'), podSelector: podSel('b') })));

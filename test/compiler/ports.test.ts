@@ -1,4 +1,4 @@
-// DESIGN.md 1.7 and 1.8: protocols, numeric ports, endPort ranges and named ports.
+// docs/design.md 1.7 and 1.8: protocols, numeric ports, endPort ranges and named ports.
 import { expect } from 'chai';
 import { compile } from '../../compiler/index.js';
 import { allowed, allowedBoth, cluster, decide, ns, pod, policy, policyProblems, world } from './builders.js';
@@ -7,7 +7,7 @@ const podSel = (pod: string) => ({ matchLabels: { pod } });
 const ingressPorts = (ports: unknown, extra: Record<string, unknown> = {}) => policy('x/ports', { podSelector: podSel('a'), ingress: [{ ports, ...extra }] });
 const egressPorts = (ports: unknown, to?: unknown) => policy('x/eports', { podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{ ports, ...(to ? { to } : {}) }] });
 
-describe('compiler semantics: ports (DESIGN 1.7)', () => {
+describe('compiler semantics: ports (docs/design.md 1.7)', () => {
   it('protocol defaults to TCP', () => {
     const c = cluster(...world(ingressPorts([{ port: 80 }])));
     expect(allowedBoth(c, 'y/a', 'x/a', 80, 'TCP')).to.equal(true);
@@ -65,7 +65,7 @@ describe('compiler semantics: ports (DESIGN 1.7)', () => {
   });
 });
 
-describe('compiler semantics: named ports (DESIGN 1.8)', () => {
+describe('compiler semantics: named ports (docs/design.md 1.8)', () => {
   // x/a serves http on 80; x/alt serves http on 8080 and dns on TCP 5353; x/bare has no ports.
   const scene = (...extra: Record<string, unknown>[]) => cluster(...(world(
     pod('x/alt', { labels: { pod: 'a' }, node: 'n1', ips: ['192.0.2.18', '2001:db8::18'], ports: [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'TCP' }] }),
@@ -155,7 +155,7 @@ describe('compiler semantics: named ports (DESIGN 1.8)', () => {
   });
 });
 
-describe('compiler semantics: invalid ports (DESIGN 1.15)', () => {
+describe('compiler semantics: invalid ports (docs/design.md 1.15)', () => {
   const cases: [unknown, string][] = [
     [[{ port: 'http', endPort: 90 }], 'spec.ingress[0].ports[0].endPort: may not be specified when port is a named port'],
     [[{ port: 90, endPort: 80 }], 'spec.ingress[0].ports[0].endPort: 80 must be greater than or equal to port (90)'],

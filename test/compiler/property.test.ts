@@ -1,5 +1,5 @@
 // Property: on random small clusters and random connections, the compiler agrees with a
-// reference evaluator written independently from DESIGN.md section 1 (reference.ts), through
+// reference evaluator written independently from docs/design.md section 1 (reference.ts), through
 // (a) `explain` and (b) the compiled rulesets of the nodes involved, decided packet by packet
 // (packet-eval.ts). A failure prints the cluster as objects and the three verdicts.
 //

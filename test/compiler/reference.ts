@@ -1,4 +1,4 @@
-// A small reference evaluator of NetworkPolicy, written from DESIGN.md section 1 alone and
+// A small reference evaluator of NetworkPolicy, written from docs/design.md section 1 alone and
 // reading raw Kubernetes objects (as the builders make them). It shares no code with the
 // compiler (not ir.ts, not policy.ts, not selectors.ts): the property test checks that two
 // independent readings of the spec agree.

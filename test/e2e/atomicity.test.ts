@@ -1,4 +1,4 @@
-// DESIGN.md section 2 "atomic, incremental apply": 200 updates back to back, each a
+// docs/design.md section 2 "atomic, incremental apply": 200 updates back to back, each a
 // different but equivalent ruleset for one pair, plus unrelated churn, compiled with a
 // CompileCache (checked against a fresh compile at every step) and applied as diffs the
 // way the agent applies them; a probe loop runs the whole time and never sees a wrong

@@ -1,5 +1,5 @@
 // Policies stacked, changed, added and deleted; pod and namespace labels changed between
-// steps. Each step is applied on top of the previous one's table (DESIGN.md 1.3, 1.14).
+// steps. Each step is applied on top of the previous one's table (docs/design.md 1.3, 1.14).
 import { netpol, runStep, useTopology } from './harness.js';
 import { allowAll, kinds } from './truth.js';
 

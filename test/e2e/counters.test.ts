@@ -1,4 +1,4 @@
-// DESIGN.md section 2 "counters on the drop paths": a dropped packet is counted on the
+// docs/design.md section 2 "counters": a dropped packet is counted on the
 // counter of the pod and direction that dropped it (drop_in_<ns>_<pod>, drop_eg_<ns>_<pod>),
 // in the node that enforces it, and nowhere else.
 import { expect } from 'chai';

@@ -1,4 +1,4 @@
-// DESIGN.md 1.1-1.4 and 1.14 on the wire: isolation per direction, default policy types,
+// docs/design.md 1.1-1.4 and 1.14 on the wire: isolation per direction, default policy types,
 // additive allow lists, empty rule lists, and a policy only selecting in its own namespace.
 import { runStep, useTopology } from './harness.js';
 import { ISOLATION_CASES } from './cases/isolation.js';

@@ -1,4 +1,4 @@
-// DESIGN.md 1.12: only pods with an IP that are not Succeeded/Failed take part. A pod that
+// docs/design.md 1.12: only pods with an IP that are not Succeeded/Failed take part. A pod that
 // ends leaves every peer set at once (its address may be reused) and is no longer
 // enforced as a selected pod. The model keeps the ended pod's namespace running, so
 // probes show what the kernel does with its address.

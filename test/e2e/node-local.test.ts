@@ -1,4 +1,4 @@
-// DESIGN.md 1.11 and section 2: a pod talking to its own node's address is egress (the
+// docs/design.md 1.11 and section 2: a pod talking to its own node's address is egress (the
 // input hook decides it), while the node's own traffic to its pods always passes.
 // Node n1 (198.51.100.1, 2001:db8:ff::1) serves 80 and 81 like the pods; x/a, x/c, y/b,
 // z/a and z/c live on n1.

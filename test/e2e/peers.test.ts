@@ -1,4 +1,4 @@
-// DESIGN.md 1.5, 1.6: peers (pod selector, namespace selector, both in one peer or in two)
+// docs/design.md 1.5, 1.6: peers (pod selector, namespace selector, both in one peer or in two)
 // and every label-selector operator, including keys that are absent.
 import { runStep, useTopology } from './harness.js';
 import { PEERS_CASES } from './cases/peers.js';

@@ -1,4 +1,4 @@
-// DESIGN.md 1.7, 1.8: protocols, numeric ports, endPort ranges, named ports (ingress and
+// docs/design.md 1.7, 1.8: protocols, numeric ports, endPort ranges, named ports (ingress and
 // egress, resolved on the destination pod, protocol included), and SCTP at rule level.
 import { expect as chaiExpect } from 'chai';
 import { netpol, runStep, useTopology } from './harness.js';

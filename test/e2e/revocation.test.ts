@@ -1,4 +1,4 @@
-// DESIGN.md 1.10 and section 2 "decide on every packet": a policy change stops a flow that
+// docs/design.md 1.10 and section 2 "every packet is decided": a policy change stops a flow that
 // it no longer allows at the flow's very next packet, with no conntrack flush. With
 // `--established-fast-path` the usual behaviour comes back: established flows keep going.
 //

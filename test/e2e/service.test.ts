@@ -1,4 +1,4 @@
-// DESIGN.md section 2: policies see the pods behind a Service. A kube-proxy-like DNAT in
+// docs/design.md section 2: policies see the pods behind a Service. A kube-proxy-like DNAT in
 // node n1 (its own table, which our table must leave alone) sends 203.0.113.80:80 (TCP and
 // UDP) to y/a (on n2). In the forward hook the original packets already carry y/a's address
 // and the replies still do, so egress and ingress decide on the pods, not on the virtual IP.
