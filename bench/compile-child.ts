@@ -134,8 +134,8 @@ function compileJob(size: SizeName, outDir: string, quick: boolean, incremental:
       last = { n, d };
       compile(cluster, { node: BENCH_NODE }, cache); // back to the base state
     }
-    // Cold at L is the full compile measured above plus a diff: not repeated (minutes on a small machine).
-    const cold = size === 'L' ? undefined : repeat(() => diffBatch(base.ruleset, compile(next, { node: BENCH_NODE }).ruleset), 1, quick ? 1 : 3, 1);
+    // Cold at L and XL is the full compile measured above plus a diff: not repeated (minutes on a small machine).
+    const cold = size === 'L' || size === 'XL' ? undefined : repeat(() => diffBatch(base.ruleset, compile(next, { node: BENCH_NODE }).ruleset), 1, quick ? 1 : 3, 1);
     const f = join(outDir, `diff-${size}-${i}.json`), rf = join(outDir, `undo-${size}-${i}.json`);
     writeFileSync(f, batchJson(last!.d));
     writeFileSync(rf, batchJson(diffBatch(last!.n.ruleset, base.ruleset)));

@@ -14,23 +14,25 @@
 // sends traffic between those two, inside namespaces the benchmark created.
 import { clusterFromObjects, type Cluster } from '../compiler/index.js';
 
-export type SizeName = 'S' | 'M' | 'L';
+export type SizeName = 'S' | 'M' | 'L' | 'XL';
 
 export interface Size {
   readonly name: SizeName;
   readonly pods: number;
   readonly policies: number;
   readonly namespaces: number;
+  /** Nodes the pods are spread over (BENCH_NODE is one of them). */
+  readonly nodes: number;
 }
 
 export const SIZES: Record<SizeName, Size> = {
-  S: { name: 'S', pods: 1_000, policies: 200, namespaces: 50 },
-  M: { name: 'M', pods: 10_000, policies: 2_000, namespaces: 200 },
-  L: { name: 'L', pods: 50_000, policies: 10_000, namespaces: 1_000 },
+  S: { name: 'S', pods: 1_000, policies: 200, namespaces: 50, nodes: 20 },
+  M: { name: 'M', pods: 10_000, policies: 2_000, namespaces: 200, nodes: 20 },
+  L: { name: 'L', pods: 50_000, policies: 10_000, namespaces: 1_000, nodes: 20 },
+  // The top of the Kubernetes scalability envelope (150,000 pods), on fewer, fuller nodes.
+  XL: { name: 'XL', pods: 150_000, policies: 30_000, namespaces: 3_000, nodes: 100 },
 };
 
-/** A node holds about 1/20 of the pods. */
-export const NODE_COUNT = 20;
 /** The node whose ruleset every figure compiles. */
 export const BENCH_NODE = 'node-00';
 
@@ -148,7 +150,7 @@ export function generate(size: Size, opts: GenerateOptions = {}): Generated {
   const seed = opts.seed ?? 1;
   const r = prng(seed * 1_000_003 + size.pods);
   const objects: unknown[] = [];
-  const nodes = Array.from({ length: NODE_COUNT }, (_, i) => `node-${pad(i, 2)}`);
+  const nodes = Array.from({ length: size.nodes }, (_, i) => `node-${pad(i, 2)}`);
   let ipIndex = 0;
   const nextIp = () => syntheticIp(ipIndex++);
 
@@ -226,9 +228,10 @@ export function generate(size: Size, opts: GenerateOptions = {}): Generated {
   }
   for (const p of pairPolicies(WIRE_PAIR.namespace)) add(p);
   const teamApps = apps.filter((a) => a.name !== WIRE_PAIR.app);
+  const nsByName = new Map(teamNs.map((n) => [n.name, n]));
   for (let i = 0; budget > 0; i++) {
     const a = teamApps[(i * 7919) % teamApps.length]!; // a stride walk: apps in many namespaces
-    const ns = teamNs.find((n) => n.name === a.namespace)!;
+    const ns = nsByName.get(a.namespace)!;
     add(appPolicy(r, a, ns, i, teamNs));
   }
   return { size, seed, objects, teamNamespaces: teamNs, apps };

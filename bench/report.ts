@@ -26,8 +26,9 @@ function compileSection(r: BenchResult): string {
       fmtMB(c.heapPeakBytes), fmtMB(c.rssPeakBytes), fmtMB(c.rssBeforeBytes), fmtMB(c.cacheBytes), fmtNum(c.full.operations), fmtMB(c.full.jsonBytes)]);
   }
   const t = (s: string) => median(r.compile.find((c) => c.size === s)?.compileMs ?? []);
-  const lines = [`## 1. Full compile for one node (${r.compile[0] ? 'node-00' : ''}, about 1/20 of the pods)`, table(rows)];
+  const lines = [`## 1. Full compile for one node (${r.compile[0] ? 'node-00' : ''}, about 1/20 of the pods; 1/100 at XL)`, table(rows)];
   if (Number.isFinite(t('L'))) lines.push(`scaling: time L / time M = ${fmtRatio(t('L') / t('M'))} (5x the pods and policies; linear would be 5)`);
+  if (Number.isFinite(t('XL')) && Number.isFinite(t('L'))) lines.push(`scaling: time XL / time L = ${fmtRatio(t('XL') / t('L'))} (3x the pods and policies over 5x the nodes: a node holds 1/100 of the pods at XL, 1/20 at L)`);
   lines.push('peak heap: largest V8 heap in use during the cold compiles (GC profiler); peak RSS: process maximum (getrusage) after them; RSS before: the generated cluster alone;');
   lines.push('CompileCache: heap retained by a cache warmed on the cluster (what an agent that keeps one for incremental compiles holds).');
   const m = r.compile.find((c) => c.size === 'M');

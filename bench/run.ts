@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix]`
+// `npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix] [-- --sizes S,M,L,XL]`
 //
 // Measures what netpol-nft exists for on synthetic clusters (bench/generate.ts) and prints a
 // table; the same figures go to bench/results/latest.json (and a dated copy). Compile figures
@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { kernelUnavailable, Netns, removeNamespaces } from '../test/helpers/kernel.js';
 import { measureApply, type ApplyResult } from './apply.js';
 import type { CompileChildResult, MemoryChildResult, ProfileChildResult } from './compile-child.js';
-import type { SizeName } from './generate.js';
+import { SIZES, type SizeName } from './generate.js';
 import { measureLatency, type LatencyResult } from './latency.js';
 import { matrixSection, type MatrixBenchResult } from './matrix.js';
 import { report, type BenchResult } from './report.js';
@@ -29,7 +29,7 @@ const t0 = Date.now();
 const log = (s: string) => process.stderr.write(`bench: [${Math.round((Date.now() - t0) / 1000)} s] ${s}\n`);
 
 function child<T>(args: string[]): T {
-  // L with a warm CompileCache needs more than the default heap limit (about 4 GB here).
+  // L and XL with a warm CompileCache need more than the default heap limit (about 4 GB here).
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', `--max-old-space-size=${HEAP_LIMIT_MB}`, join(repo, 'bench', 'compile-child.ts'), ...args], {
     cwd: repo, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -57,15 +57,17 @@ function meta(quick: boolean) {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, sizes: { type: 'string' }, help: { type: 'boolean', default: false } } });
   if (values.help) {
-    process.stdout.write('usage: npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix]\n');
+    process.stdout.write('usage: npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix] [-- --sizes S,M,L,XL]\n' +
+      '  --sizes: cluster sizes for the compile, memory, apply and matrix parts (default S,M,L; S,M with --quick); XL (150,000 pods) only when asked for\n');
     return 0;
   }
   const quick = values.quick;
   const only = new Set<Part>(values.only ? (values.only.split(',') as Part[]) : PARTS);
   for (const p of only) if (!PARTS.includes(p)) throw new Error(`--only ${p}: one of ${PARTS.join(', ')}`);
-  const sizes: SizeName[] = quick ? ['S', 'M'] : ['S', 'M', 'L'];
+  const sizes: SizeName[] = values.sizes ? (values.sizes.split(',') as SizeName[]) : quick ? ['S', 'M'] : ['S', 'M', 'L'];
+  for (const s of sizes) if (!(s in SIZES)) throw new Error(`--sizes ${s}: one of ${Object.keys(SIZES).join(', ')}`);
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), 'npn-bench-'));
   const result: BenchResult & { matrix?: MatrixBenchResult[] } = { meta: meta(quick), compile: [], memory: [], apply: [], notes: [] };
@@ -77,7 +79,7 @@ async function main(): Promise<number> {
         log(`compile ${s}...`);
         result.compile.push(child<CompileChildResult>(['compile', s, work, quick ? '1' : '0', s === 'S' ? '0' : '1']));
       }
-      if (only.has('compile') && !quick) {
+      if (only.has('compile') && !quick && sizes.includes('M')) {
         log('profile M...');
         result.profile = child<ProfileChildResult>(['profile', 'M']);
       }
@@ -102,7 +104,7 @@ async function main(): Promise<number> {
         try {
           for (const c of result.compile) {
             log(`kernel apply ${c.size}...`);
-            const big = c.size === 'L';
+            const big = c.size === 'L' || c.size === 'XL';
             result.apply.push(measureApply(ns, c, quick ? 2 : big ? 3 : 5, quick ? 2 : big ? 3 : 5) satisfies ApplyResult);
           }
         } finally {
