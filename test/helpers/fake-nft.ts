@@ -66,7 +66,7 @@ interface ChainObj {
   readonly name: string;
   readonly base?: Obj;
   readonly handle: number;
-  rules: { readonly expr: readonly Obj[]; readonly handle: number; readonly refs: readonly string[] }[];
+  rules: { readonly expr: readonly Obj[]; readonly comment?: string; readonly handle: number; readonly refs: readonly string[] }[];
 }
 interface CounterObj {
   readonly name: string;
@@ -165,7 +165,7 @@ export class FakeNft implements NftPort {
     for (const s of t.sets.values()) out.push({ [s.kind]: setListing(t, s) });
     for (const c of t.chains.values()) {
       out.push({ chain: chainListing(t, c) });
-      for (const r of c.rules) out.push({ rule: { family, table, chain: c.name, handle: r.handle, expr: r.expr.map(listedStatement) } });
+      for (const r of c.rules) out.push({ rule: { family, table, chain: c.name, handle: r.handle, ...(r.comment !== undefined ? { comment: r.comment } : {}), expr: listedStatements(r.expr) } });
     }
     return JSON.stringify({ nftables: out });
   }
@@ -385,7 +385,7 @@ export class FakeNft implements NftPort {
     const refs: string[] = [];
     for (const stmt of o.expr as Obj[]) ruleRefs(t, stmt, refs);
     for (const r of refs) addRef(t, r);
-    c.rules.push({ expr: o.expr, handle: ++this.handle, refs });
+    c.rules.push({ expr: o.expr, ...(typeof o.comment === 'string' ? { comment: o.comment } : {}), handle: ++this.handle, refs });
   }
 }
 
@@ -582,9 +582,38 @@ function chainListing(t: Table, c: ChainObj): Obj {
   return { family: t.family, table: t.name, name: c.name, handle: c.handle, ...(c.base ?? {}) };
 }
 
+/** The statements of a rule as nft lists them back: `meta l4proto tcp` followed by a match on
+ *  `th dport` lists as one match on `tcp dport` (nft folds the protocol dependency). */
+function listedStatements(expr: readonly Obj[]): Obj[] {
+  const out: Obj[] = [];
+  for (let i = 0; i < expr.length; i++) {
+    const a = expr[i]!.match as Obj | undefined, b = expr[i + 1]?.match as Obj | undefined;
+    if (a && b && a.op === '==' && a.left?.meta?.key === 'l4proto' && typeof a.right === 'string' && b.left?.payload?.protocol === 'th') {
+      out.push(listedStatement({ match: { ...b, left: { payload: { ...b.left.payload, protocol: a.right } } } }));
+      i++;
+    } else out.push(listedStatement(expr[i]!));
+  }
+  return out;
+}
+
+/** An anonymous set as nft lists it: a one-field set sorted by value (a concatenation keeps
+ *  its order), and a set of one value as that value. */
+function listedAnonymousSet(right: unknown): unknown {
+  const set = (right as Obj | null)?.set as unknown[] | undefined;
+  if (!Array.isArray(set)) return right;
+  const concat = set.some((e) => (e as Obj | null)?.concat !== undefined);
+  const low = (e: unknown): bigint => {
+    const v = (e as Obj | null)?.range ? (e as Obj).range[0] : (e as Obj | null)?.prefix ? (e as Obj).prefix.addr : e;
+    return typeof v === 'number' ? BigInt(v) : typeof v === 'string' && isIP(v) ? ipToBigint(v) : 0n;
+  };
+  const sorted = concat ? set : [...set].sort((x, y) => (low(x) < low(y) ? -1 : low(x) > low(y) ? 1 : 0));
+  return sorted.length === 1 ? sorted[0] : { set: sorted };
+}
+
 /** A statement as nft lists it back. nft folds `x & a | b` into `x & (a | b) | b` (the bits
  *  set by `| b` need not be kept by the mask), so the mask it lists carries b's bits. */
 function listedStatement(s: Obj): Obj {
+  if (s.match && (s.match as Obj).right?.set) return { match: { ...s.match, right: listedAnonymousSet((s.match as Obj).right) } };
   const m = s.mangle as Obj | undefined;
   const or = m?.value?.['|'] as [Obj, unknown] | undefined;
   const and = or?.[0]?.['&'] as [unknown, unknown] | undefined;

@@ -8,7 +8,8 @@ import type { NftErrorKind } from '../../controller/nft.js';
 const T = { family: 'inet', table: 'fk' } as const;
 const saddr = { payload: { protocol: 'ip', field: 'saddr' } };
 const addr6 = { payload: { protocol: 'ip6', field: 'saddr' } };
-const l4 = { concat: [{ meta: { key: 'l4proto' } }, { payload: { protocol: 'th', field: 'dport' } }] };
+const dport = { payload: { protocol: 'th', field: 'dport' } };
+const l4 = { concat: [{ meta: { key: 'l4proto' } }, dport] };
 const box = (a: unknown, proto: string, port: unknown) => ({ concat: [a, proto, port] });
 const range = (a: unknown, b: unknown) => ({ range: [a, b] });
 const prefix = (addr: string, len: number) => ({ prefix: { addr, len } });
@@ -145,6 +146,15 @@ export const CASES: readonly NftCase[] = [
   c('a set used as a verdict map', 'failed', rule('c', { vmap: { key: saddr, data: '@iv' } })),
   c('an IPv6 address matched against an IPv4 set', 'failed', rule('c', { match: { op: '==', left: addr6, right: '@iv' } }, { accept: null })),
   c('a rule that matches and jumps', 'ok', rule('c', { match: { op: '==', left: saddr, right: '@iv' } }, { jump: { target: 'd' } })),
+  // rules in the shape the graph compiler writes (listed back as nft lists them)
+  c('rules with comments, anonymous port sets, a protocol and a port', 'ok',
+    { add: { rule: { ...T, chain: 'c', comment: 'x/web ingress[0]', expr: [{ match: { op: '==', left: saddr, right: '@iv' } }, { match: { op: '==', left: dport, right: { set: [443, 80] } } }, { return: null }] } } },
+    rule('c', { match: { op: '==', left: dport, right: { set: [8080, range(80, 90), 443] } } }, { return: null }),
+    rule('c', { match: { op: '==', left: l4, right: { set: [{ concat: ['udp', 53] }, { concat: ['tcp', 80] }] } } }, { return: null }),
+    rule('c', { match: { op: '==', left: l4, right: { set: [{ concat: ['tcp', range(80, 90)] }, { concat: ['udp', 53] }] } } }, { return: null }),
+    rule('c', { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } }, { match: { op: '==', left: dport, right: 80 } }, { return: null }),
+    rule('c', { match: { op: '==', left: dport, right: { set: [80] } } }, { return: null }),
+    rule('c', { match: { op: '!=', left: saddr, right: '@iv' } }, { counter: null }, { drop: null })),
   // adding what is there
   c('add a chain that is there', 'ok', obj('add', 'chain', { name: 'c' })),
   c('add a chain that is there as a base chain', 'failed', obj('add', 'chain', { name: 'c', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' })),
