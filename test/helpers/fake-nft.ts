@@ -112,7 +112,26 @@ export class FakeNft implements NftPort {
   /** Set to make the next apply() calls fail as an unreachable nft would. */
   failing = false;
 
+  /** Sets and chains this batch made or copied: its own to change. */
+  private owned = new WeakSet<object>();
+
   constructor(private readonly opts: FakeNftOptions = {}) {}
+
+  private ownSet(t: Table, s: SetObj): SetObj {
+    if (this.owned.has(s)) return s;
+    const copy = { ...s, elems: new Map(s.elems) };
+    t.sets.set(s.name, copy);
+    this.owned.add(copy);
+    return copy;
+  }
+
+  private ownChain(t: Table, c: ChainObj): ChainObj {
+    if (this.owned.has(c)) return c;
+    const copy = { ...c, rules: [...c.rules] };
+    t.chains.set(c.name, copy);
+    this.owned.add(copy);
+    return copy;
+  }
 
   // ---------------------------------------------------------------- the port
 
@@ -131,7 +150,10 @@ export class FakeNft implements NftPort {
    *  would refuse it, and then nothing has changed. */
   applyBatch(batch: Batch): void {
     const saved = this.tables, savedHandle = this.handle;
+    // Copy on write: the tables are copied shallowly, a set's elements or a chain's rules only
+    // when the batch changes them, so a batch costs what it touches.
     this.tables = new Map([...saved].map(([k, t]) => [k, cloneTable(t)]));
+    this.owned = new WeakSet();
     try {
       batch.nftables.forEach((cmd, i) => {
         try {
@@ -252,10 +274,13 @@ export class FakeNft implements NftPort {
       if (base && JSON.stringify(base) !== JSON.stringify(old.base)) refuse(ERRNO.EOPNOTSUPP, `chain ${o.name} exists with another hook`);
       return;
     }
-    t.chains.set(o.name, { name: o.name, base, handle: ++this.handle, rules: [] });
+    const c: ChainObj = { name: o.name, base, handle: ++this.handle, rules: [] };
+    t.chains.set(o.name, c);
+    this.owned.add(c);
   }
 
-  private flushChain(c: ChainObj, t: Table): void {
+  private flushChain(chain: ChainObj, t: Table): void {
+    const c = this.ownChain(t, chain);
     for (const r of c.rules) for (const ref of r.refs) unref(t, ref);
     c.rules = [];
   }
@@ -296,7 +321,9 @@ export class FakeNft implements NftPort {
       const same = old.kind === kind && JSON.stringify(old.type) === JSON.stringify(o.type) && JSON.stringify(old.flags) === JSON.stringify(flags) && old.map === o.map;
       if (!same) refuse(ERRNO.EEXIST, `${old.kind} ${o.name} exists with another type, flags or map kind`);
     } else {
-      t.sets.set(o.name, { kind, name: o.name, type: o.type, fields: types as Field[], flags, ...(kind === 'map' ? { map: o.map } : {}), handle: ++this.handle, elems: new Map() });
+      const fresh: SetObj = { kind, name: o.name, type: o.type, fields: types as Field[], flags, ...(kind === 'map' ? { map: o.map } : {}), handle: ++this.handle, elems: new Map() };
+      t.sets.set(o.name, fresh);
+      this.owned.add(fresh);
     }
     if (o.elem !== undefined) this.insert(t, t.sets.get(o.name)!, o.elem, false);
   }
@@ -308,7 +335,8 @@ export class FakeNft implements NftPort {
     t.sets.delete(s.name);
   }
 
-  private flushSet(s: SetObj, t: Table): void {
+  private flushSet(set: SetObj, t: Table): void {
+    const s = this.ownSet(t, set);
     for (const e of s.elems.values()) for (const r of valueRefs(s, e.value)) unref(t, r);
     s.elems = new Map();
   }
@@ -319,7 +347,8 @@ export class FakeNft implements NftPort {
     this.insert(t, t.sets.get(o.name)!, o.elem, create);
   }
 
-  private insert(t: Table, s: SetObj, raw: unknown, create: boolean): void {
+  private insert(t: Table, set: SetObj, raw: unknown, create: boolean): void {
+    const s = this.ownSet(t, set);
     if (!Array.isArray(raw)) refuse('Error: syntax error', `${s.name}: elem must be a list`);
     const interval = s.flags.includes('interval');
     const fresh: Elem[] = [];
@@ -360,7 +389,7 @@ export class FakeNft implements NftPort {
   private deleteElements(o: Obj): void {
     const t = this.table(o);
     if (!t.sets.has(o.name)) refuse(`Error: No such file or directory; set ${o.name}`, `set ${o.name} does not exist`);
-    const s = t.sets.get(o.name)!;
+    const s = this.ownSet(t, t.sets.get(o.name)!);
     if (!Array.isArray(o.elem)) refuse('Error: syntax error', `${s.name}: elem must be a list`);
     for (const r of o.elem as unknown[]) {
       // A map element is deleted by its key; nft ignores a value given with it.
@@ -379,8 +408,8 @@ export class FakeNft implements NftPort {
 
   private addRule(o: Obj): void {
     const t = this.table(o);
-    const c = t.chains.get(o.chain);
-    if (!c) return refuse(`Error: No such file or directory; chain ${o.chain}`, `chain ${o.chain} does not exist`);
+    if (!t.chains.has(o.chain)) return refuse(`Error: No such file or directory; chain ${o.chain}`, `chain ${o.chain} does not exist`);
+    const c = this.ownChain(t, t.chains.get(o.chain)!);
     if (!Array.isArray(o.expr)) refuse('Error: syntax error', 'a rule needs expr');
     const refs: string[] = [];
     for (const stmt of o.expr as Obj[]) ruleRefs(t, stmt, refs);
@@ -627,9 +656,9 @@ function listedStatement(s: Obj): Obj {
 function cloneTable(t: Table): Table {
   return {
     ...t,
-    chains: new Map([...t.chains].map(([k, c]) => [k, { ...c, rules: [...c.rules] }])),
-    sets: new Map([...t.sets].map(([k, s]) => [k, { ...s, elems: new Map(s.elems) }])),
-    counters: new Map([...t.counters].map(([k, c]) => [k, { ...c }])),
+    chains: new Map(t.chains),
+    sets: new Map(t.sets),
+    counters: new Map(t.counters),
     refs: new Map(t.refs),
   };
 }
