@@ -1,6 +1,7 @@
 // The in-memory nft (test/helpers/fake-nft.ts) against the real one: the same batches, good
 // and bad, through both, from the same table. They must agree on accepted or refused (and on
 // the kind of refusal), and on the table that results, compared as normalised listings.
+// FAKE_NFT_RUNS=N and FAKE_NFT_SEED=S run more (or other) random chains of spoilt diffs.
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { batchJson, batchText, clusterFromObjects, compile, diffBatch, fullBatch, type Batch, type Ruleset } from '../../compiler/index.js';
@@ -105,7 +106,7 @@ describe('fake nft agrees with the real nft', function () {
           expect(t.fake).to.equal(t.kernel);
         }
       }),
-      { numRuns: 25, seed: 424242, endOnFailure: true },
+      { numRuns: Number(process.env.FAKE_NFT_RUNS ?? 25), seed: process.env.FAKE_NFT_SEED ? Number(process.env.FAKE_NFT_SEED) : 424242, endOnFailure: true },
     );
     // The spoilt diffs must have exercised both answers.
     expect(refused).to.be.greaterThan(5);
