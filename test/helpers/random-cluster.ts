@@ -42,6 +42,8 @@ const ipBlockArb = fc.oneof(
   fc.constant({ cidr: '198.51.100.0/24', except: ['198.51.100.128/25'] }),
   fc.constant({ cidr: '2001:db8::/64', except: ['2001:db8::10/124'] }),
   fc.constant({ cidr: '2001:db8::/120' }),
+  // one-address holes: interval elements that touch, and single addresses
+  fc.constant({ cidr: '198.51.100.0/24', except: ['198.51.100.0/32', '198.51.100.10/32', '198.51.100.12/32', '198.51.100.13/32'] }),
 );
 
 const peerArb = fc.oneof(
