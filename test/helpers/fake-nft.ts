@@ -315,6 +315,9 @@ export class FakeNft implements NftPort {
     if (!types.length || bad !== undefined) refuse('Error: unknown datatype', `${kind} ${o.name}: type ${JSON.stringify(o.type)} is not one the fake knows (${FIELDS.join(', ')})`);
     if (kind === 'map' && o.map !== 'verdict' && o.map !== 'counter') throw new Error(`fake nft: map type ${JSON.stringify(o.map)} is not implemented`);
     const flags = (o.flags ?? []) as string[];
+    // What the fake does not model must not be modelled wrongly: say so instead.
+    const unknown = [...Object.keys(o).filter((k) => !['family', 'table', 'name', 'type', 'flags', 'elem', 'map'].includes(k)), ...flags.filter((f) => f !== 'interval')];
+    if (unknown.length) throw new Error(`fake nft: ${kind} ${o.name}: ${unknown.join(', ')} is not implemented; teach test/helpers/fake-nft.ts what nft does with it`);
     const old = t.sets.get(o.name);
     if (old) {
       if (create) refuse(ERRNO.EEXIST, `${kind} ${o.name} exists`);
@@ -411,6 +414,8 @@ export class FakeNft implements NftPort {
     if (!t.chains.has(o.chain)) return refuse(`Error: No such file or directory; chain ${o.chain}`, `chain ${o.chain} does not exist`);
     const c = this.ownChain(t, t.chains.get(o.chain)!);
     if (!Array.isArray(o.expr)) refuse('Error: syntax error', 'a rule needs expr');
+    const unknown = Object.keys(o).filter((k) => !['family', 'table', 'chain', 'expr', 'comment'].includes(k));
+    if (unknown.length) throw new Error(`fake nft: rule ${unknown.join(', ')} is not implemented; teach test/helpers/fake-nft.ts what nft does with it`);
     const refs: string[] = [];
     for (const stmt of o.expr as Obj[]) ruleRefs(t, stmt, refs);
     for (const r of refs) addRef(t, r);
