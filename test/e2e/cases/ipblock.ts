@@ -1,4 +1,4 @@
-// DESIGN.md 1.5, 1.13, 1.15: ipBlock with except on ingress and egress (the pods' real
+// docs/design.md 1.5, 1.13, 1.15: ipBlock with except on ingress and egress (the pods' real
 // addresses: n1 pods are 192.0.2.10-18 / 2001:db8:1::/64, n2 pods 192.0.2.139-145 /
 // 2001:db8:2::/64), families kept apart, and invalid policies failing closed.
 //

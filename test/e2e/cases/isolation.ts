@@ -1,4 +1,4 @@
-// DESIGN.md 1.1-1.4 and 1.14 on the wire: isolation per direction, default policy types,
+// docs/design.md 1.1-1.4 and 1.14 on the wire: isolation per direction, default policy types,
 // additive allow lists, empty rule lists, and a policy only selecting in its own namespace.
 // The cases as data: the e2e suite probes them on the wire (isolation.test.ts), and the
 // matrix's own test checks that `netpol-nft matrix` gives the same tables.

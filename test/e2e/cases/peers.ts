@@ -1,4 +1,4 @@
-// DESIGN.md 1.5, 1.6: peers (pod selector, namespace selector, both in one peer or in two)
+// docs/design.md 1.5, 1.6: peers (pod selector, namespace selector, both in one peer or in two)
 // and every label-selector operator, including keys that are absent.
 // Extra labels used below: namespaces x and y are env=prod, z is env=dev; y has team=blue.
 // The cases as data: the e2e suite probes them on the wire (peers.test.ts), and the

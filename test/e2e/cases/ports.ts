@@ -1,4 +1,4 @@
-// DESIGN.md 1.7, 1.8: protocols, numeric ports, endPort ranges, named ports (ingress and
+// docs/design.md 1.7, 1.8: protocols, numeric ports, endPort ranges, named ports (ingress and
 // egress, resolved on the destination pod, protocol included), and SCTP at rule level.
 // The cases as data: the e2e suite probes them on the wire (ports.test.ts), and the
 // matrix's own test checks that `netpol-nft matrix` gives the same tables.

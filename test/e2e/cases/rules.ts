@@ -1,4 +1,4 @@
-// DESIGN.md 1.2, 1.4, 1.5, 1.10: the corners of a rule people trip over: empty lists that
+// docs/design.md 1.2, 1.4, 1.5, 1.10: the corners of a rule people trip over: empty lists that
 // mean "all", policyTypes that ignore rules, replies of allowed connections under a
 // default deny of the other direction, and selectors that match everything.
 // The cases as data: the e2e suite probes them on the wire (rules.test.ts), and the
