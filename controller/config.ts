@@ -23,6 +23,7 @@ export const DEFAULTS = {
   metricsAddress: `0.0.0.0:${DEFAULT_METRICS_PORT}`,
   logLevel: 'info',
   nftPath: 'nft',
+  dropMetricsBy: 'pod',
 } as const;
 
 export class ConfigError extends Error {}
@@ -58,13 +59,15 @@ const mask = z.string().transform((s, ctx) => {
 });
 
 const address = z.string().transform((s, ctx) => {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
-  const port = m ? Number(m[3]) : NaN;
+  // HOST:PORT, [IPv6]:PORT, or a bare IPv6 address and a port (2001:db8::1:9743: the part after
+  // the last colon is the port), as the chart writes it from the downward API's status.hostIP.
+  const m = /^(?:\[([^\]]+)\]|([^:]*)|([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)):(\d+)$/.exec(s);
+  const port = m ? Number(m[4]) : NaN;
   if (!m || port > 65535) {
     ctx.addIssue({ code: 'custom', message: `--metrics-address ${s}: HOST:PORT (PORT 0 picks a free one)` });
     return z.NEVER;
   }
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+  return { host: m[1] ?? m[3] ?? (m[2] || '0.0.0.0'), port };
 });
 
 const Schema = z
@@ -84,6 +87,7 @@ const Schema = z
     metricsAddress: address,
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     nftPath: z.string().min(1),
+    dropMetricsBy: z.enum(['pod', 'namespace'], { error: (i) => `--drop-metrics-by ${String(i.input)}: pod or namespace` }),
   })
   .refine((c) => c.maxSyncDelayMs >= c.debounceMs, { message: '--max-sync-delay must be at least --debounce', path: ['maxSyncDelayMs'] })
   .refine((c) => c.retryMaxMs >= c.retryMinMs && c.retryMinMs > 0, { message: '--retry-max must be at least --retry-min (> 0)', path: ['retryMaxMs'] })
@@ -106,6 +110,8 @@ export const RUN_USAGE = `usage: netpol-nft run [flags]
   --metrics-address H:P     /metrics, /healthz, /readyz (default ${DEFAULTS.metricsAddress})
   --log-level LEVEL         trace|debug|info|warn|error (default ${DEFAULTS.logLevel}; env LOG_LEVEL)
   --nft-path PATH           the nft binary (default ${DEFAULTS.nftPath}; env NFT_PATH)
+  --drop-metrics-by pod|namespace   labels of the drop metrics: per local pod, or per namespace
+                            (fewer series on a node with many pods; default ${DEFAULTS.dropMetricsBy})
 Durations: 50ms, 1s, 2m, or plain milliseconds.
 `;
 
@@ -142,6 +148,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       'metrics-address': { type: 'string' },
       'log-level': { type: 'string' },
       'nft-path': { type: 'string' },
+      'drop-metrics-by': { type: 'string' },
     },
   });
   if (values.help) return 'help';
@@ -162,6 +169,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     metricsAddress: values['metrics-address'] ?? DEFAULTS.metricsAddress,
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? DEFAULTS.logLevel,
     nftPath: values['nft-path'] ?? env.NFT_PATH ?? DEFAULTS.nftPath,
+    dropMetricsBy: values['drop-metrics-by'] ?? DEFAULTS.dropMetricsBy,
   });
   if (!r.success) {
     const flagOf = (k: PropertyKey | undefined) => `--${String(k ?? '').replace(/Ms$/, '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

@@ -1,14 +1,15 @@
-// The agent's HTTP face on --metrics-address: /metrics, /healthz, /readyz.
+// The agent's HTTP face on --metrics-address: /metrics, /healthz, /readyz, served from a
+// worker thread (see startHttp) with limits on connections and time (see HttpLimits).
 //
 // /healthz (liveness) fails only when a change has waited past --health-timeout without
-// reaching the kernel: a transient nft failure must not get the pod restarted (a restart
+// reaching the kernel, or when the main thread has not run for that long: a transient nft failure must not get the pod restarted (a restart
 // would not fix nft, and the last good ruleset is still in force), but an agent that has
 // stopped applying changes is worth restarting.
 // /readyz succeeds once the source has listed everything and the first full sync is in the
 // kernel: from then on this node enforces the cluster's policies.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import type { Registry } from 'prom-client';
+import { HTTP_WORKER_SOURCE, SHARED } from './http-worker.js';
 
 export interface HealthState {
   /** Source synced and first full sync applied. */
@@ -34,39 +35,129 @@ export function readiness(s: HealthState): Check {
   return s.ready() ? { ok: true, message: 'ok' } : { ok: false, message: 'waiting for the cluster state and the first full sync' };
 }
 
-export function startHttp(registry: Registry, state: HealthState, host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const send = (code: number, type: string, body: string) => {
-      res.writeHead(code, { 'content-type': type });
-      res.end(body);
-    };
-    const check = (c: Check) => send(c.ok ? 200 : 500, 'text/plain; charset=utf-8', c.message + '\n');
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
-    switch (path) {
-      case '/metrics':
-        registry.metrics().then(
-          (m) => send(200, registry.contentType, m),
-          (e: Error) => send(500, 'text/plain', `collecting metrics failed: ${e.message}\n`),
-        );
-        return;
-      case '/healthz':
-        return check(liveness(state));
-      case '/readyz':
-        return check(readiness(state));
-      default:
-        return send(404, 'text/plain', 'not found: /metrics, /healthz, /readyz\n');
-    }
-  });
+/** The listener's limits. Every pod of the node can reach it (hostNetwork): these keep a
+ *  flood of connections or a slow client from using up the agent's file descriptors or
+ *  starving the kubelet's probes. */
+export interface HttpLimits {
+  /** Connections open at once, from all clients together. */
+  readonly maxConnections: number;
+  /** Connections open at once from one client address (the node's own addresses excepted). */
+  readonly maxConnectionsPerClient: number;
+  /** Extra connections only the node's own addresses may use (the kubelet's probes). */
+  readonly reservedConnections: number;
+  /** Time to receive a request's headers, and the whole request. */
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  /** An idle connection (no request yet, or between keep-alive requests) is closed after this. */
+  readonly idleTimeoutMs: number;
+  /** How long /metrics waits for the main thread before it serves the last page it has. */
+  readonly metricsWaitMs: number;
+  /** How long /healthz and /readyz wait for the main thread to refresh the shared state
+   *  before they answer from the state it last wrote. */
+  readonly stateWaitMs: number;
+  /** Addresses that may use the reserved connections (default: the node's own addresses). */
+  readonly reservedSources?: readonly string[];
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  maxConnections: 32,
+  maxConnectionsPerClient: 4,
+  reservedConnections: 8,
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 10_000,
+  idleTimeoutMs: 10_000,
+  metricsWaitMs: 2000,
+  stateWaitMs: 100,
+};
+
+/** The running listener. */
+export interface HttpServer {
+  readonly port: number;
+  /** Writes the health state for the listener now (it is also written every heartbeat). */
+  publish(): void;
+  close(): Promise<void>;
+}
+
+export interface HttpEvents {
+  /** A connection closed by the limits (for the rejected-connections metric). */
+  onRejected?(reason: string): void;
+}
+
+/** How often the main thread writes its heartbeat and health state for the listener. */
+export const HEARTBEAT_MS = 250;
+
+/**
+ * Serves /metrics, /healthz and /readyz from a worker thread (http-worker.ts). /healthz and
+ * /readyz are answered from shared memory the main thread writes every HEARTBEAT_MS, so they
+ * answer while the main thread is busy; /healthz also fails when the main thread has not
+ * written for longer than the health timeout (a stuck agent is worth restarting).
+ */
+export function startHttp(registry: Registry, state: HealthState, host: string, port: number, limits: HttpLimits = DEFAULT_HTTP_LIMITS, events: HttpEvents = {}): Promise<HttpServer> {
+  const shared = new SharedArrayBuffer(SHARED.size * Float64Array.BYTES_PER_ELEMENT);
+  const view = new Float64Array(shared);
+  const publish = () => {
+    const now = Date.now();
+    const waited = state.unappliedFor();
+    view[SHARED.healthTimeoutMs] = state.healthTimeoutMs;
+    view[SHARED.ready] = state.ready() ? 1 : 0;
+    view[SHARED.unappliedSince] = waited > 0 ? now - waited : 0;
+    view[SHARED.heartbeat] = now;
+  };
+  publish();
+  const { reservedSources, ...rest } = limits;
+  const worker = new Worker(HTTP_WORKER_SOURCE, { eval: true, workerData: { host, port, limits: rest, shared, reservedSources } });
+  const beat = setInterval(publish, HEARTBEAT_MS);
+  beat.unref();
+  let closed: (() => void) | undefined;
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server);
+    const fail = (e: Error) => {
+      clearInterval(beat);
+      void worker.terminate();
+      reject(e);
+    };
+    worker.once('error', fail);
+    worker.on('message', (m: WorkerMessage) => {
+      switch (m.type) {
+        case 'listening':
+          worker.off('error', fail);
+          worker.on('error', () => {}); // a crash after start ends the worker; /healthz then stops answering
+          resolve({
+            port: m.port,
+            publish,
+            close: () => new Promise<void>((r) => {
+              clearInterval(beat);
+              closed = () => void worker.terminate().then(() => r());
+              worker.postMessage({ type: 'close' });
+            }),
+          });
+          return;
+        case 'error':
+          fail(Object.assign(new Error(`cannot listen on ${host}:${port}: ${m.message}`), { code: m.code }));
+          return;
+        case 'closed':
+          closed?.();
+          return;
+        case 'rejected':
+          events.onRejected?.(m.reason);
+          return;
+        case 'state':
+          publish();
+          worker.postMessage({ type: 'state', id: m.id });
+          return;
+        case 'metrics':
+          registry.metrics().then(
+            (body) => worker.postMessage({ type: 'metrics', id: m.id, ok: true, body, contentType: registry.contentType }),
+            (e: Error) => worker.postMessage({ type: 'metrics', id: m.id, ok: false, error: e.message }),
+          );
+          return;
+      }
     });
   });
 }
 
-export function boundPort(server: Server): number {
-  return (server.address() as AddressInfo).port;
-}
+type WorkerMessage =
+  | { type: 'listening'; port: number }
+  | { type: 'error'; message: string; code?: string }
+  | { type: 'closed' }
+  | { type: 'rejected'; reason: string }
+  | { type: 'metrics' | 'state'; id: number };

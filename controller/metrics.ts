@@ -2,6 +2,7 @@
 // Base units in names, `_total` on counters, histograms for durations, and never a pod IP
 // in a label (IPs are reused; namespace/pod names are what a human looks for).
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { LocalPod } from '../compiler/index.js';
 import type { ResourceAction, ResourceKind } from './source.js';
@@ -11,8 +12,30 @@ export type FailureStage = 'compile' | 'apply' | 'verify';
 export type ObjectType = 'chain' | 'rule' | 'set' | 'element';
 export type Isolation = 'none' | 'ingress' | 'egress' | 'both';
 
-/** Reads the drop counters when scraped: name -> packets/bytes, undefined when unavailable. */
+/** Reads the drop counters: name -> packets/bytes counted SINCE THE PREVIOUS READ (the agent
+ *  reads them through `nft reset counters`, see NftPort.list), with the local pods whose
+ *  counters they are; undefined when unavailable (no table yet). */
 export type DropCounterReader = () => Promise<{ counters: Map<string, { packets: number; bytes: number }>; pods: readonly LocalPod[] } | undefined>;
+
+/** The labels of the drop metrics: one series per local pod and direction, or per namespace
+ *  and direction (bounded by the node's namespaces rather than its pods). */
+export type DropMetricsBy = 'pod' | 'namespace';
+
+export interface MetricsOptions {
+  /** Node.js process metrics (default true). */
+  readonly defaultMetrics?: boolean;
+  readonly dropMetricsBy?: DropMetricsBy;
+  /** A scrape reuses a drop-counter read younger than this (default 5 s). */
+  readonly dropReadMaxAgeMs?: number;
+  /** How long a scrape waits for a fresh read before it answers with the totals it has
+   *  (the read goes on and serves the next scrape; default 300 ms). */
+  readonly dropReadWaitMs?: number;
+  /** Monotonic milliseconds (tests). */
+  readonly now?: () => number;
+}
+
+type Totals = { packets: number; bytes: number };
+const DIRECTIONS = ['ingress', 'egress'] as const;
 
 /** The version in our package.json: one level up from controller/, two from dist/controller/;
  *  walk up rather than guess. */
@@ -42,10 +65,26 @@ export class Metrics {
   readonly droppedPackets: Counter<'namespace' | 'pod' | 'direction'>;
   readonly droppedBytes: Counter<'namespace' | 'pod' | 'direction'>;
   readonly buildInfo: Gauge<'version' | 'nodejs_version'>;
+  readonly dropCounterReads: Histogram<'result'>;
+  readonly httpRejected: Counter<'reason'>;
+  readonly dropMetricsBy: DropMetricsBy;
   private dropReader: DropCounterReader | undefined;
+  /** The read in flight (never more than one). */
   private dropRead: Promise<void> | undefined;
+  private dropReadAt = -Infinity;
+  /** Drops counted so far, by series key (pod or namespace, and direction). */
+  private readonly dropTotals = new Map<string, Totals>();
+  /** This node's pods as last compiled: which series exist. */
+  private pods: readonly LocalPod[] = [];
+  private readonly now: () => number;
+  private readonly dropReadMaxAgeMs: number;
+  private readonly dropReadWaitMs: number;
 
-  constructor(readonly registry: Registry, opts: { defaultMetrics?: boolean } = {}) {
+  constructor(readonly registry: Registry, opts: MetricsOptions = {}) {
+    this.dropMetricsBy = opts.dropMetricsBy ?? 'pod';
+    this.now = opts.now ?? (() => performance.now());
+    this.dropReadMaxAgeMs = opts.dropReadMaxAgeMs ?? 5000;
+    this.dropReadWaitMs = opts.dropReadWaitMs ?? 300;
     const registers = [registry];
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
     this.syncDuration = new Histogram({
@@ -68,51 +107,105 @@ export class Metrics {
     this.kubernetesEvents = new Counter({ name: 'netpol_nft_kubernetes_events_total', help: 'Changes received from the cluster source.', labelNames: ['kind', 'action'], registers });
     this.watchRestarts = new Counter({ name: 'netpol_nft_watch_restarts_total', help: 'Watches that ended and were restarted.', labelNames: ['kind', 'reason'], registers });
     const self = this;
+    const per = this.dropMetricsBy === 'pod' ? 'local pod' : 'namespace (of local pods)';
+    const labelNames = this.dropMetricsBy === 'pod' ? (['namespace', 'pod', 'direction'] as const) : (['namespace', 'direction'] as const);
+    // Both drop metrics collect at the same scrape: the first one refreshes, both export.
     this.droppedPackets = new Counter({
-      name: 'netpol_nft_dropped_packets_total', help: 'Packets dropped by policy, per local pod and direction (reset when the table is replaced).',
-      labelNames: ['namespace', 'pod', 'direction'], registers,
-      async collect() { await self.readDrops(); },
+      name: 'netpol_nft_dropped_packets_total', help: `Packets dropped by policy, per ${per} and direction.`,
+      labelNames, registers,
+      async collect() { await self.exportDrops(); },
     });
     this.droppedBytes = new Counter({
-      name: 'netpol_nft_dropped_bytes_total', help: 'Bytes dropped by policy, per local pod and direction (reset when the table is replaced).',
-      labelNames: ['namespace', 'pod', 'direction'], registers,
-      async collect() { await self.readDrops(); },
+      name: 'netpol_nft_dropped_bytes_total', help: `Bytes dropped by policy, per ${per} and direction.`,
+      labelNames, registers,
+      async collect() { await self.exportDrops(); },
+    });
+    this.dropCounterReads = new Histogram({
+      name: 'netpol_nft_drop_counters_read_duration_seconds', help: 'One read of the drop counters from the kernel (nft reset counters), by result.',
+      labelNames: ['result'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers,
+    });
+    this.httpRejected = new Counter({
+      name: 'netpol_nft_http_connections_rejected_total', help: 'Connections to /metrics, /healthz, /readyz closed by the listener limits (limit: too many in all; client_limit: too many from one address; timeout: headers or request too slow, or idle).',
+      labelNames: ['reason'], registers,
     });
     this.buildInfo = new Gauge({ name: 'netpol_nft_build_info', help: 'Version of netpol-nft and of Node.js.', labelNames: ['version', 'nodejs_version'], registers });
     this.buildInfo.set({ version: packageVersion(), nodejs_version: process.version }, 1);
     for (const t of ['full', 'partial'] as const) this.syncDuration.zero({ type: t });
     for (const s of ['compile', 'apply', 'verify'] as const) this.syncFailures.inc({ stage: s }, 0);
+    for (const r of ['limit', 'client_limit', 'timeout'] as const) this.httpRejected.inc({ reason: r }, 0);
   }
 
-  /** Where the drop counters come from (the agent: `nft list counters` + its local pods). */
+  /** Where the drop counters come from (the agent: `nft reset counters` + its local pods). */
   setDropReader(r: DropCounterReader): void {
     this.dropReader = r;
   }
 
-  /** Both drop metrics collect at the same scrape: read nft once for the pair. */
-  private readDrops(): Promise<void> {
-    this.dropRead ??= this.doReadDrops().finally(() => { setImmediate(() => { this.dropRead = undefined; }); });
-    return this.dropRead;
+  /** The series key of one pod's counter in one direction. */
+  private dropKey(pod: LocalPod, direction: (typeof DIRECTIONS)[number]): string {
+    return this.dropMetricsBy === 'pod' ? `${pod.namespace}\0${pod.name}\0${direction}` : `${pod.namespace}\0\0${direction}`;
   }
 
-  private async doReadDrops(): Promise<void> {
+  /** Reads the kernel's counters unless a read is younger than dropReadMaxAgeMs; one read at
+   *  a time, whoever asks. Waits for it at most dropReadWaitMs: a slow nft must not make a
+   *  scrape slow (the totals it has are served, and the read finishes for the next one). */
+  refreshDrops(waitMs = this.dropReadWaitMs): Promise<void> {
+    if (!this.dropRead && this.now() - this.dropReadAt >= this.dropReadMaxAgeMs) {
+      this.dropRead = this.readDrops().finally(() => {
+        this.dropReadAt = this.now();
+        this.dropRead = undefined;
+      });
+    }
+    if (!this.dropRead) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([this.dropRead, new Promise<void>((r) => { timer = setTimeout(r, waitMs); })]).finally(() => clearTimeout(timer));
+  }
+
+  private async readDrops(): Promise<void> {
+    const started = this.now();
     let r: Awaited<ReturnType<DropCounterReader>>;
     try {
       r = await this.dropReader?.();
     } catch {
-      r = undefined; // a scrape must not fail because nft did; the series just go stale
+      // A scrape must not fail because nft did: the totals stay as they were.
+      this.dropCounterReads.observe({ result: 'error' }, (this.now() - started) / 1000);
+      return;
     }
+    this.dropCounterReads.observe({ result: 'ok' }, (this.now() - started) / 1000);
+    if (!r) return;
+    // What the kernel counted since the previous read, added to the totals of its series.
+    const owner = new Map<string, string>();
+    for (const pod of r.pods) for (const d of DIRECTIONS) if (pod[d].counter) owner.set(pod[d].counter!, this.dropKey(pod, d));
+    for (const [name, c] of r.counters) {
+      const key = owner.get(name);
+      if (!key) continue; // a counter of a pod that is gone
+      const t = this.dropTotals.get(key);
+      if (t) {
+        t.packets += c.packets;
+        t.bytes += c.bytes;
+      } else this.dropTotals.set(key, { packets: c.packets, bytes: c.bytes });
+    }
+    // Series of pods (or namespaces) no longer on this node end; memory stays bounded.
+    const live = new Set(owner.values());
+    for (const pod of this.pods) for (const d of DIRECTIONS) if (pod[d].counter) live.add(this.dropKey(pod, d));
+    for (const key of this.dropTotals.keys()) if (!live.has(key)) this.dropTotals.delete(key);
+  }
+
+  /** The drop series of this node's pods as last compiled, from the totals (0 until counted). */
+  private async exportDrops(): Promise<void> {
+    await this.refreshDrops();
     this.droppedPackets.reset();
     this.droppedBytes.reset();
-    if (!r) return;
-    for (const pod of r.pods) {
-      for (const direction of ['ingress', 'egress'] as const) {
-        const name = pod[direction].counter;
-        const c = name ? r.counters.get(name) : undefined;
-        if (!c) continue;
-        const labels = { namespace: pod.namespace, pod: pod.name, direction };
-        this.droppedPackets.inc(labels, c.packets);
-        this.droppedBytes.inc(labels, c.bytes);
+    const done = new Set<string>();
+    for (const pod of this.pods) {
+      for (const direction of DIRECTIONS) {
+        if (!pod[direction].counter) continue;
+        const key = this.dropKey(pod, direction);
+        if (done.has(key)) continue;
+        done.add(key);
+        const t = this.dropTotals.get(key) ?? { packets: 0, bytes: 0 };
+        const labels = this.dropMetricsBy === 'pod' ? { namespace: pod.namespace, pod: pod.name, direction } : { namespace: pod.namespace, direction };
+        this.droppedPackets.inc(labels, t.packets);
+        this.droppedBytes.inc(labels, t.bytes);
       }
     }
   }
@@ -127,6 +220,7 @@ export class Metrics {
 
   /** Local pods by isolation, from the compiler's view of this node. */
   setLocalPods(pods: readonly LocalPod[]): void {
+    this.pods = pods;
     const n: Record<Isolation, number> = { none: 0, ingress: 0, egress: 0, both: 0 };
     for (const p of pods) n[p.ingress.isolated ? (p.egress.isolated ? 'both' : 'ingress') : p.egress.isolated ? 'egress' : 'none']++;
     for (const [k, v] of Object.entries(n)) this.localPods.set({ isolation: k }, v);

@@ -1,7 +1,6 @@
 // `netpol-nft run` (the agent) and `netpol-nft cleanup`: wiring only. Config -> source
 // (folder or Kubernetes API) -> agent + runner -> HTTP (/metrics, /healthz, /readyz) ->
 // wait for SIGTERM/SIGINT -> stop cleanly, leaving the table in force.
-import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -9,7 +8,7 @@ import { batchJson, DEFAULT_TABLE, deleteTableBatch } from '../compiler/index.js
 import { Agent } from './agent.js';
 import { ConfigError, parseConfig, RUN_USAGE, type Config } from './config.js';
 import { FileSource } from './file-source.js';
-import { boundPort, startHttp } from './health.js';
+import { startHttp, type HttpLimits, type HttpServer } from './health.js';
 import { Metrics } from './metrics.js';
 import { NftCli, NftError, type NftPort } from './nft.js';
 import { SyncRunner, systemClock, type Clock } from './runner.js';
@@ -20,7 +19,7 @@ export interface AgentHandle {
   readonly runner: SyncRunner;
   readonly source: ClusterSource;
   readonly metrics: Metrics;
-  readonly server: Server;
+  readonly server: HttpServer;
   /** The port /metrics listens on (useful with port 0). */
   readonly port: number;
   /** Settles once the source has listed everything and the runner has started (rejects when
@@ -37,6 +36,8 @@ export interface StartDeps {
   readonly nft?: NftPort;
   readonly source?: ClusterSource;
   readonly registry?: Registry;
+  /** Limits of the HTTP listener (default DEFAULT_HTTP_LIMITS). */
+  readonly httpLimits?: HttpLimits;
 }
 
 export function createLogger(level: string): Logger {
@@ -63,7 +64,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
   const registry = deps.registry ?? new Registry();
-  const metrics = new Metrics(registry);
+  const metrics = new Metrics(registry, { dropMetricsBy: config.dropMetricsBy });
   const nft = deps.nft ?? new NftCli([config.nftPath]);
   const source = deps.source ?? (config.source ? new FileSource({ dir: config.source, clock }) : await kubeSource(config, logger, clock));
   const agent = new Agent({
@@ -84,10 +85,11 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
     { ready: () => source.synced() && agent.ready(), unappliedFor: () => runner.unappliedFor(), healthTimeoutMs: config.healthTimeoutMs },
     config.metricsAddress.host,
     config.metricsAddress.port,
+    deps.httpLimits,
+    { onRejected: (reason) => metrics.httpRejected.inc({ reason }) },
   );
-  const port = boundPort(server);
+  const port = server.port;
   logger.info({ address: `${config.metricsAddress.host}:${port}` }, 'serving /metrics, /healthz, /readyz');
-  const closeServer = () => new Promise<void>((r) => server.close(() => r()));
 
   let listed = false, stopping = false;
   const started = source
@@ -120,8 +122,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
       clearTimeout(timer);
       if (how === 'abandoned') logger.warn('abandoned the sync in flight (the kernel keeps the old or the new ruleset)');
       await source.stop().catch((e: unknown) => logger.warn({ error: (e as Error).message }, 'stopping the source failed'));
-      server.closeAllConnections();
-      await closeServer();
+      await server.close();
     },
   };
 }

@@ -14,7 +14,7 @@ describe('agent: configuration', () => {
     expect(c).to.deep.include({
       node: 'node-7', source: 'dir', table: DEFAULTS.table, ctMarkMask: DEFAULTS.ctMarkMask, establishedFastPath: false,
       debounceMs: 50, maxSyncDelayMs: 1000, retryMinMs: 500, retryMaxMs: 30_000, resyncIntervalMs: 60_000, healthTimeoutMs: 120_000,
-      logLevel: 'info', nftPath: 'nft',
+      logLevel: 'info', nftPath: 'nft', dropMetricsBy: 'pod',
     });
     expect(c.metricsAddress).to.deep.equal({ host: '0.0.0.0', port: 9743 });
   });
@@ -28,6 +28,14 @@ describe('agent: configuration', () => {
     expect(c).to.deep.include({ node: 'n1', debounceMs: 20, maxSyncDelayMs: 2000, resyncIntervalMs: 300_000, ctMarkMask: 0xff000000, logLevel: 'debug', nftPath: '/x/nft', establishedFastPath: true, table: 'np2' });
     expect(c.metricsAddress).to.deep.equal({ host: '::1', port: 0 });
     expect(parse(['--node', 'n', '--source', 'd'], { LOG_LEVEL: 'warn', NFT_PATH: '/y/nft' })).to.deep.include({ logLevel: 'warn', nftPath: '/y/nft' });
+  });
+
+  it('takes --drop-metrics-by pod|namespace, and an IPv6 address without brackets (the downward API gives status.hostIP so)', () => {
+    expect(parse(['--node', 'n', '--source', 'd', '--drop-metrics-by', 'namespace']).dropMetricsBy).to.equal('namespace');
+    expect(() => parse(['--node', 'n', '--source', 'd', '--drop-metrics-by', 'node'])).to.throw(ConfigError, '--drop-metrics-by node: pod or namespace');
+    expect(parse(['--node', 'n', '--source', 'd', '--metrics-address', '2001:db8::7:9743']).metricsAddress).to.deep.equal({ host: '2001:db8::7', port: 9743 });
+    expect(parse(['--node', 'n', '--source', 'd', '--metrics-address', '192.0.2.7:9743']).metricsAddress).to.deep.equal({ host: '192.0.2.7', port: 9743 });
+    expect(parse(['--node', 'n', '--source', 'd', '--metrics-address', ':9743']).metricsAddress).to.deep.equal({ host: '0.0.0.0', port: 9743 });
   });
 
   it('reports every problem at once', () => {

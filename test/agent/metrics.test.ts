@@ -2,6 +2,7 @@
 // three "pods" (network namespaces) routed through a "node" namespace (ptp style: a veth
 // each, a /32 route, proxy ARP), the agent enforcing in the node namespace.
 import { expect } from 'chai';
+import { countersOf } from '../../controller/nft.js';
 import type { AgentHandle } from '../../controller/run.js';
 import { Netns, requireKernel } from '../helpers/kernel.js';
 import { flag, nftWrapper, ns, pod, policy, removeLeftovers, removeRoot, RUN, scratchRoot, SourceDir, startTestAgent, waitFor } from './harness.js';
@@ -137,6 +138,24 @@ describe('agent: metrics and health over HTTP, after real drops', function () {
     expect(sample(after, 'netpol_nft_nftables_transaction_operations_count')).to.equal(2);
     expect(sample(after, 'netpol_nft_dropped_packets_total', { namespace: 'x', pod: 'b', direction: 'ingress' }), 'a partial sync keeps the counters').to.equal(7);
     expect(sample(after, 'netpol_nft_dropped_packets_total', { namespace: 'x', pod: 'd', direction: 'ingress' })).to.equal(0);
+  });
+
+  it('with --drop-metrics-by namespace: one series per namespace and direction, totals kept across reads that zero the kernel counters', async () => {
+    h = (await startTestAgent(src.dir, nft.path, ['--drop-metrics-by', 'namespace'])).handle;
+    await h.runner.idle();
+    sendUdp(pods[2]!, '192.0.2.11', 5000, 5); // c -> b: b's ingress drops
+    sendUdp(pods[0]!, '192.0.2.12', 5000, 2); // a -> c: a's egress drops
+    const agent = h;
+    const drops = async (direction: string) => sample((await scrape(agent)).body, 'netpol_nft_dropped_packets_total', { namespace: 'x', direction });
+    await waitFor('the drops to be counted', async () => (await drops('ingress')) === 5 && (await drops('egress')) === 2);
+    const body = (await scrape(h)).body;
+    expect(body, 'no pod label').to.not.match(/netpol_nft_dropped_packets_total\{[^}]*pod=/);
+    expect(body.split('\n').filter((l) => l.startsWith('netpol_nft_dropped_packets_total{')).length, 'x ingress and x egress').to.equal(2);
+    // The read zeroed the kernel's counter (nft reset counters); the metric keeps the total.
+    const kernel = countersOf(node.exec('nft', ['-j', 'list', 'counters', 'table', 'inet', 'netpol_nft']));
+    expect(kernel.get('drop_in_x_b')?.packets).to.equal(0);
+    sendUdp(pods[2]!, '192.0.2.11', 5000, 3);
+    await waitFor('the later drops to be added', async () => (await drops('ingress')) === 8);
   });
 
   it('/readyz waits for the first full sync; /healthz stays up through a short nft failure', async () => {

@@ -49,6 +49,22 @@ describe('agent: nft port', function () {
       expect(counters.get('drop_in_x_a')).to.deep.equal({ packets: 0, bytes: 0 });
     });
 
+    it('reads the counters through a reset: each read returns what was counted since the previous one', async () => {
+      // Loopback traffic inside the namespace through a rule of our own that uses the pod's
+      // counter (the table's hooks see only forwarded and pod traffic).
+      ns.exec('nft', ['add chain inet netpol_nft test_out { type filter hook output priority 0; }']);
+      ns.exec('nft', ['add rule inet netpol_nft test_out udp dport 9 counter name drop_in_x_a']);
+      const send = (n: number) => ns.exec('bash', ['-c', `for i in $(seq ${n}); do printf x > /dev/udp/127.0.0.1/9; done`]);
+      send(3); // 3 datagrams of 20 + 8 + 1 bytes
+      const first = countersOf((await nft.list('inet', 'netpol_nft', 'counters'))!);
+      expect(first.get('drop_in_x_a')).to.deep.equal({ packets: 3, bytes: 3 * 29 });
+      const second = countersOf((await nft.list('inet', 'netpol_nft', 'counters'))!);
+      expect(second.get('drop_in_x_a'), 'zeroed by the first read').to.deep.equal({ packets: 0, bytes: 0 });
+      send(2);
+      expect(countersOf((await nft.list('inet', 'netpol_nft', 'counters'))!).get('drop_in_x_a')).to.deep.equal({ packets: 2, bytes: 2 * 29 });
+      ns.exec('nft', ['delete chain inet netpol_nft test_out']);
+    });
+
     it('throws a typed error with a positioned message when a batch fails, and changes nothing', async () => {
       const before = ns.listTable('inet', 'netpol_nft');
       const bad: Batch = { nftables: [{ add: { set: { family: 'inet', table: 'netpol_nft', name: 's', type: 'ipv4_addr' } } }, { delete: { element: { family: 'inet', table: 'netpol_nft', name: 's', elem: ['192.0.2.99'] } } }] };
@@ -63,6 +79,7 @@ describe('agent: nft port', function () {
       await nft.apply(batchJson(deleteTableBatch('inet', 'netpol_nft')));
       await nft.apply(batchJson(deleteTableBatch('inet', 'netpol_nft')));
       expect(await nft.list('inet', 'netpol_nft')).to.equal(undefined);
+      expect(await nft.list('inet', 'netpol_nft', 'counters'), 'no table: no counters').to.equal(undefined);
     });
   });
 });
