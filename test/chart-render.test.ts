@@ -3,7 +3,7 @@
 // `{{- ` / ` -}}` whitespace trimming, `{{/* comments */}}`, `define` / `include`, `if` /
 // `else` / `end`, field paths (.Values.a.b, .Release.Name, .Chart.AppVersion, .), string and
 // number literals, `.Files.Get "path"`, and the functions toYaml, nindent, indent, quote,
-// default. Anything else is an error, so a template that drifts outside the subset fails the
+// default, eq (of two arguments). Anything else is an error, so a template that drifts outside the subset fails the
 // test instead of being rendered wrongly. Missing values are errors too (Helm would print
 // `<no value>`), which catches typos in value paths.
 //
@@ -242,6 +242,9 @@ export class Chart {
         return JSON.stringify(print(args[0], where));
       case 'default':
         return truthy(args[1]) ? args[1] : args[0];
+      case 'eq':
+        if (args.length !== 2) throw new TemplateError(`${where}: eq takes two arguments`);
+        return args[0] === args[1];
       case '.Files.Get':
         return (ctx as Context).Files.Get(args[0] as string);
       default:
@@ -320,6 +323,11 @@ describe('chart renderer (the test tool itself)', () => {
     const t = '{{ if .Values.x }}yes{{ else }}no{{ end }}';
     expect([{}, [], '', 0, false, null].map((x) => render(t, { x }))).to.deep.equal(['no', 'no', 'no', 'no', 'no', 'no']);
     expect([{ a: 1 }, [1], 's', 1, true].map((x) => render(t, { x }))).to.deep.equal(['yes', 'yes', 'yes', 'yes', 'yes']);
+  });
+
+  it('compares with eq', () => {
+    expect(render('{{ if eq .Values.b "node" }}N{{ else }}O{{ end }}', { b: 'node' })).to.equal('N');
+    expect(render('{{ if eq .Values.b "node" }}N{{ else }}O{{ end }}', { b: 'all' })).to.equal('O');
   });
 
   it('pipes into toYaml, nindent, quote and default; includes defines with a context', () => {
