@@ -1,4 +1,5 @@
 // The printed report: one table per measurement, each figure next to its goal.
+import { agentScaleSection, type AgentScaleResult } from './agent-scale.js';
 import type { ApplyResult } from './apply.js';
 import type { CompileChildResult, MemoryChildResult, ProfileChildResult } from './compile-child.js';
 import type { LatencyResult } from './latency.js';
@@ -13,6 +14,7 @@ export interface BenchResult {
   apply: ApplyResult[];
   wire?: WireResult;
   latency?: LatencyResult;
+  agent?: AgentScaleResult[];
   notes: string[];
 }
 
@@ -134,5 +136,5 @@ export function report(r: BenchResult): string {
     'a small shared machine: other work may run during the bench (see the load average); figures are medians, ratios are taken within a round.',
     ...r.notes.map((n) => `note: ${n}`),
   ].join('\n');
-  return [head, compileSection(r), incrementalSection(r), applySection(r), wireSection(r.wire), latencySection(r.latency), memorySection(r.memory)].filter(Boolean).join('\n\n') + '\n';
+  return [head, compileSection(r), incrementalSection(r), applySection(r), wireSection(r.wire), latencySection(r.latency), agentScaleSection(r.agent), memorySection(r.memory)].filter(Boolean).join('\n\n') + '\n';
 }

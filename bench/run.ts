@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix] [-- --sizes S,M,L,XL]`
+// `npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix,agent] [-- --sizes S,M,L,XL]`
 //
 // Measures what netpol-nft exists for on synthetic clusters (bench/generate.ts) and prints a
 // table; the same figures go to bench/results/latest.json (and a dated copy). Compile figures
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { kernelUnavailable, Netns, removeNamespaces } from '../test/helpers/kernel.js';
+import type { AgentScaleResult } from './agent-scale.js';
 import { measureApply, type ApplyResult } from './apply.js';
 import type { CompileChildResult, MemoryChildResult, ProfileChildResult } from './compile-child.js';
 import { SIZES, type SizeName } from './generate.js';
@@ -20,7 +21,7 @@ import { matrixSection, type MatrixBenchResult } from './matrix.js';
 import { report, type BenchResult } from './report.js';
 import { measureWire, WIRE_PREFIX, type WireResult } from './wire.js';
 
-const PARTS = ['compile', 'apply', 'wire', 'latency', 'memory', 'matrix'] as const;
+const PARTS = ['compile', 'apply', 'wire', 'latency', 'memory', 'matrix', 'agent'] as const;
 type Part = (typeof PARTS)[number];
 
 const HEAP_LIMIT_MB = 12_288;
@@ -59,7 +60,7 @@ function meta(quick: boolean) {
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, sizes: { type: 'string' }, help: { type: 'boolean', default: false } } });
   if (values.help) {
-    process.stdout.write('usage: npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix] [-- --sizes S,M,L,XL]\n' +
+    process.stdout.write('usage: npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix,agent] [-- --sizes S,M,L,XL]\n' +
       '  --sizes: cluster sizes for the compile, memory, apply and matrix parts (default S,M,L; S,M with --quick); XL (150,000 pods) only when asked for\n');
     return 0;
   }
@@ -118,6 +119,24 @@ async function main(): Promise<number> {
       if (only.has('latency')) {
         log('event to enforcement...');
         result.latency = (await measureLatency(work, quick, log)) satisfies LatencyResult;
+      }
+      if (only.has('agent')) {
+        // One child process per size (RSS belongs to one size), with the heap limit L needs today.
+        result.agent = [];
+        for (const s of sizes.filter((x) => x === 'M' || x === 'L')) {
+          log(`agent at scale ${s} (/metrics, stalls, RSS under churn)...`);
+          const ns = Netns.create(`${WIRE_PREFIX}agent-${s}`);
+          try {
+            const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', `--max-old-space-size=${HEAP_LIMIT_MB}`, join(repo, 'bench', 'agent-scale.ts'), s, ns.name], {
+              cwd: repo, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'], timeout: 20 * 60_000,
+            });
+            const line = r.stdout?.split('\n').find((l) => l.startsWith('##RESULT '));
+            if (line) result.agent.push(JSON.parse(line.slice('##RESULT '.length)) as AgentScaleResult);
+            else result.notes.push(`agent at scale ${s}: not measured (child ${r.error ? r.error.message : `status ${r.status}`})`);
+          } finally {
+            ns.delete();
+          }
+        }
       }
     }
   } finally {

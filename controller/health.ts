@@ -66,7 +66,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   headersTimeoutMs: 5000,
   requestTimeoutMs: 10_000,
   idleTimeoutMs: 10_000,
-  metricsWaitMs: 2000,
+  metricsWaitMs: 500,
   stateWaitMs: 100,
 };
 

@@ -41,7 +41,7 @@ describe('agent: /healthz during a large full sync', function () {
   });
 
   it('answers /healthz while the first sync compiles 5,000 pods and 1,000 policies on the main thread', async () => {
-    const { cluster } = generateCluster({ name: 'M', pods: 5_000, policies: 1_000, namespaces: 100 });
+    const { cluster } = generateCluster({ name: 'M', pods: 5_000, policies: 1_000, namespaces: 100, nodes: 20 });
     const marks: { snapshot?: number; apply?: number } = {};
     const source: ClusterSource = {
       start: async () => {},

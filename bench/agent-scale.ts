@@ -1,0 +1,264 @@
+// The agent at scale, as a scraper and a kubelet see it (issue "the agent answers at scale"):
+// the real agent in-process (controller/run.ts startAgent, real nft in a network namespace
+// the benchmark owns), the cluster held by an in-memory source as a watch cache would hold it.
+//
+//   node --import tsx --expose-gc [--max-old-space-size=N] bench/agent-scale.ts SIZE NETNS
+//
+// Runs in its own process per size (bench/run.ts), so that RSS belongs to one size. Prints one
+// line `##RESULT <json>`. What it measures:
+//  - the longest event-loop stall (perf_hooks.monitorEventLoopDelay) during the first (full)
+//    sync, and during pod churn at 100 events/s;
+//  - /metrics latency, median and max over 20 scrapes made during that churn by a client on
+//    another thread (as Prometheus is another process: the agent's busy loop must not delay
+//    the clock that measures it), the series per scrape, and the drop series per pod and per
+//    namespace;
+//  - RSS (and V8 heap) after the first sync and after 1,000 single-pod changes, each after a
+//    full GC;
+//  - one read of the drop counters: `nft -j reset counters` (what the agent does) against
+//    `nft -j list counters` (what it did before), on the same table in the same run.
+import { spawnSync } from 'node:child_process';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { pino } from 'pino';
+import { sortCluster, type Cluster, type PodInfo, type Problem } from '../compiler/index.js';
+import { parseConfig } from '../controller/config.js';
+import { NftCli } from '../controller/nft.js';
+import { startAgent } from '../controller/run.js';
+import type { ClusterSource, SourceEvent, SourceHooks } from '../controller/source.js';
+import { BENCH_NODE, generateCluster, SIZES, syntheticIp, WIRE_PAIR, type SizeName } from './generate.js';
+import { fmtMB, fmtMs, fmtNum, fmtRatio, median, table } from './stats.js';
+
+export interface AgentScaleResult {
+  size: SizeName;
+  localPods: number;
+  firstSyncMs: number;
+  /** Longest event-loop stall, ms. */
+  stallFullSyncMs: number;
+  stallChurnMs: number;
+  scrapeMs: number[];
+  scrapeFailures: number;
+  /** Scrapes answered from the last page because the main thread was busy. */
+  scrapesStale: number;
+  seriesPerScrape: number;
+  dropSeries: { byPod: number; byNamespace: number };
+  churnEvents: number;
+  churnSeconds: number;
+  rssAfterFirstSync: number;
+  rssAfterChurn: number;
+  heapAfterFirstSync: number;
+  heapAfterChurn: number;
+  /** Median of 3 runs each, same table, same run. */
+  counterReadMs: { reset: number; list: number };
+  /** Agent's own figure: mean of its reads during the run. */
+  agentCounterReadMs: number;
+}
+
+const CHURN_RATE = 100;
+const CHURN_EVENTS = 1000;
+const SCRAPES = 20;
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const fullGc = () => { gc?.(); gc?.(); };
+
+/** Churn events on another thread, on time whatever the agent's loop does (see latency.ts). */
+const TICKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { rate, count } = workerData;
+const t0 = performance.now();
+let seq = 0;
+const tick = () => {
+  const due = Math.min(count, Math.floor(((performance.now() - t0) / 1000) * rate));
+  while (seq < due) { seq++; parentPort.postMessage(seq); }
+  if (seq >= count) { parentPort.postMessage('done'); return; }
+  setTimeout(tick, 2);
+};
+tick();
+`;
+
+/** Scrapes /metrics `count` times, one every `everyMs`, timing each on this thread. */
+const SCRAPER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { url, count, everyMs } = workerData;
+(async () => {
+  for (let i = 0; i < count; i++) {
+    const t = performance.now();
+    try {
+      const r = await fetch(url);
+      const body = await r.text();
+      const ms = performance.now() - t;
+      const lines = body.split('\\n');
+      parentPort.postMessage({ ms, status: r.status, stale: r.headers.has('x-netpol-nft-stale-seconds'),
+        series: lines.filter((l) => l && !l.startsWith('#')).length,
+        drops: lines.filter((l) => l.startsWith('netpol_nft_dropped_packets_total{')).map((l) => l.slice(0, l.lastIndexOf('}') + 1)) });
+    } catch (e) {
+      parentPort.postMessage({ ms: performance.now() - t, status: 0, error: String(e) });
+    }
+    await new Promise((r) => setTimeout(r, Math.max(0, everyMs - (performance.now() - t))));
+  }
+  parentPort.postMessage('done'); // the receiver ends this thread (fetch's keep-alive sockets would keep it alive)
+})();
+`;
+
+interface Scrape { ms: number; status: number; stale?: boolean; series?: number; drops?: string[]; error?: string }
+
+class MemorySource implements ClusterSource {
+  private hooks: SourceHooks | undefined;
+  readonly churn = new Map<string, PodInfo>();
+  constructor(private readonly base: Cluster) {}
+  async start(hooks: SourceHooks): Promise<void> { this.hooks = hooks; }
+  synced(): boolean { return true; }
+  snapshot(): { cluster: Cluster; problems: Problem[] } {
+    return { cluster: sortCluster({ ...this.base, pods: [...this.base.pods, ...this.churn.values()] }), problems: [] };
+  }
+  async stop(): Promise<void> {}
+  change(key: string, pod: PodInfo | undefined): void {
+    const action = pod ? (this.churn.has(key) ? 'update' : 'add') : 'delete';
+    if (pod) this.churn.set(key, pod);
+    else this.churn.delete(key);
+    this.hooks?.onChange({ kind: 'pod', action, seenAt: Date.now(), object: `${pod?.namespace ?? ''}/${key}` } satisfies SourceEvent);
+  }
+}
+
+/** A churn pod: a prod backend or frontend (peers of rules on the bench node), a quarter of
+ *  them local (so that local pods, their counters and their drop series come and go too). */
+function churnPod(i: number, prodNs: readonly string[], tier: string): PodInfo {
+  return {
+    namespace: prodNs[i % prodNs.length]!, name: `churn-${i}`, nodeName: i % 4 === 0 ? BENCH_NODE : 'node-01',
+    labels: { app: `churn-${i % 50}`, tier }, ips: [syntheticIp(2_000_000 + i)], phase: 'Running', hostNetwork: false,
+    namedPorts: [{ name: 'http', protocol: 'TCP', port: 8080 }],
+  };
+}
+
+function timeNft(netns: string, args: string[]): number {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    const r = spawnSync('ip', ['netns', 'exec', netns, 'nft', ...args], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    if (r.status !== 0) throw new Error(`nft ${args.join(' ')}: ${r.stderr}`);
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+const progress = (s: string) => process.stderr.write(`agent-scale: ${s}\n`);
+
+export async function measureAgentScale(size: SizeName, netns: string): Promise<AgentScaleResult> {
+  const { cluster, gen } = generateCluster(SIZES[size], { wirePair: true });
+  (gen.objects as unknown[]).length = 0;
+  const prodNs = gen.teamNamespaces.filter((n) => n.env === 'prod').map((n) => n.name).filter((n) => n !== WIRE_PAIR.namespace);
+  const source = new MemorySource(cluster);
+  const POOL = 400;
+  for (let i = 0; i < POOL; i++) source.churn.set(`churn-${i}`, churnPod(i, prodNs, 'backend'));
+  const config = parseConfig(['--source', 'unused', '--node', BENCH_NODE, '--metrics-address', '127.0.0.1:0'], {});
+  if (config === 'help') throw new Error('unexpected help');
+
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const t0 = performance.now();
+  const h = await startAgent(config, { logger: pino({ level: 'silent' }), source, nft: new NftCli(['ip', 'netns', 'exec', netns, 'nft']) });
+  try {
+    await h.started;
+    await h.runner.idle();
+    if (!h.agent.ready()) throw new Error('the first sync failed');
+    const firstSyncMs = performance.now() - t0;
+    progress(`${size}: first sync in ${Math.round(firstSyncMs)} ms; churn...`);
+    const stallFullSyncMs = loop.max / 1e6;
+    fullGc();
+    const afterFirst = process.memoryUsage();
+    const localPods = h.agent.appliedRuleset() ? (await h.metrics.localPods.get()).values.reduce((n, v) => n + v.value, 0) : 0;
+
+    // Churn: 1,000 single-pod changes at 100/s (relabel, then delete or re-create, in turn),
+    // with 20 scrapes spread over it.
+    loop.reset();
+    const present = new Set(source.churn.keys());
+    const scrapes: Scrape[] = [];
+    const churnStart = performance.now();
+    const scraper = new Promise<void>((resolve, reject) => {
+      const w = new Worker(SCRAPER, { eval: true, workerData: { url: `http://127.0.0.1:${h.port}/metrics`, count: SCRAPES, everyMs: (CHURN_EVENTS / CHURN_RATE) * 1000 / SCRAPES } });
+      w.on('message', (m: Scrape | 'done') => (m === 'done' ? void w.terminate() : scrapes.push(m)));
+      w.on('error', reject);
+      w.on('exit', () => resolve());
+    });
+    let events = 0;
+    const ticker = new Promise<void>((resolve, reject) => {
+      const w = new Worker(TICKER, { eval: true, workerData: { rate: CHURN_RATE, count: CHURN_EVENTS } });
+      w.on('message', (seq: number | 'done') => {
+        if (seq === 'done') return void w.terminate();
+        const i = (seq * 7) % POOL, key = `churn-${i}`;
+        if (seq % 2 === 0 || !present.has(key)) {
+          source.change(key, churnPod(i, prodNs, seq % 4 < 2 ? 'frontend' : 'backend'));
+          present.add(key);
+        } else {
+          source.change(key, undefined);
+          present.delete(key);
+        }
+        events++;
+      });
+      w.on('error', reject);
+      w.on('exit', () => resolve());
+    });
+    await Promise.all([ticker, scraper]);
+    progress(`${size}: ${events} changes sent, waiting for the agent to apply them...`);
+    await h.runner.idle();
+    const churnSeconds = (performance.now() - churnStart) / 1000;
+    const stallChurnMs = loop.max / 1e6;
+    loop.disable();
+    fullGc();
+    const afterChurn = process.memoryUsage();
+
+    const ok = scrapes.filter((s) => s.status === 200);
+    const drops = ok.at(-1)?.drops ?? [];
+    const byNamespace = new Set(drops.map((l) => `${/namespace="([^"]*)"/.exec(l)?.[1]}/${/direction="([^"]*)"/.exec(l)?.[1]}`)).size;
+    const reads = (await h.metrics.dropCounterReads.get()).values as { metricName?: string; labels: Record<string, unknown>; value: number }[];
+    const readSum = reads.filter((v) => v.metricName?.endsWith('_sum')).reduce((n, v) => n + v.value, 0);
+    const readCount = reads.filter((v) => v.metricName?.endsWith('_count')).reduce((n, v) => n + v.value, 0);
+    return {
+      size, localPods, firstSyncMs, stallFullSyncMs, stallChurnMs,
+      scrapeMs: ok.map((s) => s.ms), scrapeFailures: scrapes.length - ok.length, scrapesStale: ok.filter((s) => s.stale).length,
+      seriesPerScrape: median(ok.map((s) => s.series ?? 0)),
+      dropSeries: { byPod: drops.length, byNamespace },
+      churnEvents: events, churnSeconds,
+      rssAfterFirstSync: afterFirst.rss, rssAfterChurn: afterChurn.rss, heapAfterFirstSync: afterFirst.heapUsed, heapAfterChurn: afterChurn.heapUsed,
+      counterReadMs: { reset: timeNft(netns, ['-j', 'reset', 'counters', 'table', 'inet', 'netpol_nft']), list: timeNft(netns, ['-j', 'list', 'counters', 'table', 'inet', 'netpol_nft']) },
+      agentCounterReadMs: readCount ? (readSum / readCount) * 1000 : NaN,
+    };
+  } finally {
+    await h.stop();
+  }
+}
+
+export function agentScaleSection(rs: readonly AgentScaleResult[] | undefined, notes: readonly string[] = []): string {
+  if (!rs?.length && !notes.length) return '';
+  const goal = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  const rows = [['size', 'local pods', 'first sync', 'longest stall: full sync / churn (goal <= 50 ms)', '/metrics median / max (goal <= 1 s at L)', 'stale / failed scrapes', 'series per scrape', 'drop series by pod / by namespace', 'RSS after first sync / after 1,000 changes (goal <= +10 %)', 'heap after', 'counter read: reset / list']];
+  for (const r of rs ?? []) {
+    const growth = r.rssAfterChurn / r.rssAfterFirstSync - 1;
+    const maxScrape = Math.max(...r.scrapeMs);
+    rows.push([
+      r.size, fmtNum(r.localPods), fmtMs(r.firstSyncMs),
+      `${fmtMs(r.stallFullSyncMs)} / ${fmtMs(r.stallChurnMs)} ${goal(Math.max(r.stallFullSyncMs, r.stallChurnMs) <= 50)}`,
+      `${fmtMs(median(r.scrapeMs))} / ${fmtMs(maxScrape)}${r.size === 'L' ? ` ${goal(maxScrape <= 1000)}` : ''}`,
+      `${r.scrapesStale} / ${r.scrapeFailures}`,
+      fmtNum(r.seriesPerScrape), `${fmtNum(r.dropSeries.byPod)} / ${fmtNum(r.dropSeries.byNamespace)}`,
+      `${fmtMB(r.rssAfterFirstSync)} / ${fmtMB(r.rssAfterChurn)} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(0)} %) ${goal(growth <= 0.1)}`,
+      `${fmtMB(r.heapAfterFirstSync)} → ${fmtMB(r.heapAfterChurn)}`,
+      `${fmtMs(r.counterReadMs.reset)} / ${fmtMs(r.counterReadMs.list)} (${fmtRatio(r.counterReadMs.list / r.counterReadMs.reset)}x)`,
+    ]);
+  }
+  return [
+    '## The agent at scale: /metrics, event-loop stalls, memory under churn',
+    table(rows),
+    `Agent in-process with real nft; ${fmtNum(CHURN_EVENTS)} single-pod changes at ${CHURN_RATE} events/s, ${SCRAPES} scrapes of /metrics spread over them, timed by a client on another thread.`,
+    'Stalls: perf_hooks.monitorEventLoopDelay max. RSS and heap after a full GC. Counter read: one `nft -j reset counters` (what the agent does) vs `nft -j list counters` on the same table, median of 3.',
+    ...notes,
+  ].join('\n');
+}
+
+// Standalone: the child process bench/run.ts starts per size.
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  const [size, netns] = process.argv.slice(2);
+  if (!size || !(size in SIZES) || !netns) throw new Error('usage: agent-scale.ts SIZE NETNS');
+  const r = await measureAgentScale(size as SizeName, netns);
+  process.stdout.write(`##RESULT ${JSON.stringify(r)}\n`);
+  process.exit(0);
+}
