@@ -37,6 +37,8 @@ export interface AgentScaleResult {
   stallChurnMs: number;
   scrapeMs: number[];
   scrapeFailures: number;
+  /** Status (or error) of each failed scrape. */
+  scrapeErrors: string[];
   /** Scrapes answered from the last page because the main thread was busy. */
   scrapesStale: number;
   seriesPerScrape: number;
@@ -49,7 +51,8 @@ export interface AgentScaleResult {
   heapAfterChurn: number;
   /** Median of 3 runs each, same table, same run. */
   counterReadMs: { reset: number; list: number };
-  /** Agent's own figure: mean of its reads during the run. */
+  /** The agent's own histogram (netpol_nft_drop_counters_read_duration_seconds), mean: wall
+   *  time on its event loop, so it includes waiting for a busy loop, not only nft. */
   agentCounterReadMs: number;
 }
 
@@ -64,22 +67,22 @@ const fullGc = () => { gc?.(); gc?.(); };
 const TICKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { rate, count } = workerData;
-const t0 = performance.now();
+let t0 = 0;
 let seq = 0;
+parentPort.once('message', () => { t0 = performance.now(); tick(); });
 const tick = () => {
   const due = Math.min(count, Math.floor(((performance.now() - t0) / 1000) * rate));
   while (seq < due) { seq++; parentPort.postMessage(seq); }
   if (seq >= count) { parentPort.postMessage('done'); return; }
   setTimeout(tick, 2);
 };
-tick();
 `;
 
 /** Scrapes /metrics `count` times, one every `everyMs`, timing each on this thread. */
 const SCRAPER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { url, count, everyMs } = workerData;
-(async () => {
+const { count, everyMs } = workerData;
+parentPort.once('message', async (url) => {
   for (let i = 0; i < count; i++) {
     const t = performance.now();
     try {
@@ -96,7 +99,7 @@ const { url, count, everyMs } = workerData;
     await new Promise((r) => setTimeout(r, Math.max(0, everyMs - (performance.now() - t))));
   }
   parentPort.postMessage('done'); // the receiver ends this thread (fetch's keep-alive sockets would keep it alive)
-})();
+});
 `;
 
 interface Scrape { ms: number; status: number; stale?: boolean; series?: number; drops?: string[]; error?: string }
@@ -152,6 +155,23 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
   const config = parseConfig(['--source', 'unused', '--node', BENCH_NODE, '--metrics-address', '127.0.0.1:0'], {});
   if (config === 'help') throw new Error('unexpected help');
 
+  // The client threads exist from the start (a thread's own memory is then part of both RSS
+  // figures, not of the growth); they wait for a message to begin.
+  const scrapes: Scrape[] = [];
+  const scraperWorker = new Worker(SCRAPER, { eval: true, workerData: { count: SCRAPES, everyMs: (CHURN_EVENTS / CHURN_RATE) * 1000 / SCRAPES } });
+  const scraper = new Promise<void>((resolve, reject) => {
+    scraperWorker.on('message', (m: Scrape | 'done') => (m === 'done' ? void scraperWorker.terminate() : scrapes.push(m)));
+    scraperWorker.on('error', reject);
+    scraperWorker.on('exit', () => resolve());
+  });
+  let events = 0;
+  let onTick: (seq: number) => void = () => {};
+  const tickerWorker = new Worker(TICKER, { eval: true, workerData: { rate: CHURN_RATE, count: CHURN_EVENTS } });
+  const ticker = new Promise<void>((resolve, reject) => {
+    tickerWorker.on('message', (seq: number | 'done') => (seq === 'done' ? void tickerWorker.terminate() : onTick(seq)));
+    tickerWorker.on('error', reject);
+    tickerWorker.on('exit', () => resolve());
+  });
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const t0 = performance.now();
@@ -163,6 +183,11 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
     const firstSyncMs = performance.now() - t0;
     progress(`${size}: first sync in ${Math.round(firstSyncMs)} ms; churn...`);
     const stallFullSyncMs = loop.max / 1e6;
+    // One scrape before the churn, as Prometheus has made many by then: the listener keeps
+    // the last page, which it serves when the main thread is busy.
+    const warm = await fetch(`http://127.0.0.1:${h.port}/metrics`);
+    if (warm.status !== 200) throw new Error(`first scrape: ${warm.status}`);
+    await warm.text();
     fullGc();
     const afterFirst = process.memoryUsage();
     const localPods = h.agent.appliedRuleset() ? (await h.metrics.localPods.get()).values.reduce((n, v) => n + v.value, 0) : 0;
@@ -171,32 +196,20 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
     // with 20 scrapes spread over it.
     loop.reset();
     const present = new Set(source.churn.keys());
-    const scrapes: Scrape[] = [];
     const churnStart = performance.now();
-    const scraper = new Promise<void>((resolve, reject) => {
-      const w = new Worker(SCRAPER, { eval: true, workerData: { url: `http://127.0.0.1:${h.port}/metrics`, count: SCRAPES, everyMs: (CHURN_EVENTS / CHURN_RATE) * 1000 / SCRAPES } });
-      w.on('message', (m: Scrape | 'done') => (m === 'done' ? void w.terminate() : scrapes.push(m)));
-      w.on('error', reject);
-      w.on('exit', () => resolve());
-    });
-    let events = 0;
-    const ticker = new Promise<void>((resolve, reject) => {
-      const w = new Worker(TICKER, { eval: true, workerData: { rate: CHURN_RATE, count: CHURN_EVENTS } });
-      w.on('message', (seq: number | 'done') => {
-        if (seq === 'done') return void w.terminate();
-        const i = (seq * 7) % POOL, key = `churn-${i}`;
-        if (seq % 2 === 0 || !present.has(key)) {
-          source.change(key, churnPod(i, prodNs, seq % 4 < 2 ? 'frontend' : 'backend'));
-          present.add(key);
-        } else {
-          source.change(key, undefined);
-          present.delete(key);
-        }
-        events++;
-      });
-      w.on('error', reject);
-      w.on('exit', () => resolve());
-    });
+    scraperWorker.postMessage(`http://127.0.0.1:${h.port}/metrics`);
+    onTick = (seq) => {
+      const i = (seq * 7) % POOL, key = `churn-${i}`;
+      if (seq % 2 === 0 || !present.has(key)) {
+        source.change(key, churnPod(i, prodNs, seq % 4 < 2 ? 'frontend' : 'backend'));
+        present.add(key);
+      } else {
+        source.change(key, undefined);
+        present.delete(key);
+      }
+      events++;
+    };
+    tickerWorker.postMessage('go');
     await Promise.all([ticker, scraper]);
     progress(`${size}: ${events} changes sent, waiting for the agent to apply them...`);
     await h.runner.idle();
@@ -214,7 +227,7 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
     const readCount = reads.filter((v) => v.metricName?.endsWith('_count')).reduce((n, v) => n + v.value, 0);
     return {
       size, localPods, firstSyncMs, stallFullSyncMs, stallChurnMs,
-      scrapeMs: ok.map((s) => s.ms), scrapeFailures: scrapes.length - ok.length, scrapesStale: ok.filter((s) => s.stale).length,
+      scrapeMs: ok.map((s) => s.ms), scrapeFailures: scrapes.length - ok.length, scrapeErrors: scrapes.filter((x) => x.status !== 200).map((x) => x.error ?? String(x.status)), scrapesStale: ok.filter((s) => s.stale).length,
       seriesPerScrape: median(ok.map((s) => s.series ?? 0)),
       dropSeries: { byPod: drops.length, byNamespace },
       churnEvents: events, churnSeconds,
@@ -223,6 +236,8 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
       agentCounterReadMs: readCount ? (readSum / readCount) * 1000 : NaN,
     };
   } finally {
+    await scraperWorker.terminate();
+    await tickerWorker.terminate();
     await h.stop();
   }
 }
