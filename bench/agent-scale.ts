@@ -185,9 +185,12 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
     const stallFullSyncMs = loop.max / 1e6;
     // One scrape before the churn, as Prometheus has made many by then: the listener keeps
     // the last page, which it serves when the main thread is busy.
-    const warm = await fetch(`http://127.0.0.1:${h.port}/metrics`);
-    if (warm.status !== 200) throw new Error(`first scrape: ${warm.status}`);
-    await warm.text();
+    for (let i = 0; ; i++) {
+      const warm = await fetch(`http://127.0.0.1:${h.port}/metrics`);
+      await warm.text();
+      if (warm.status === 200) break;
+      if (i === 5) throw new Error(`first scrape: ${warm.status}`);
+    }
     fullGc();
     const afterFirst = process.memoryUsage();
     const localPods = h.agent.appliedRuleset() ? (await h.metrics.localPods.get()).values.reduce((n, v) => n + v.value, 0) : 0;

@@ -50,7 +50,8 @@ export interface HttpLimits {
   readonly requestTimeoutMs: number;
   /** An idle connection (no request yet, or between keep-alive requests) is closed after this. */
   readonly idleTimeoutMs: number;
-  /** How long /metrics waits for the main thread before it serves the last page it has. */
+  /** How long /metrics waits for the main thread before it serves the last page it has
+   *  (before a first page exists, it waits up to the request timeout instead). */
   readonly metricsWaitMs: number;
   /** How long /healthz and /readyz wait for the main thread to refresh the shared state
    *  before they answer from the state it last wrote. */

@@ -105,8 +105,10 @@ const server = http.createServer({
       return ask('state', limits.stateWaitMs, () => check(liveness(Date.now())));
     case '/readyz':
       return ask('state', limits.stateWaitMs, () => check(state[I.ready] === 1 ? [true, 'ok'] : [false, 'waiting for the cluster state and the first full sync']));
+    // Until a first page exists there is nothing to fall back on: wait longer then (up to the
+    // request timeout), rather than answer 503 to a scrape that a second more would serve.
     case '/metrics':
-      return ask('metrics', limits.metricsWaitMs, (m) => {
+      return ask('metrics', lastPage ? limits.metricsWaitMs : Math.max(limits.metricsWaitMs, limits.requestTimeoutMs - 1000), (m) => {
         if (m && m.ok) send(200, m.contentType, m.body);
         else if (m) send(500, 'text/plain', 'collecting metrics failed: ' + m.error + '\n');
         else if (lastPage) send(200, lastPage.contentType, lastPage.body, { 'x-netpol-nft-stale-seconds': String(Math.round((Date.now() - lastPage.at) / 1000)) });

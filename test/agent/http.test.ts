@@ -6,7 +6,7 @@
 // Client addresses: the whole of 127.0.0.0/8 is loopback, so a test picks its source address
 // (127.0.0.1 plays a pod, 127.0.0.2 the node itself through `reservedSources`).
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { Gauge, Registry } from 'prom-client';
 import { DEFAULT_HTTP_LIMITS, startHttp, type HealthState, type HttpLimits, type HttpServer } from '../../controller/health.js';
@@ -155,6 +155,19 @@ describe('agent: HTTP listener limits', function () {
     expect(m.status).to.equal(200);
     expect(m.body).to.include('test_gauge 7');
     expect(m.stale, 'marked as a page from before').to.match(/^\d+$/);
+  });
+
+  it('before a first page exists, /metrics waits for a busy main thread rather than failing', async () => {
+    s = await start({ metricsWaitMs: 200, requestTimeoutMs: 10_000 });
+    const url = `http://127.0.0.1:${s.server.port}/metrics`;
+    const child = spawn(process.execPath, ['-e', `fetch(${JSON.stringify(url)}).then(async (r) => console.log(r.status, r.headers.has('x-netpol-nft-stale-seconds'), (await r.text()).includes('test_gauge 7')))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    // Busy for much longer than metricsWaitMs while the child's scrape is in flight.
+    const end = Date.now() + 2000;
+    while (Date.now() < end) { /* a long compile */ }
+    await new Promise((r) => child.once('close', r));
+    expect(out.trim()).to.equal('200 false true');
   });
 
   it('/healthz fails when the main thread has not run for longer than the health timeout', async () => {
