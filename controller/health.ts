@@ -110,6 +110,8 @@ export function startHttp(registry: Registry, state: HealthState, host: string, 
   const beat = setInterval(publish, HEARTBEAT_MS);
   beat.unref();
   let closed: (() => void) | undefined;
+  let exited = false;
+  worker.once('exit', () => { exited = true; });
   return new Promise((resolve, reject) => {
     const fail = (e: Error) => {
       clearInterval(beat);
@@ -127,7 +129,12 @@ export function startHttp(registry: Registry, state: HealthState, host: string, 
             publish,
             close: () => new Promise<void>((r) => {
               clearInterval(beat);
-              closed = () => void worker.terminate().then(() => r());
+              if (exited) return r();
+              // The worker closes its server (and its connections), then is ended; a worker
+              // that died or does not answer is ended all the same.
+              worker.once('exit', () => r());
+              closed = () => void worker.terminate();
+              setTimeout(closed, 1000).unref();
               worker.postMessage({ type: 'close' });
             }),
           });
