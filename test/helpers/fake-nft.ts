@@ -31,8 +31,9 @@
 // A diff that does so is harmless to the kernel but shows that its idea of the kernel's state
 // was wrong; the no-root diff tests use it.
 //
-// `list()` prints what `nft -j list table|counters|chains` prints for the same state, so
-// that normalizeListing(fake listing) equals the kernel's normalized listing.
+// `list()` prints what `nft -j list table|chains` prints for the same state, so that
+// normalizeListing(fake listing) equals the kernel's normalized listing; for 'counters' it
+// prints the counters and zeroes them, as `nft -j reset counters` does (see NftPort.list).
 import type { Batch } from '../../compiler/index.js';
 import { classifyNftError, NftError, type NftPort } from '../../controller/nft.js';
 import { normalizeListing } from '../../compiler/listing.js';
@@ -83,7 +84,11 @@ export class FakeNft implements NftPort {
   }
 
   async list(family: string, table: string, what: 'table' | 'counters' | 'chains' = 'table'): Promise<string | undefined> {
-    return this.listJson(family, table, what);
+    const json = this.listJson(family, table, what);
+    // The port reads counters as NftCli does, through `nft reset counters`: what was counted
+    // since the previous read, then zero.
+    if (what === 'counters') for (const c of this.tables.get(`${family} ${table}`)?.counters.values() ?? []) { c.packets = 0; c.bytes = 0; }
+    return json;
   }
 
   // ---------------------------------------------------------------- for tests

@@ -52,6 +52,8 @@ describe('fake nft (no root)', () => {
     f.setCounter('k', 3, 180, 'fk');
     const counters = JSON.parse((await f.list('inet', 'fk', 'counters'))!) as { nftables: { counter?: { name: string; packets: number }[] }[] };
     expect(JSON.stringify(counters)).to.include('"name":"k","table":"fk","handle"').and.include('"packets":3,"bytes":180');
+    // Read as `nft reset counters`: the next read starts from zero.
+    expect(await f.list('inet', 'fk', 'counters')).to.include('"packets":0,"bytes":0');
   });
 
   it('a diff chain ends in the table a fresh load gives (strict: no element added twice)', () => {
