@@ -127,12 +127,15 @@ const PolicySchema = z.object({
   spec: z.unknown(),
 });
 
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; problem: Problem };
+/** `ok` with `problems`: the object was not what the API server accepts, and `value` is the
+ *  best-effort record the compiler uses instead (see bestEffortPod). */
+export type ParseResult<T> = { ok: true; value: T; problems?: readonly Problem[] } | { ok: false; problem: Problem };
 
 function objectName(obj: unknown): string {
   const md = (obj as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
-  const name = typeof md?.name === 'string' ? md.name : '<unnamed>';
-  return typeof md?.namespace === 'string' ? `${md.namespace}/${name}` : name;
+  const name = scalarText(md?.name) || '<unnamed>';
+  const ns = scalarText(md?.namespace);
+  return ns ? `${ns}/${name}` : name;
 }
 
 function zodProblem(kind: Problem['kind'], obj: unknown, err: z.ZodError): Problem {
@@ -140,12 +143,74 @@ function zodProblem(kind: Problem['kind'], obj: unknown, err: z.ZodError): Probl
   return { kind, object: objectName(obj), path: formatPath(issue.path), message: issue.message };
 }
 
+/** The text a scalar stands for: `2` -> "2", `true` -> "true" (YAML reads an unquoted `2` as
+ *  a number; the user meant the text); undefined for anything else. */
+function scalarText(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return undefined;
+}
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** Labels as far as they can be read: a scalar value is kept as its text, a null one as ""
+ *  (what the API server makes of it); a value that is a map or a list means nothing and is
+ *  left out. Every departure is a problem on `path`. */
+function bestEffortLabels(raw: unknown, path: string, bad: (path: string, message: string) => void): Record<string, string> {
+  if (raw === undefined || raw === null) return {};
+  if (!isRecord(raw)) {
+    bad(path, `must be a map of strings (is ${describe(raw)}): no labels read`);
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v === 'string') out[k] = v;
+    else if (v === null) {
+      out[k] = '';
+      bad(`${path}.${k}`, 'is null: read as ""');
+    } else {
+      const t = scalarText(v);
+      if (t !== undefined) {
+        out[k] = t;
+        bad(`${path}.${k}`, `must be a string: ${JSON.stringify(v)} read as ${JSON.stringify(t)}`);
+      } else bad(`${path}.${k}`, `must be a string (is ${describe(v)}): label left out`);
+    }
+  }
+  return out;
+}
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a map' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** The name and namespace of an object the schema refused, when they can be read at all. */
+function bestEffortIdentity(obj: unknown): { name: string; namespace?: string } | undefined {
+  if (!isRecord(obj) || !isRecord(obj.metadata)) return undefined;
+  const name = scalarText(obj.metadata.name);
+  const ns = obj.metadata.namespace;
+  if (!name) return undefined;
+  if (ns === undefined || ns === null) return { name };
+  const namespace = scalarText(ns);
+  return namespace ? { name, namespace } : undefined;
+}
+
 export function parseNamespace(obj: unknown): ParseResult<NamespaceInfo> {
   const r = NamespaceSchema.safeParse(obj);
-  if (!r.success) return { ok: false, problem: zodProblem('namespace', obj, r.error) };
-  const m = r.data.metadata;
-  // The API server sets this label on every namespace; a manifest may omit it.
-  return { ok: true, value: { name: m.name, labels: { ...m.labels, 'kubernetes.io/metadata.name': m.name } } };
+  if (r.success) {
+    const m = r.data.metadata;
+    // The API server sets this label on every namespace; a manifest may omit it.
+    return { ok: true, value: { name: m.name, labels: { ...m.labels, 'kubernetes.io/metadata.name': m.name } } };
+  }
+  // A namespace the API server would refuse still names a namespace whose pods exist for
+  // us: dropping it would lose its labels, and `NotIn`/`DoesNotExist` selectors would start
+  // to match its pods. Keep it under the name it gives, with the labels that can be read.
+  const id = bestEffortIdentity(obj);
+  if (!id) return { ok: false, problem: zodProblem('namespace', obj, r.error) };
+  const problems: Problem[] = [];
+  const bad = (path: string, message: string) => problems.push({ kind: 'namespace', object: id.name, path, message });
+  const labels = bestEffortLabels((obj as { metadata: { labels?: unknown } }).metadata.labels, 'metadata.labels', bad);
+  if (!problems.length) problems.push(zodProblem('namespace', obj, r.error));
+  return { ok: true, value: { name: id.name, labels: { ...labels, 'kubernetes.io/metadata.name': id.name } }, problems };
 }
 
 /** Canonical text form of an address (RFC 5952 for IPv6), so that sets, maps and diffs
@@ -161,16 +226,16 @@ export function ipFamily(ip: string): 4 | 6 {
 
 export function parsePod(obj: unknown): ParseResult<PodInfo> {
   const r = PodSchema.safeParse(obj);
-  if (!r.success) return { ok: false, problem: zodProblem('pod', obj, r.error) };
+  if (!r.success) return bestEffortPod(obj, r.error);
   const { metadata: m, spec, status } = r.data;
   const namespace = m.namespace ?? 'default';
   const raw = status?.podIPs?.length ? status.podIPs.map((p) => p.ip) : status?.podIP ? [status.podIP] : [];
   const ips: string[] = [];
   for (const [i, ip] of raw.entries()) {
     const c = canonicalIp(ip);
-    if (!c) {
-      return { ok: false, problem: { kind: 'pod', object: `${namespace}/${m.name}`, path: `status.podIPs[${i}].ip`, message: `${JSON.stringify(ip)} is not an IP address` } };
-    }
+    // An address that is not one cannot be enforced: the pod keeps its others (and stays in
+    // the cluster, isolated as its namespace's policies say, by every address it has).
+    if (!c) return bestEffortPod(obj, undefined, { path: status?.podIPs?.length ? `status.podIPs[${i}].ip` : 'status.podIP', message: `${JSON.stringify(ip)} is not an IP address` });
     if (!ips.includes(c)) ips.push(c);
   }
   ips.sort((a, b) => ipFamily(a) - ipFamily(b));
@@ -196,10 +261,116 @@ export function parsePod(obj: unknown): ParseResult<PodInfo> {
   };
 }
 
+/**
+ * A pod the API server would refuse (a label `version: 2`, a bad address, `containerPort:
+ * "80"`) still runs somewhere in our view of the cluster: dropping it would leave it out of
+ * its namespace's policies, i.e. not isolated. Instead it is kept, every field read as far as
+ * it can be, each choice on the closed side:
+ *  - labels: scalars as their text (`2` -> "2", what the user meant), null as "", maps and
+ *    lists left out;
+ *  - addresses that parse are kept, the others dropped (an address we cannot read cannot be
+ *    enforced, but takes nothing from other pods); none left: the pod takes no part, as a
+ *    pod without an IP;
+ *  - named ports: a port number given as a numeric string is read as the number; a port that
+ *    cannot be read is left out, so named-port rules that needed it match nothing;
+ *  - hostNetwork counts only when it is `true` (a host-network pod is never isolated);
+ *    phase and node name are read when they are text.
+ * Returns a problem alone only when not even the name can be read.
+ */
+export function bestEffortPod(obj: unknown, err: z.ZodError | undefined, first?: { path: string; message: string }): ParseResult<PodInfo> {
+  const id = bestEffortIdentity(obj);
+  if (!id) return { ok: false, problem: err ? zodProblem('pod', obj, err) : { kind: 'pod', object: objectName(obj), path: first?.path ?? '', message: first?.message ?? 'cannot be read' } };
+  const namespace = id.namespace ?? 'default';
+  const problems: Problem[] = [];
+  const bad = (path: string, message: string) => problems.push({ kind: 'pod', object: `${namespace}/${id.name}`, path, message });
+  const o = obj as { metadata: Record<string, unknown>; spec?: unknown; status?: unknown };
+  const labels = bestEffortLabels(o.metadata.labels, 'metadata.labels', bad);
+  const spec = isRecord(o.spec) ? o.spec : {};
+  const status = isRecord(o.status) ? o.status : {};
+  if (o.spec !== undefined && o.spec !== null && !isRecord(o.spec)) bad('spec', `must be a map (is ${describe(o.spec)})`);
+  if (o.status !== undefined && o.status !== null && !isRecord(o.status)) bad('status', `must be a map (is ${describe(o.status)})`);
+
+  const ips: string[] = [];
+  const take = (v: unknown, path: string) => {
+    const c = typeof v === 'string' ? canonicalIp(v) : undefined;
+    if (c) {
+      if (!ips.includes(c)) ips.push(c);
+    } else bad(path, `${JSON.stringify(v) ?? String(v)} is not an IP address`);
+  };
+  if (Array.isArray(status.podIPs) && status.podIPs.length) {
+    status.podIPs.forEach((p, i) => take(isRecord(p) ? p.ip : p, `status.podIPs[${i}].ip`));
+  } else if (status.podIPs !== undefined && status.podIPs !== null && !Array.isArray(status.podIPs)) {
+    bad('status.podIPs', `must be a list (is ${describe(status.podIPs)})`);
+    if (status.podIP !== undefined && status.podIP !== null) take(status.podIP, 'status.podIP');
+  } else if (status.podIP !== undefined && status.podIP !== null && status.podIP !== '') take(status.podIP, 'status.podIP');
+  ips.sort((a, b) => ipFamily(a) - ipFamily(b));
+
+  const namedPorts: NamedPort[] = [];
+  const containers = (field: string): { c: Record<string, unknown>; path: string }[] => {
+    const v = spec[field];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) {
+      bad(`spec.${field}`, `must be a list (is ${describe(v)})`);
+      return [];
+    }
+    return v.flatMap((c, i) => (isRecord(c) ? [{ c, path: `spec.${field}[${i}]` }] : (bad(`spec.${field}[${i}]`, 'must be a map'), [])));
+  };
+  const serving = [...containers('containers'), ...containers('initContainers').filter(({ c }) => c.restartPolicy === 'Always')];
+  for (const { c, path } of serving) {
+    if (c.ports === undefined || c.ports === null) continue;
+    if (!Array.isArray(c.ports)) {
+      bad(`${path}.ports`, `must be a list (is ${describe(c.ports)})`);
+      continue;
+    }
+    c.ports.forEach((p, j) => {
+      const pp = `${path}.ports[${j}]`;
+      if (!isRecord(p)) return bad(pp, 'must be a map');
+      if (p.name === undefined || p.name === null || p.name === '') return;
+      const name = scalarText(p.name);
+      const n = typeof p.containerPort === 'number' ? p.containerPort : typeof p.containerPort === 'string' && /^\d{1,5}$/.test(p.containerPort) ? Number(p.containerPort) : NaN;
+      const protocol = p.protocol === undefined || p.protocol === null ? 'TCP' : p.protocol;
+      if (!name) return bad(`${pp}.name`, `must be a string (is ${describe(p.name)}): port left out`);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) return bad(`${pp}.containerPort`, `${JSON.stringify(p.containerPort) ?? 'absent'} is not a port number: port left out`);
+      if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') return bad(`${pp}.protocol`, `${JSON.stringify(protocol)} is not TCP, UDP or SCTP: port left out`);
+      if (typeof p.containerPort !== 'number') bad(`${pp}.containerPort`, `must be a number: ${JSON.stringify(p.containerPort)} read as ${n}`);
+      if (typeof p.name !== 'string') bad(`${pp}.name`, `must be a string: read as ${JSON.stringify(name)}`);
+      namedPorts.push({ name, protocol, port: n });
+    });
+  }
+  if (spec.hostNetwork !== undefined && spec.hostNetwork !== null && typeof spec.hostNetwork !== 'boolean') bad('spec.hostNetwork', `must be true or false (is ${describe(spec.hostNetwork)}): read as false`);
+  if (spec.nodeName !== undefined && spec.nodeName !== null && scalarText(spec.nodeName) === undefined) bad('spec.nodeName', `must be a string (is ${describe(spec.nodeName)})`);
+  if (status.phase !== undefined && status.phase !== null && typeof status.phase !== 'string') bad('status.phase', `must be a string (is ${describe(status.phase)}): read as running`);
+  if (first && !problems.some((p) => p.path === first.path)) problems.unshift({ kind: 'pod', object: `${namespace}/${id.name}`, path: first.path, message: first.message });
+  if (!problems.length && err) problems.push({ ...zodProblem('pod', obj, err), object: `${namespace}/${id.name}` });
+  const created = isoTime(o.metadata.creationTimestamp);
+  return {
+    ok: true,
+    value: {
+      namespace,
+      name: id.name,
+      nodeName: scalarText(spec.nodeName) ?? '',
+      labels,
+      ips,
+      phase: typeof status.phase === 'string' ? status.phase : '',
+      hostNetwork: spec.hostNetwork === true,
+      namedPorts,
+      ...(created ? { created } : {}),
+    },
+    problems,
+  };
+}
+
 export function parsePolicy(obj: unknown): ParseResult<PolicyInfo> {
   const r = PolicySchema.safeParse(obj);
-  if (!r.success) return { ok: false, problem: zodProblem('networkpolicy', obj, r.error) };
-  return { ok: true, value: { namespace: r.data.metadata.namespace ?? 'default', name: r.data.metadata.name, spec: r.data.spec } };
+  if (r.success) return { ok: true, value: { namespace: r.data.metadata.namespace ?? 'default', name: r.data.metadata.name, spec: r.data.spec } };
+  // Only the metadata can fail here (the spec is the compiler's): a name or namespace given
+  // as a number is read as its text, so that the policy still isolates what it selects.
+  const id = bestEffortIdentity(obj);
+  if (!id) return { ok: false, problem: zodProblem('networkpolicy', obj, r.error) };
+  const namespace = id.namespace ?? 'default';
+  const o = obj as { metadata: { labels?: unknown }; spec?: unknown };
+  const problems: Problem[] = [{ ...zodProblem('networkpolicy', obj, r.error), object: `${namespace}/${id.name}` }];
+  return { ok: true, value: { namespace, name: id.name, spec: o.spec }, problems };
 }
 
 /** A pod takes part in policy (as a selected pod or as a peer) when it has an IP, is not
@@ -209,6 +380,8 @@ export function podIsActive(p: PodInfo): boolean {
 }
 
 const KINDS = ['Namespace', 'Pod', 'NetworkPolicy'] as const;
+/** `kind: List` inside `kind: List`: real dumps nest one level; this many is already absurd. */
+const MAX_LIST_DEPTH = 8;
 /** Other API groups reuse these kind names (Calico's projectcalico.org/v3 NetworkPolicy has
  *  another spec entirely): read only the core ones. An absent apiVersion is accepted. */
 const API_VERSION: Record<(typeof KINDS)[number], string> = { Namespace: 'v1', Pod: 'v1', NetworkPolicy: 'networking.k8s.io/v1' };
@@ -221,8 +394,12 @@ export function clusterFromObjects(objects: readonly unknown[]): { cluster: Clus
   const pods = new Map<string, PodInfo>();
   const policies = new Map<string, PolicyInfo>();
   const problems: Problem[] = [];
-  const visit = (o: unknown, where: string) => {
+  const visit = (o: unknown, where: string, depth = 0) => {
     if (o === null || o === undefined) return;
+    if (depth > MAX_LIST_DEPTH) {
+      problems.push({ kind: 'document', object: where, path: '', message: `lists nested deeper than ${MAX_LIST_DEPTH}: not read` });
+      return;
+    }
     if (typeof o !== 'object' || Array.isArray(o)) {
       problems.push({ kind: 'document', object: where, path: '', message: 'not a Kubernetes object' });
       return;
@@ -231,12 +408,17 @@ export function clusterFromObjects(objects: readonly unknown[]): { cluster: Clus
     if (kind === 'List' || (typeof kind === 'string' && kind.endsWith('List') && Array.isArray((o as { items?: unknown }).items))) {
       const itemKind = kind === 'List' ? undefined : kind.slice(0, -4);
       const listVersion = (o as { apiVersion?: unknown }).apiVersion;
-      ((o as { items: unknown[] }).items ?? []).forEach((item, i) => {
+      const items = (o as { items?: unknown }).items ?? [];
+      if (!Array.isArray(items)) {
+        problems.push({ kind: 'document', object: where, path: 'items', message: 'must be a list' });
+        return;
+      }
+      items.forEach((item, i) => {
         // Items of a typed list (PodList) carry neither kind nor apiVersion: the list's hold.
         const withKind = itemKind && item && typeof item === 'object' && !(item as { kind?: unknown }).kind
           ? { kind: itemKind, ...(listVersion !== undefined ? { apiVersion: listVersion } : {}), ...(item as object) }
           : item;
-        visit(withKind, `${where} items[${i}]`);
+        visit(withKind, `${where} items[${i}]`, depth + 1);
       });
       return;
     }
@@ -255,16 +437,22 @@ export function clusterFromObjects(objects: readonly unknown[]): { cluster: Clus
     };
     if (kind === 'Namespace') {
       const r = parseNamespace(o);
-      if (r.ok) keep(namespaces, r.value.name, r.value, 'namespace');
-      else problems.push(r.problem);
+      if (r.ok) {
+        keep(namespaces, r.value.name, r.value, 'namespace');
+        if (r.problems) problems.push(...r.problems);
+      } else problems.push(r.problem);
     } else if (kind === 'Pod') {
       const r = parsePod(o);
-      if (r.ok) keep(pods, `${r.value.namespace}/${r.value.name}`, r.value, 'pod');
-      else problems.push(r.problem);
+      if (r.ok) {
+        keep(pods, `${r.value.namespace}/${r.value.name}`, r.value, 'pod');
+        if (r.problems) problems.push(...r.problems);
+      } else problems.push(r.problem);
     } else {
       const r = parsePolicy(o);
-      if (r.ok) keep(policies, `${r.value.namespace}/${r.value.name}`, r.value, 'networkpolicy');
-      else problems.push(r.problem);
+      if (r.ok) {
+        keep(policies, `${r.value.namespace}/${r.value.name}`, r.value, 'networkpolicy');
+        if (r.problems) problems.push(...r.problems);
+      } else problems.push(r.problem);
     }
   };
   // Objects no longer know their file here (parseManifestText reports bad documents with it).

@@ -4,7 +4,7 @@
 // allowance at all (fail closed, docs/design.md 1.15).
 import { cidrMinus, parseCidrText, type AddrRange, type ParsedCidr } from './cidr.js';
 import type { PolicyInfo, Problem, Protocol } from './model.js';
-import { parseSelector, type FieldError, type Selector } from './selectors.js';
+import { MATCH_ALL, parseSelector, type FieldError, type Selector } from './selectors.js';
 
 export type Direction = 'ingress' | 'egress';
 export const DIRECTIONS: readonly Direction[] = ['ingress', 'egress'];
@@ -48,7 +48,7 @@ export interface NormalizedPolicy {
 }
 
 export interface PolicyResult {
-  /** Undefined when not even the pod selector is usable: the policy selects nothing. */
+  /** Always set: a policy whose pod selector is unusable selects every pod of its namespace. */
   readonly policy?: NormalizedPolicy;
   readonly problems: readonly Problem[];
 }
@@ -185,9 +185,16 @@ export function normalizePolicy(p: PolicyInfo): PolicyResult {
   const id = `${p.namespace}/${p.name}`;
   const problem = (e: FieldError): Problem => ({ kind: 'networkpolicy', object: id, path: e.path, message: e.message });
   const spec = p.spec ?? {};
-  if (!isRecord(spec)) return { problems: [problem({ path: 'spec', message: 'must be an object' })] };
+  // A policy whose pod selector cannot be read could select any pod of its namespace: it
+  // isolates them all, both ways, and allows nothing (fail closed). Dropping it would open
+  // the pods it was written to protect.
+  const closed = (errors: FieldError[]): PolicyResult => ({
+    policy: { id, namespace: p.namespace, name: p.name, podSelector: MATCH_ALL, isolates: { ingress: true, egress: true }, rules: { ingress: [], egress: [] }, valid: false },
+    problems: errors.map((e) => problem({ ...e, message: `${e.message}; every pod of namespace ${p.namespace} is isolated by it, both ways, with nothing allowed` })),
+  });
+  if (!isRecord(spec)) return closed([{ path: 'spec', message: 'must be an object' }]);
   const sel = parseSelector(spec.podSelector, 'spec.podSelector');
-  if (!sel.selector) return { problems: sel.errors.map(problem) };
+  if (!sel.selector) return closed(sel.errors);
 
   const errs: FieldError[] = [];
   // > policyTypes: ... If this field is not specified, it will default based on the existence

@@ -40,13 +40,20 @@ const compileCmd: Command = async (argv) => {
   });
   if (!values.cluster || !values.node) throw new UsageError('compile needs --cluster and --node');
   if (values.output !== 'json' && values.output !== 'text') throw new UsageError(`--output ${values.output}: json or text`);
-  const { cluster, problems } = loadCluster(values.cluster);
+  const { cluster, problems, unread } = loadCluster(values.cluster);
   const r = compile(cluster, { node: values.node, table: values.table, ctMarkMask: parseMask(values['ct-mark-mask']), establishedFastPath: values['established-fast-path'] });
   for (const p of [...problems, ...r.problems]) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
   process.stdout.write(values.output === 'json' ? batchJson(fullBatch(r.ruleset)) : rulesetText(r.ruleset));
-  // Invalid objects are reported and handled (fail closed); only unreadable input fails the command.
-  return 0;
+  // Invalid objects are reported and handled (fail closed): exit 0. Input that could not be
+  // read at all may have held policies: the rest is compiled, and the exit status says so.
+  return incomplete('compile', unread);
 };
+
+function incomplete(cmd: string, unread: number): number {
+  if (!unread) return 0;
+  process.stderr.write(`netpol-nft ${cmd}: ${unread} file(s) or document(s) could not be read (see above); the output leaves them out\n`);
+  return 1;
+}
 
 const explainCmd: Command = async (argv) => {
   const { values } = parseArgs({
@@ -60,11 +67,13 @@ const explainCmd: Command = async (argv) => {
   const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/i.exec(values.port);
   if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new UsageError(`--port ${values.port}: N or N/PROTO (tcp, udp, sctp)`);
   const family = parseFamily(values.family);
-  const { cluster, problems, nodes } = await loadState(values);
+  const state = await loadState(values);
+  const { cluster, problems, nodes } = state;
+  const unread = (state as { unread?: number }).unread ?? 0;
   for (const p of problems) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
   const e = explain(cluster, values.from, values.to, Number(m[1]), (m[2] ?? 'tcp').toUpperCase() as Protocol, { nodes, ...(family ? { family } : {}) });
   process.stdout.write(values.output === 'json' ? JSON.stringify(e, null, 2) + '\n' : explanationText(e));
-  return e.allowed ? 0 : 3;
+  return incomplete('explain', unread) || (e.allowed ? 0 : 3);
 };
 
 /** Subcommands; `run` and `cleanup` live in run.ts (the agent). */

@@ -1,11 +1,25 @@
-// A ClusterSource fed from a folder of manifests (`run --source DIR`): for tests, demos and
-// nodes without an API server. The folder is watched (fs.watch, recursive where the platform
-// allows) with a periodic poll as a fallback, because fs.watch misses events on some file
-// systems and editors replace files by rename. Each rescan re-reads everything and compares
-// the slim objects with the previous scan, so events name what really changed.
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { clusterFromObjects, parseManifestText, type Cluster, type Problem } from '../compiler/index.js';
-import { LoadError, manifestFiles } from './load.js';
+// A ClusterSource fed from a folder of manifests (`run --source DIR`): for tests, demos, GitOps
+// folders and nodes without an API server. The folder is watched (fs.watch, recursive where
+// the platform allows) with a periodic poll as a fallback, because fs.watch misses events on
+// some file systems and editors replace files by rename.
+//
+// A folder is input anyone with write access to it controls, and files are caught half-way
+// through being written. Each scan therefore treats every file on its own:
+//  - a file is re-read only when its stamp (inode, size, mtime, ctime) changed; the slim
+//    objects of unchanged files, and unchanged objects of changed files, stay the same
+//    objects from scan to scan (what the compile cache keys on);
+//  - a file that cannot be read (permissions, a dangling link, not a regular file, above the
+//    size cap) or does not parse keeps the objects it last gave, and is reported by name
+//    (`failing()`, the source-errors metric, /readyz) until it reads again;
+//  - a file that loses objects (rewritten in place, truncated, emptied, removed) keeps the
+//    objects it had until it has stayed the same for `stableMs`: a writer caught between
+//    truncating and writing must not delete its policies, even for 70 ms. Writers should
+//    write a temporary file and rename it over the old one;
+//  - at start, a folder with no object at all is not reported synced (so the agent does not
+//    replace the table in force with an empty one) unless `allowEmpty` says it is meant.
+import { watch, type FSWatcher } from 'node:fs';
+import { clusterFromObjects, sortCluster, type Cluster, type NamespaceInfo, type PodInfo, type PolicyInfo, type Problem } from '../compiler/index.js';
+import { DEFAULT_MAX_FILE_BYTES, listManifests, parseManifestFile, readManifestFile } from './load.js';
 import type { Clock, Timer } from './runner.js';
 import { systemClock } from './runner.js';
 import type { ClusterSource, ResourceAction, ResourceKind, SourceEvent, SourceHooks } from './source.js';
@@ -19,17 +33,37 @@ export interface FileSourceOptions {
   readonly pollMs?: number;
   /** Use fs.watch (default true); false leaves the poll alone. */
   readonly watch?: boolean;
+  /** A file that lost objects must stay unchanged this long before they go (default 1 s). */
+  readonly stableMs?: number;
+  /** Files larger than this are not read (default 16 MiB). */
+  readonly maxFileBytes?: number;
+  /** Start (report synced) on a folder that holds no object at all (default false: wait). */
+  readonly allowEmpty?: boolean;
+  /** Called once per failed read of a file (or folder): 'read' it could not be read,
+   *  'parse' a document in it did not parse. For the source-errors metric. */
+  readonly onFileError?: (reason: FileErrorReason, path: string) => void;
 }
 
+export type FileErrorReason = 'read' | 'parse';
+
 type Snapshot = { cluster: Cluster; problems: Problem[] };
+type Slim = NamespaceInfo | PodInfo | PolicyInfo;
 
 const EMPTY: Snapshot = { cluster: { namespaces: [], pods: [], policies: [] }, problems: [] };
 
-function keyed(c: Cluster): Map<string, { kind: ResourceKind; json: string }> {
-  const m = new Map<string, { kind: ResourceKind; json: string }>();
-  for (const n of c.namespaces) m.set(`namespace ${n.name}`, { kind: 'namespace', json: JSON.stringify(n) });
-  for (const p of c.pods) m.set(`pod ${p.namespace}/${p.name}`, { kind: 'pod', json: JSON.stringify(p) });
-  for (const p of c.policies) m.set(`networkpolicy ${p.namespace}/${p.name}`, { kind: 'networkpolicy', json: JSON.stringify(p) });
+/** JSON of each slim object, computed once per object (unchanged objects keep their identity). */
+const jsonOf = new WeakMap<object, string>();
+function json(o: object): string {
+  let j = jsonOf.get(o);
+  if (j === undefined) jsonOf.set(o, (j = JSON.stringify(o)));
+  return j;
+}
+
+function keyed(c: Cluster): Map<string, { kind: ResourceKind; obj: Slim }> {
+  const m = new Map<string, { kind: ResourceKind; obj: Slim }>();
+  for (const n of c.namespaces) m.set(`namespace ${n.name}`, { kind: 'namespace', obj: n });
+  for (const p of c.pods) m.set(`pod ${p.namespace}/${p.name}`, { kind: 'pod', obj: p });
+  for (const p of c.policies) m.set(`networkpolicy ${p.namespace}/${p.name}`, { kind: 'networkpolicy', obj: p });
   return m;
 }
 
@@ -40,10 +74,35 @@ export function changes(prev: Cluster, next: Cluster): { kind: ResourceKind; act
   for (const [k, v] of b) {
     const p = a.get(k);
     if (!p) out.push({ kind: v.kind, action: 'add', object: k });
-    else if (p.json !== v.json) out.push({ kind: v.kind, action: 'update', object: k });
+    else if (p.obj !== v.obj && json(p.obj) !== json(v.obj)) out.push({ kind: v.kind, action: 'update', object: k });
   }
   for (const [k, v] of a) if (!b.has(k)) out.push({ kind: v.kind, action: 'delete', object: k });
   return out;
+}
+
+/** What one file gives: its slim objects (in file order) and the problems of its objects. */
+interface Contribution {
+  readonly namespaces: readonly NamespaceInfo[];
+  readonly pods: readonly PodInfo[];
+  readonly policies: readonly PolicyInfo[];
+  readonly problems: readonly Problem[];
+}
+
+const NOTHING: Contribution = { namespaces: [], pods: [], policies: [], problems: [] };
+
+const keysOf = (c: Contribution) => [...c.namespaces.map((n) => `namespace ${n.name}`), ...c.pods.map((p) => `pod ${p.namespace}/${p.name}`), ...c.policies.map((p) => `networkpolicy ${p.namespace}/${p.name}`)];
+
+interface FileState {
+  /** Stamp of the content last read (undefined: never read successfully, or gone). */
+  stamp?: string;
+  /** What the file contributes to the cluster now. */
+  held: Contribution;
+  /** Why the file is not read as it is now: unreadable, or a document that does not parse. */
+  failure?: Problem[];
+  /** Stamp of the content that failed (read again only once it changes). */
+  failedStamp?: string;
+  /** A newer content that loses objects, waiting to be stable: its stamp, since when. */
+  shrink?: { stamp: string | undefined; since: number; next: Contribution };
 }
 
 export class FileSource implements ClusterSource {
@@ -52,9 +111,15 @@ export class FileSource implements ClusterSource {
   private watcher: FSWatcher | undefined;
   private pending: Timer | undefined;
   private poll: Timer | undefined;
+  private confirm: Timer | undefined;
   private isSynced = false;
   private stopped = false;
   private readonly clock: Clock;
+  private files = new Map<string, FileState>();
+  private folderFailures: Problem[] = [];
+  private waitingForObjects: (() => void) | undefined;
+  /** Files read so far (unchanged files are not read again). */
+  reads = 0;
 
   constructor(private readonly o: FileSourceOptions) {
     this.clock = o.clock ?? systemClock;
@@ -64,22 +129,31 @@ export class FileSource implements ClusterSource {
     this.hooks = hooks;
     // An unreadable folder at start is fatal: applying an empty cluster would open every pod.
     // Later, a read failure keeps the last good state (see rescan).
-    this.load();
+    this.scan(true);
     this.rescan();
-    this.isSynced = true;
-    if (this.o.watch === false) return this.armPoll();
-    try {
-      this.watcher = watch(this.o.dir, { recursive: true }, () => this.soon());
-      this.watcher.on('error', (e) => {
-        hooks.onError?.(`watching ${this.o.dir}: ${e.message}; polling only`);
-        hooks.onWatchRestart?.('pod', 'error');
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch (e) {
-      hooks.onError?.(`cannot watch ${this.o.dir}: ${(e as Error).message}; polling only`);
+    const watching = this.o.watch !== false;
+    if (watching) {
+      try {
+        this.watcher = watch(this.o.dir, { recursive: true }, () => this.soon());
+        this.watcher.on('error', (e) => {
+          hooks.onError?.(`watching ${this.o.dir}: ${e.message}; polling only`);
+          hooks.onWatchRestart?.('pod', 'error');
+          this.watcher?.close();
+          this.watcher = undefined;
+        });
+      } catch (e) {
+        hooks.onError?.(`cannot watch ${this.o.dir}: ${(e as Error).message}; polling only`);
+      }
     }
     this.armPoll();
+    if (this.o.allowEmpty || this.objectCount() > 0) {
+      this.isSynced = true;
+      return;
+    }
+    // A git-sync or ConfigMap mount not yet in place looks like an empty folder: replacing the
+    // table in force with an empty cluster would open every pod of the node. Wait for objects.
+    hooks.onError?.(`${this.o.dir} holds no Namespace, Pod or NetworkPolicy: waiting for some before the first sync (the table in force stays); --allow-empty-source starts on an empty folder`);
+    await new Promise<void>((resolve) => { this.waitingForObjects = resolve; });
   }
 
   synced(): boolean {
@@ -90,63 +164,196 @@ export class FileSource implements ClusterSource {
     return this.current;
   }
 
+  /** Files (and folders) that cannot be read or parsed now, with why: their last good
+   *  objects are in force. Empty when all is well. */
+  failing(): Problem[] {
+    const out = [...this.folderFailures];
+    for (const f of this.files.values()) if (f.failure) out.push(...f.failure);
+    return out;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.watcher?.close();
     this.pending?.cancel();
     this.poll?.cancel();
+    this.confirm?.cancel();
+    this.waitingForObjects?.();
   }
 
-  /** Re-reads the folder now and reports what changed; returns the number of changes.
-   *  A folder that cannot be read keeps the last good state (and says why). */
+  /** Re-reads what changed in the folder now and reports what changed; returns the number
+   *  of changes. A folder that cannot be read keeps the last good state (and says why). */
   rescan(): number {
     let next: Snapshot;
     try {
-      next = this.load();
+      next = this.scan(false);
     } catch (e) {
       this.hooks?.onError?.((e as Error).message);
       return 0;
     }
     const diff = changes(this.current.cluster, next.cluster);
     const problemsChanged = JSON.stringify(next.problems) !== JSON.stringify(this.current.problems);
+    if (!diff.length && !problemsChanged) return 0;
     this.current = next;
     const seenAt = this.clock.now();
     for (const c of diff) this.hooks?.onChange({ kind: c.kind, action: c.action, seenAt, object: c.object.slice(c.object.indexOf(' ') + 1) } satisfies SourceEvent);
     // A document that stopped parsing (or started again) is news even if no object changed.
     if (!diff.length && problemsChanged) this.hooks?.onChange({ kind: 'networkpolicy', action: 'update', seenAt });
+    if (this.waitingForObjects && this.objectCount() > 0) {
+      this.isSynced = true;
+      const go = this.waitingForObjects;
+      this.waitingForObjects = undefined;
+      go();
+    }
     return diff.length + (problemsChanged && !diff.length ? 1 : 0);
   }
 
-  /** Objects of each file as last parsed without error. */
-  private lastGood = new Map<string, unknown[]>();
+  private objectCount(): number {
+    const c = this.current.cluster;
+    return c.namespaces.length + c.pods.length + c.policies.length;
+  }
 
-  /** Like loadCluster, file by file, except that a file which does not parse (an editor
-   *  half-way through writing it) keeps the objects it held last time: a policy must not
-   *  vanish, opening its pods, because its file was caught mid-write. The problem is still
-   *  reported; a file seen broken from the start contributes nothing. */
-  private load(): Snapshot {
-    const objects: unknown[] = [];
-    const problems: Problem[] = [];
-    const good = new Map<string, unknown[]>();
-    for (const f of manifestFiles(this.o.dir)) {
-      let text: string;
-      try {
-        text = readFileSync(f, 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // deleted during the scan
-        throw new LoadError(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  /** One pass over the folder: updates each file's state, returns the snapshot they make.
+   *  Throws (LoadError) only when the folder itself cannot be listed. */
+  private scan(first: boolean): Snapshot {
+    const now = this.clock.now();
+    const stableMs = this.o.stableMs ?? 1000;
+    const listing = listManifests(this.o.dir);
+    const failedDirs = listing.failed.filter((f) => !/\.(ya?ml|json)$/.test(f.path));
+    this.folderFailures = [];
+    const seen = new Set<string>();
+    let waitUntil: number | undefined;
+    const previous = keyed(this.current.cluster);
+
+    const readFile = (path: string): { next: Contribution; failure?: Problem[] } | 'gone' => {
+      this.reads++;
+      const r = readManifestFile(path, this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+      if ('error' in r) {
+        if (r.gone) return 'gone';
+        this.o.onFileError?.('read', path);
+        return { next: NOTHING, failure: [{ kind: 'document', object: path, path: '', message: `${r.error}; its last good objects are kept` }] };
       }
-      const r = parseManifestText(text, f);
-      problems.push(...r.problems);
-      const broken = r.problems.some((p) => p.kind === 'document');
-      const keep = broken ? this.lastGood.get(f) : undefined;
-      const objs = keep ?? r.objects;
-      if (!broken || keep) good.set(f, objs);
-      objects.push(...objs);
+      const p = parseManifestFile(path, r.text);
+      const docProblems = p.problems.filter((x) => x.kind === 'document');
+      if (docProblems.length) this.o.onFileError?.('parse', path);
+      const c = clusterFromObjects(p.objects);
+      const next: Contribution = {
+        namespaces: c.cluster.namespaces.map((n) => same(previous, `namespace ${n.name}`, n)),
+        pods: c.cluster.pods.map((x) => same(previous, `pod ${x.namespace}/${x.name}`, x)),
+        policies: c.cluster.policies.map((x) => same(previous, `networkpolicy ${x.namespace}/${x.name}`, x)),
+        problems: [...p.problems.filter((x) => x.kind !== 'document'), ...c.problems],
+      };
+      return docProblems.length ? { next, failure: docProblems.map((d) => ({ ...d, message: `${d.message}; the file's last good objects are kept` })) } : { next };
+    };
+
+    for (const f of listing.files) {
+      seen.add(f.path);
+      let st = this.files.get(f.path);
+      if (!st) this.files.set(f.path, (st = { held: NOTHING }));
+      if (st.shrink && st.shrink.stamp === f.stamp) {
+        // Unchanged since it lost objects: once stable long enough, the loss is real.
+        if (now - st.shrink.since >= stableMs) {
+          st.held = st.shrink.next;
+          st.stamp = f.stamp;
+          st.shrink = undefined;
+        } else waitUntil = Math.min(waitUntil ?? Infinity, st.shrink.since + stableMs);
+        continue;
+      }
+      if (st.failure ? st.failedStamp === f.stamp : st.stamp === f.stamp && !st.shrink) continue; // unchanged: not read again
+      const r = readFile(f.path);
+      if (r === 'gone') {
+        seen.delete(f.path);
+        continue;
+      }
+      if (r.failure) {
+        // Keep what the file gave last; read it again only once it changes.
+        st.failure = r.failure;
+        st.failedStamp = f.stamp;
+        st.shrink = undefined;
+        continue;
+      }
+      st.failure = undefined;
+      st.failedStamp = undefined;
+      const lost = keysOf(st.held).some((k) => !keysOf(r.next).includes(k));
+      if (lost && !first) {
+        st.shrink = { stamp: f.stamp, since: st.shrink?.stamp === f.stamp ? st.shrink.since : now, next: r.next };
+        waitUntil = Math.min(waitUntil ?? Infinity, st.shrink.since + stableMs);
+        continue;
+      }
+      st.held = r.next;
+      st.stamp = f.stamp;
+      st.shrink = undefined;
     }
-    this.lastGood = good;
-    const c = clusterFromObjects(objects);
-    return { cluster: c.cluster, problems: [...problems, ...c.problems] };
+
+    // Files no longer listed: gone for real, or under a folder that could not be read.
+    for (const [path, st] of this.files) {
+      if (seen.has(path)) continue;
+      const under = failedDirs.find((d) => path.startsWith(d.path + '/'));
+      if (under) continue; // its folder is unreadable: keep what it gave (reported below)
+      const gone = listing.failed.find((d) => d.path === path);
+      if (gone) continue; // a dangling link now: handled as a failure below
+      if (!st.held.namespaces.length && !st.held.pods.length && !st.held.policies.length) {
+        this.files.delete(path);
+        continue;
+      }
+      if (first) {
+        this.files.delete(path);
+        continue;
+      }
+      // Removed: the same wait as any loss (an editor may move the old file away first).
+      if (!st.shrink || st.shrink.stamp !== undefined) st.shrink = { stamp: undefined, since: now, next: NOTHING };
+      if (now - st.shrink.since >= stableMs) this.files.delete(path);
+      else waitUntil = Math.min(waitUntil ?? Infinity, st.shrink.since + stableMs);
+    }
+    for (const d of listing.failed) {
+      const st = this.files.get(d.path);
+      const p: Problem = { kind: 'document', object: d.path, path: '', message: `${d.message}; ${st ? "the file's" : 'its'} last good objects are kept` };
+      if (st) {
+        if (!st.failure || st.failedStamp !== undefined) this.o.onFileError?.('read', d.path);
+        st.failure = [p];
+        st.failedStamp = undefined; // no stamp to compare: read again once it is listed
+      } else {
+        if (!this.previousFolderFailures.has(d.path)) this.o.onFileError?.('read', d.path);
+        this.folderFailures.push(p);
+      }
+    }
+    this.previousFolderFailures = new Set(listing.failed.map((d) => d.path));
+    if (waitUntil !== undefined && !this.stopped && this.hooks) this.confirmAt(waitUntil);
+    return this.assemble();
+  }
+
+  private previousFolderFailures = new Set<string>();
+
+  /** The cluster the files make now, in file order (the last definition of an object wins
+   *  and is reported), sorted as the compiler wants it. */
+  private assemble(): Snapshot {
+    const namespaces = new Map<string, NamespaceInfo>(), pods = new Map<string, PodInfo>(), policies = new Map<string, PolicyInfo>();
+    const problems: Problem[] = [];
+    const paths = [...this.files.keys()].sort();
+    for (const path of paths) {
+      const st = this.files.get(path)!;
+      if (st.failure) problems.push(...st.failure);
+      const c = st.held;
+      problems.push(...c.problems);
+      const put = <T>(m: Map<string, T>, k: string, v: T, kind: Problem['kind']) => {
+        if (m.has(k)) problems.push({ kind, object: k, path: '', message: 'defined more than once; the last one read is used' });
+        m.set(k, v);
+      };
+      for (const n of c.namespaces) put(namespaces, n.name, n, 'namespace');
+      for (const p of c.pods) put(pods, `${p.namespace}/${p.name}`, p, 'pod');
+      for (const p of c.policies) put(policies, `${p.namespace}/${p.name}`, p, 'networkpolicy');
+    }
+    problems.push(...this.folderFailures);
+    return { cluster: sortCluster({ namespaces: [...namespaces.values()], pods: [...pods.values()], policies: [...policies.values()] }), problems };
+  }
+
+  /** A rescan when a held loss is due to be confirmed. */
+  private confirmAt(at: number): void {
+    this.confirm?.cancel();
+    this.confirm = this.clock.after(Math.max(0, at - this.clock.now()), () => {
+      this.confirm = undefined;
+      if (!this.stopped) this.rescan();
+    });
   }
 
   private soon(): void {
@@ -167,4 +374,10 @@ export class FileSource implements ClusterSource {
       this.armPoll();
     });
   }
+}
+
+/** The previous object under `key` when it says the same: unchanged objects keep identity. */
+function same<T extends object>(previous: Map<string, { obj: Slim }>, key: string, v: T): T {
+  const p = previous.get(key)?.obj;
+  return p !== undefined && p !== v && json(p) === json(v) ? (p as T) : v;
 }

@@ -82,11 +82,19 @@ describe('compiler semantics: invalid policies (docs/design.md 1.15)', () => {
       'networkpolicy x/bad: spec.egress[0].to[0]: must specify a peer (podSelector, namespaceSelector or ipBlock)',
     ]);
   });
-  it('a spec that is not an object is reported and selects nothing', () => {
+  it('a spec that is not an object is reported and isolates its whole namespace, both ways (fail closed)', () => {
     const objs = world();
     const c = clusterFromObjects([...objs, { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'bad', namespace: 'x' }, spec: 'deny' }]).cluster;
-    expect(policyProblems(c)).to.deep.equal(['networkpolicy x/bad: spec: must be an object']);
-    expect(allowed(c, 'y/a', 'x/a', 80)).to.equal(true);
+    expect(policyProblems(c)).to.deep.equal(['networkpolicy x/bad: spec: must be an object; every pod of namespace x is isolated by it, both ways, with nothing allowed']);
+    expect(allowed(c, 'y/a', 'x/a', 80)).to.equal(false);
+    expect(allowedBoth(c, 'x/a', 'y/a', 80)).to.equal(false);
+    expect(allowedBoth(c, 'y/a', 'y/b', 80), 'other namespaces are untouched').to.equal(true);
+  });
+  it('an unreadable pod selector isolates its whole namespace, both ways (fail closed)', () => {
+    const c = cluster(...world(policy('x/bad', { podSelector: { matchLabels: { pod: 7 } }, ingress: [{}] })));
+    expect(policyProblems(c)).to.have.length(1);
+    expect(allowed(c, 'y/a', 'x/b', 80)).to.equal(false);
+    expect(allowedBoth(c, 'x/b', 'y/a', 80)).to.equal(false);
   });
 });
 
@@ -126,9 +134,10 @@ metadata: {name: broken, namespace: x}
 spec: {containers: [{name: c, ports: [{name: http, containerPort: "80"}]}]}
 status: {podIP: 192.0.2.13}
 `);
-    expect(r.problems).to.have.length(1);
-    expect(r.problems[0]).to.match(/^pod x\/broken: spec\.containers\[0\]\.ports\[0\]\.containerPort: /);
-    expect(r.cluster.pods.map((p) => p.name)).to.deep.equal(['a', 'b']);
+    expect(r.problems).to.deep.equal(['pod x/broken: spec.containers[0].ports[0].containerPort: must be a number: "80" read as 80']);
+    // Kept (a dropped pod would not be isolated), its named port read as the user meant it.
+    expect(r.cluster.pods.map((p) => p.name)).to.deep.equal(['a', 'b', 'broken']);
+    expect(r.cluster.pods[2]!.namedPorts).to.deep.equal([{ name: 'http', protocol: 'TCP', port: 80 }]);
     expect(allowed(r.cluster, 'x/b', 'x/a', 80)).to.equal(true);
   });
   it('documents that are not objects are reported with file and document number', () => {
@@ -156,7 +165,7 @@ metadata: {name: c, namespace: x
   });
   it('bad objects inside a List are reported by item, the good ones kept', () => {
     const c = clusterFromObjects([{ kind: 'List', items: [42, { kind: 'Namespace', metadata: { name: 'x' } }, { kind: 'Pod', metadata: { name: 'p', namespace: 'x' }, status: { podIP: 'not-an-ip' } }] }]);
-    expect(c.problems.map(formatProblem)).to.deep.equal(['document #1 items[0]: not a Kubernetes object', 'pod x/p: status.podIPs[0].ip: "not-an-ip" is not an IP address']);
+    expect(c.problems.map(formatProblem)).to.deep.equal(['document #1 items[0]: not a Kubernetes object', 'pod x/p: status.podIP: "not-an-ip" is not an IP address']);
     expect(c.cluster.namespaces.map((n) => n.name)).to.deep.equal(['x']);
   });
   it('kind: List and PodList-style lists (items without kind) are unwrapped', () => {

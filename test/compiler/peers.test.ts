@@ -277,10 +277,11 @@ describe('compiler semantics: selector problems', () => {
       expect(allowed(c, 'x/b', 'x/a', 80)).to.equal(false);
     }
   });
-  it('a broken spec.podSelector is reported; the policy can select nothing, so it isolates nothing', () => {
+  it('a broken spec.podSelector is reported; the policy could select any pod, so it isolates its whole namespace (fail closed)', () => {
     const c = cluster(...world(policy('x/bad', { podSelector: { matchExpressions: [{ key: 'pod', operator: 'Equals', values: ['a'] }] }, ingress: [] })));
-    expect(policyProblems(c)).to.deep.equal(['networkpolicy x/bad: spec.podSelector.matchExpressions[0].operator: "Equals" is not a valid operator (In, NotIn, Exists, DoesNotExist)']);
-    expect(allowed(c, 'x/b', 'x/a', 80)).to.equal(true);
+    expect(policyProblems(c)).to.deep.equal(['networkpolicy x/bad: spec.podSelector.matchExpressions[0].operator: "Equals" is not a valid operator (In, NotIn, Exists, DoesNotExist); every pod of namespace x is isolated by it, both ways, with nothing allowed']);
+    expect(allowed(c, 'x/b', 'x/a', 80)).to.equal(false);
+    expect(allowed(c, 'y/b', 'y/a', 80)).to.equal(true);
     expect(compile(c, { node: 'n1' }).problems.map(formatProblem)).to.have.length(1);
   });
 });

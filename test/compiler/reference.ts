@@ -142,7 +142,8 @@ export class Reference {
   /** 1.1, 1.3, 1.4, 1.7: is the pod's side of the connection allowed in this direction? */
   side(pod: Raw, dir: 'ingress' | 'egress', c: RefConnection): { isolated: boolean; allowed: boolean } {
     const ns = pod.metadata.namespace;
-    const selecting = this.policies.filter((p) => p.metadata.namespace === ns && selectorValid(p.spec?.podSelector) && selects(p.spec?.podSelector, pod.metadata.labels ?? {}) && Reference.types(p.spec)[dir]);
+    // 1.15: a policy whose pod selector is unusable isolates every pod of its namespace, both ways.
+    const selecting = this.policies.filter((p) => p.metadata.namespace === ns && (!selectorValid(p.spec?.podSelector) || (selects(p.spec?.podSelector, pod.metadata.labels ?? {}) && Reference.types(p.spec)[dir])));
     if (!selecting.length) return { isolated: false, allowed: true };
     const other = dir === 'ingress' ? c.src : c.dst;
     const destination = dir === 'ingress' ? pod : this.podAt(c.dst);
