@@ -24,6 +24,7 @@ export const DEFAULTS = {
   logLevel: 'info',
   nftPath: 'nft',
   dropMetricsBy: 'pod',
+  sourceMaxFileBytes: 16 * 1024 * 1024,
 } as const;
 
 export class ConfigError extends Error {}
@@ -58,6 +59,23 @@ const mask = z.string().transform((s, ctx) => {
   return n >>> 0;
 });
 
+/** `1048576`, `512Ki`, `16Mi`, `1Gi`. */
+export function parseSize(s: string): number | undefined {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(s.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[(m[2] ?? '') as '' | 'Ki' | 'Mi' | 'Gi'];
+}
+
+const size = (flag: string) =>
+  z.string().transform((s, ctx) => {
+    const n = parseSize(s);
+    if (n === undefined || n < 1) {
+      ctx.addIssue({ code: 'custom', message: `--${flag} ${s}: a size such as 1048576, 512Ki, 16Mi` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
 const address = z.string().transform((s, ctx) => {
   // HOST:PORT, [IPv6]:PORT, or a bare IPv6 address and a port (2001:db8::1:9743: the part after
   // the last colon is the port), as the chart writes it from the downward API's status.hostIP.
@@ -75,6 +93,8 @@ const Schema = z
     node: z.string({ error: '--node (or NODE_NAME) is required' }).min(1, '--node (or NODE_NAME) is required'),
     kubeconfig: z.string().optional(),
     source: z.string().optional(),
+    allowEmptySource: z.boolean(),
+    sourceMaxFileBytes: size('source-max-file-size'),
     table: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, '--table: letters, digits and _'),
     ctMarkMask: mask,
     establishedFastPath: z.boolean(),
@@ -99,6 +119,8 @@ export const RUN_USAGE = `usage: netpol-nft run [flags]
   --node NAME               node whose pods are enforced (default: $NODE_NAME)
   --kubeconfig FILE         (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
   --source DIR              read Namespaces, Pods, NetworkPolicies from a folder, watched, instead of the API
+  --allow-empty-source      start on a folder with no object (default: wait for one, the table in force stays)
+  --source-max-file-size N  files in --source larger than this are not read (default 16Mi)
   --table NAME              nftables table in family inet (default ${DEFAULTS.table})
   --ct-mark-mask HEX        conntrack mark bits for the ruleset generation (default 0x${DEFAULTS.ctMarkMask.toString(16).padStart(8, '0')})
   --established-fast-path   accept established connections up front (policy changes hit new connections only)
@@ -135,6 +157,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       node: { type: 'string' },
       kubeconfig: { type: 'string' },
       source: { type: 'string' },
+      'allow-empty-source': { type: 'boolean' },
+      'source-max-file-size': { type: 'string' },
       table: { type: 'string' },
       'ct-mark-mask': { type: 'string' },
       'established-fast-path': { type: 'boolean' },
@@ -157,6 +181,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     node: values.node ?? env.NODE_NAME,
     kubeconfig: values.source ? undefined : resolveKubeconfig(values.kubeconfig, env),
     source: values.source,
+    allowEmptySource: values['allow-empty-source'] ?? false,
+    sourceMaxFileBytes: values['source-max-file-size'] ?? String(DEFAULTS.sourceMaxFileBytes),
     table: values.table ?? DEFAULTS.table,
     ctMarkMask: values['ct-mark-mask'] ?? String(DEFAULTS.ctMarkMask),
     establishedFastPath: values['established-fast-path'] ?? false,

@@ -6,7 +6,10 @@
 // would not fix nft, and the last good ruleset is still in force), but an agent that has
 // stopped applying changes is worth restarting.
 // /readyz succeeds once the source has listed everything and the first full sync is in the
-// kernel: from then on this node enforces the cluster's policies.
+// kernel: from then on this node enforces the cluster's policies. It fails again while the
+// source is degraded (a file of --source that cannot be read: its last good objects are in
+// force, but later edits of it are not), so that `kubectl get pods` and a rollout show it;
+// /healthz stays up, as a restart would not mend a file.
 import { Worker } from 'node:worker_threads';
 import type { Registry } from 'prom-client';
 import { HTTP_WORKER_SOURCE, SHARED } from './http-worker.js';
@@ -17,6 +20,8 @@ export interface HealthState {
   /** How long the oldest unapplied change has waited, in ms (0: none). */
   unappliedFor(): number;
   readonly healthTimeoutMs: number;
+  /** Why the source is degraded now (undefined: it is not). */
+  degraded?(): string | undefined;
 }
 
 export interface Check {
@@ -32,7 +37,9 @@ export function liveness(s: HealthState): Check {
 }
 
 export function readiness(s: HealthState): Check {
-  return s.ready() ? { ok: true, message: 'ok' } : { ok: false, message: 'waiting for the cluster state and the first full sync' };
+  if (!s.ready()) return { ok: false, message: 'waiting for the cluster state and the first full sync' };
+  const d = s.degraded?.();
+  return d ? { ok: false, message: d } : { ok: true, message: 'ok' };
 }
 
 /** The listener's limits. Every pod of the node can reach it (hostNetwork): these keep a
@@ -101,6 +108,7 @@ export function startHttp(registry: Registry, state: HealthState, host: string, 
     const waited = state.unappliedFor();
     view[SHARED.healthTimeoutMs] = state.healthTimeoutMs;
     view[SHARED.ready] = state.ready() ? 1 : 0;
+    view[SHARED.degraded] = state.degraded?.() ? 1 : 0;
     view[SHARED.unappliedSince] = waited > 0 ? now - waited : 0;
     view[SHARED.heartbeat] = now;
   };

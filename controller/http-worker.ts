@@ -26,7 +26,9 @@ export const SHARED = {
   unappliedSince: 2,
   /** --health-timeout in ms. */
   healthTimeoutMs: 3,
-  size: 4,
+  /** 1 while a file of --source cannot be read or parsed (/readyz fails). */
+  degraded: 4,
+  size: 5,
 } as const;
 
 export const HTTP_WORKER_SOURCE = String.raw`
@@ -104,7 +106,8 @@ const server = http.createServer({
     case '/healthz':
       return ask('state', limits.stateWaitMs, () => check(liveness(Date.now())));
     case '/readyz':
-      return ask('state', limits.stateWaitMs, () => check(state[I.ready] === 1 ? [true, 'ok'] : [false, 'waiting for the cluster state and the first full sync']));
+      return ask('state', limits.stateWaitMs, () => check(state[I.ready] !== 1 ? [false, 'waiting for the cluster state and the first full sync']
+        : state[I.degraded] === 1 ? [false, 'source: files of --source cannot be read or parsed; their last good objects stay in force (the log names them; netpol_nft_source_files_failing counts them)'] : [true, 'ok']));
     // Until a first page exists there is nothing to fall back on: wait longer then (up to the
     // request timeout), rather than answer 503 to a scrape that a second more would serve.
     case '/metrics':

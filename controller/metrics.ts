@@ -62,6 +62,8 @@ export class Metrics {
   readonly localPods: Gauge<'isolation'>;
   readonly kubernetesEvents: Counter<'kind' | 'action'>;
   readonly watchRestarts: Counter<'kind' | 'reason'>;
+  readonly sourceErrors: Counter<'reason'>;
+  readonly sourceFilesFailing: Gauge;
   readonly droppedPackets: Counter<'namespace' | 'pod' | 'direction'>;
   readonly droppedBytes: Counter<'namespace' | 'pod' | 'direction'>;
   readonly buildInfo: Gauge<'version' | 'nodejs_version'>;
@@ -106,6 +108,9 @@ export class Metrics {
     this.localPods = new Gauge({ name: 'netpol_nft_local_pods', help: 'Active pods on this node by isolation.', labelNames: ['isolation'], registers });
     this.kubernetesEvents = new Counter({ name: 'netpol_nft_kubernetes_events_total', help: 'Changes received from the cluster source.', labelNames: ['kind', 'action'], registers });
     this.watchRestarts = new Counter({ name: 'netpol_nft_watch_restarts_total', help: 'Watches that ended and were restarted.', labelNames: ['kind', 'reason'], registers });
+    this.sourceErrors = new Counter({ name: 'netpol_nft_source_errors_total', help: 'Files of --source that could not be read (reason="read") or parsed (reason="parse"), once per content; their last good objects stay in force.', labelNames: ['reason'], registers });
+    for (const r of ['read', 'parse'] as const) this.sourceErrors.inc({ reason: r }, 0);
+    this.sourceFilesFailing = new Gauge({ name: 'netpol_nft_source_files_failing', help: 'Files and folders of --source that cannot be read or parsed now (/readyz fails while any does).', registers });
     const self = this;
     const per = this.dropMetricsBy === 'pod' ? 'local pod' : 'namespace (of local pods)';
     const labelNames = this.dropMetricsBy === 'pod' ? (['namespace', 'pod', 'direction'] as const) : (['namespace', 'direction'] as const);

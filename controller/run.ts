@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { batchJson, DEFAULT_TABLE, deleteTableBatch } from '../compiler/index.js';
+import { batchJson, DEFAULT_TABLE, deleteTableBatch, formatProblem } from '../compiler/index.js';
 import { Agent } from './agent.js';
 import { ConfigError, parseConfig, RUN_USAGE, type Config } from './config.js';
 import { FileSource } from './file-source.js';
@@ -66,7 +66,12 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
   const registry = deps.registry ?? new Registry();
   const metrics = new Metrics(registry, { dropMetricsBy: config.dropMetricsBy });
   const nft = deps.nft ?? new NftCli([config.nftPath]);
-  const source = deps.source ?? (config.source ? new FileSource({ dir: config.source, clock }) : await kubeSource(config, logger, clock));
+  const source = deps.source ?? (config.source
+    ? new FileSource({
+      dir: config.source, clock, allowEmpty: config.allowEmptySource, maxFileBytes: config.sourceMaxFileBytes,
+      onFileError: (reason) => metrics.sourceErrors.inc({ reason }),
+    })
+    : await kubeSource(config, logger, clock));
   const agent = new Agent({
     source, nft, clock, logger, metrics,
     compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath },
@@ -82,7 +87,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
   });
   const server = await startHttp(
     registry,
-    { ready: () => source.synced() && agent.ready(), unappliedFor: () => runner.unappliedFor(), healthTimeoutMs: config.healthTimeoutMs },
+    { ready: () => source.synced() && agent.ready(), unappliedFor: () => runner.unappliedFor(), healthTimeoutMs: config.healthTimeoutMs, degraded: () => sourceDegraded(source, metrics) },
     config.metricsAddress.host,
     config.metricsAddress.port,
     deps.httpLimits,
@@ -95,6 +100,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
   const started = source
     .start({
       onChange: (e) => {
+        if (source instanceof FileSource) metrics.sourceFilesFailing.set(source.failing().length);
         agent.noteChange(e);
         if (listed) runner.request();
       },
@@ -125,6 +131,15 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
       await server.close();
     },
   };
+}
+
+/** A folder source with files it cannot read or parse: what /readyz says (and the gauge). */
+function sourceDegraded(source: ClusterSource, metrics: Metrics): string | undefined {
+  if (!(source instanceof FileSource)) return undefined;
+  const f = source.failing();
+  metrics.sourceFilesFailing.set(f.length);
+  if (!f.length) return undefined;
+  return `source: ${f.length} file(s) or folder(s) cannot be read or parsed; their last good objects stay in force: ${formatProblem(f[0]!)}`;
 }
 
 /** After a stop, nothing of ours keeps the event loop busy; should a library still hold a

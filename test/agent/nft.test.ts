@@ -1,5 +1,7 @@
 // The nft port against the real binary in a network namespace: apply, list, typed errors, and
 // the text re-run that gives a failed JSON batch a position.
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { expect } from 'chai';
 import { batchJson, compile, deleteTableBatch, fullBatch, type Batch } from '../../compiler/index.js';
 import { classifyNftError, countersOf, NftCli, NftError } from '../../controller/nft.js';
@@ -21,6 +23,18 @@ describe('agent: nft port', function () {
     const err = await new NftCli(['/nonexistent/nft']).apply('{"nftables":[]}').catch((e: unknown) => e);
     expect(err).to.be.instanceOf(NftError);
     expect((err as NftError).kind).to.equal('not-installed');
+  });
+
+  it('hands nft the batch through a file that is already unlinked: nothing is left in the temporary folder, even while nft runs', async () => {
+    const mine = () => readdirSync(tmpdir()).filter((f) => f.startsWith(`netpol-nft-batch-${process.pid}-`));
+    // A stand-in for nft that waits, then prints what it was given as -f (its fd 3) and fails.
+    const fake = new NftCli(['sh', '-c', 'sleep 0.3; cat "$3" >&2; exit 1', 'fake-nft']);
+    const applying = fake.apply('{"nftables":[{"add":{"table":{"family":"inet","name":"t"}}}]}').catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(mine(), 'no file exists while nft runs (a kill here leaves nothing)').to.deep.equal([]);
+    const err = (await applying) as NftError;
+    expect(err.stderr).to.contain('"name":"t"');
+    expect(mine()).to.deep.equal([]);
   });
 
   describe('in a network namespace', () => {
