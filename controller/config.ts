@@ -25,6 +25,7 @@ export const DEFAULTS = {
   nftPath: 'nft',
   dropMetricsBy: 'pod',
   sourceMaxFileBytes: 16 * 1024 * 1024,
+  sourceStableMs: 1000,
 } as const;
 
 export class ConfigError extends Error {}
@@ -95,6 +96,7 @@ const Schema = z
     source: z.string().optional(),
     allowEmptySource: z.boolean(),
     sourceMaxFileBytes: size('source-max-file-size'),
+    sourceStableMs: duration('source-stable'),
     table: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, '--table: letters, digits and _'),
     ctMarkMask: mask,
     establishedFastPath: z.boolean(),
@@ -121,6 +123,7 @@ export const RUN_USAGE = `usage: netpol-nft run [flags]
   --source DIR              read Namespaces, Pods, NetworkPolicies from a folder, watched, instead of the API
   --allow-empty-source      start on a folder with no object (default: wait for one, the table in force stays)
   --source-max-file-size N  files in --source larger than this are not read (default 16Mi)
+  --source-stable DUR       a file of --source that lost objects keeps them until unchanged this long (default ${DEFAULTS.sourceStableMs / 1000}s)
   --table NAME              nftables table in family inet (default ${DEFAULTS.table})
   --ct-mark-mask HEX        conntrack mark bits for the ruleset generation (default 0x${DEFAULTS.ctMarkMask.toString(16).padStart(8, '0')})
   --established-fast-path   accept established connections up front (policy changes hit new connections only)
@@ -159,6 +162,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       source: { type: 'string' },
       'allow-empty-source': { type: 'boolean' },
       'source-max-file-size': { type: 'string' },
+      'source-stable': { type: 'string' },
       table: { type: 'string' },
       'ct-mark-mask': { type: 'string' },
       'established-fast-path': { type: 'boolean' },
@@ -183,6 +187,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     source: values.source,
     allowEmptySource: values['allow-empty-source'] ?? false,
     sourceMaxFileBytes: values['source-max-file-size'] ?? String(DEFAULTS.sourceMaxFileBytes),
+    sourceStableMs: values['source-stable'] ?? ms(DEFAULTS.sourceStableMs),
     table: values.table ?? DEFAULTS.table,
     ctMarkMask: values['ct-mark-mask'] ?? String(DEFAULTS.ctMarkMask),
     establishedFastPath: values['established-fast-path'] ?? false,

@@ -68,7 +68,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
   const nft = deps.nft ?? new NftCli([config.nftPath]);
   const source = deps.source ?? (config.source
     ? new FileSource({
-      dir: config.source, clock, allowEmpty: config.allowEmptySource, maxFileBytes: config.sourceMaxFileBytes,
+      dir: config.source, clock, allowEmpty: config.allowEmptySource, maxFileBytes: config.sourceMaxFileBytes, stableMs: config.sourceStableMs,
       onFileError: (reason) => metrics.sourceErrors.inc({ reason }),
     })
     : await kubeSource(config, logger, clock));

@@ -36,11 +36,11 @@ export function slimParsers(interner = new Interner()) {
   return {
     pod: (o: unknown): ParseResult<PodInfo> => {
       const r = parsePod(o);
-      return r.ok ? { ok: true, value: interner.pod(r.value) } : r;
+      return r.ok ? { ...r, value: interner.pod(r.value) } : r;
     },
     namespace: (o: unknown): ParseResult<NamespaceInfo> => {
       const r = parseNamespace(o);
-      return r.ok ? { ok: true, value: interner.namespace(r.value) } : r;
+      return r.ok ? { ...r, value: interner.namespace(r.value) } : r;
     },
     networkpolicy: (o: unknown): ParseResult<PolicyInfo> => parsePolicy(o),
   };

@@ -3,7 +3,7 @@
 // keyed by namespace then name (a nested map: the name string is shared with the slim object
 // instead of a second "ns/name" string per pod). An object the compiler cannot read is kept
 // as a Problem under the same key, so that a later good version replaces it and a delete
-// removes it.
+// removes it; one read best-effort (compiler/model.ts) is kept as a value with its problem.
 import type { ParseResult, Problem } from '../../compiler/index.js';
 
 export type StoreChange = 'add' | 'update' | 'delete';
@@ -26,8 +26,13 @@ export class SlimStore<T> {
     const oldProblem = oldValue === undefined ? this.bad.get(ns)?.get(name) : undefined;
     const existed = oldValue !== undefined || oldProblem !== undefined;
     if (r.ok) {
-      if (oldValue !== undefined && deepEqual(oldValue, r.value)) return undefined;
-      if (oldProblem) removeFrom(this.bad, ns, name);
+      // A best-effort value (an object the API server would refuse, read as far as it can be)
+      // is kept, and its first problem beside it, so that it is still reported.
+      const note = r.problems?.[0];
+      const oldNote = this.bad.get(ns)?.get(name);
+      if (oldValue !== undefined && deepEqual(oldValue, r.value) && deepEqual(oldNote, note)) return undefined;
+      if (note) setIn(this.bad, ns, name, note);
+      else if (oldNote) removeFrom(this.bad, ns, name);
       setIn(this.values, ns, name, r.value);
     } else {
       if (oldProblem && deepEqual(oldProblem, r.problem)) return undefined;
@@ -40,7 +45,8 @@ export class SlimStore<T> {
   }
 
   delete(ns: string, name: string): boolean {
-    if (!removeFrom(this.values, ns, name) && !removeFrom(this.bad, ns, name)) return false;
+    const hadValue = removeFrom(this.values, ns, name), hadProblem = removeFrom(this.bad, ns, name);
+    if (!hadValue && !hadProblem) return false;
     this.count--;
     this.version++;
     return true;

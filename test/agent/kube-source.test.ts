@@ -408,9 +408,11 @@ describe('kube source (fake API server, real client-node over HTTP)', function (
     });
     await startSource(h);
     const snap = h.source.snapshot();
-    expect(snap.cluster.pods.map((p) => p.name)).to.deep.equal(['a', 'b', 'c']);
+    // Kept best-effort (an invalid pod stays isolated by its namespace's policies), reported.
+    expect(snap.cluster.pods.map((p) => p.name)).to.deep.equal(['a', 'b', 'bad-ip', 'c']);
+    expect(snap.cluster.namespaces.find((n) => n.name === 'bad-ns')?.labels.n).to.equal('5');
     expect(snap.problems.map(formatProblem)).to.deep.equal([
-      'namespace bad-ns: metadata.labels.n: Invalid input: expected string, received number',
+      'namespace bad-ns: metadata.labels.n: must be a string: 5 read as "5"',
       'pod x/bad-ip: status.podIPs[0].ip: "192.0.2.300" is not an IP address',
     ]);
     // A bad object arriving by watch, then fixed.
