@@ -389,7 +389,7 @@ const PROBLEM_KIND: Record<(typeof KINDS)[number], Problem['kind']> = { Namespac
 
 /** Sorts loose Kubernetes objects (already decoded from YAML or JSON) into a Cluster.
  *  `List` objects are unwrapped; other kinds are ignored; bad objects become problems. */
-export function clusterFromObjects(objects: readonly unknown[]): { cluster: Cluster; problems: Problem[] } {
+export function clusterFromObjects(objects: readonly unknown[], origins?: readonly string[]): { cluster: Cluster; problems: Problem[] } {
   const namespaces = new Map<string, NamespaceInfo>();
   const pods = new Map<string, PodInfo>();
   const policies = new Map<string, PolicyInfo>();
@@ -405,6 +405,13 @@ export function clusterFromObjects(objects: readonly unknown[]): { cluster: Clus
       return;
     }
     const kind = (o as { kind?: unknown }).kind;
+    // A kind or apiVersion that is not text is not some other API's object, it is garbage:
+    // the document cannot be read (and a folder source keeps the file's last good objects).
+    const version = (o as { apiVersion?: unknown }).apiVersion;
+    if ((kind !== undefined && typeof kind !== 'string') || (version !== undefined && typeof version !== 'string')) {
+      problems.push({ kind: 'document', object: where, path: typeof kind !== 'string' ? 'kind' : 'apiVersion', message: `must be a string (is ${describe(typeof kind !== 'string' ? kind : version)}): not read` });
+      return;
+    }
     if (kind === 'List' || (typeof kind === 'string' && kind.endsWith('List') && Array.isArray((o as { items?: unknown }).items))) {
       const itemKind = kind === 'List' ? undefined : kind.slice(0, -4);
       const listVersion = (o as { apiVersion?: unknown }).apiVersion;
@@ -440,24 +447,33 @@ export function clusterFromObjects(objects: readonly unknown[]): { cluster: Clus
       if (r.ok) {
         keep(namespaces, r.value.name, r.value, 'namespace');
         if (r.problems) problems.push(...r.problems);
-      } else problems.push(r.problem);
+      } else problems.push(unreadable(r.problem, where));
     } else if (kind === 'Pod') {
       const r = parsePod(o);
       if (r.ok) {
         keep(pods, `${r.value.namespace}/${r.value.name}`, r.value, 'pod');
         if (r.problems) problems.push(...r.problems);
-      } else problems.push(r.problem);
+      } else problems.push(unreadable(r.problem, where));
     } else {
       const r = parsePolicy(o);
       if (r.ok) {
         keep(policies, `${r.value.namespace}/${r.value.name}`, r.value, 'networkpolicy');
         if (r.problems) problems.push(...r.problems);
-      } else problems.push(r.problem);
+      } else problems.push(unreadable(r.problem, where));
     }
   };
-  // Objects no longer know their file here (parseManifestText reports bad documents with it).
-  objects.forEach((o, i) => visit(o, `#${i + 1}`));
+  // Objects no longer know their file here, unless the caller says (`origins`, one per object).
+  objects.forEach((o, i) => visit(o, origins?.[i] ?? `#${i + 1}`));
   return { cluster: sortCluster({ namespaces: [...namespaces.values()], pods: [...pods.values()], policies: [...policies.values()] }), problems };
+}
+
+/** An object of our kinds whose name or namespace cannot be read cannot be placed at all:
+ *  the document is unreadable (a folder source keeps the file's last good objects; compile
+ *  reports the input incomplete). Other problems stay the object's. */
+function unreadable(p: Problem, where: string): Problem {
+  const named = /^(?:[^/]+\/)?[^/]+$/.test(p.object) && !p.object.includes('<unnamed>');
+  if (named && !p.path.startsWith('metadata')) return p;
+  return { kind: 'document', object: `${where} (${p.kind} ${p.object})`, path: p.path, message: `${p.message}: the object cannot be placed, not read` };
 }
 
 const byKey = <T extends { namespace?: string; name: string }>(a: T, b: T) => {

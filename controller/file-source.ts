@@ -9,8 +9,9 @@
 //    objects of unchanged files, and unchanged objects of changed files, stay the same
 //    objects from scan to scan (what the compile cache keys on);
 //  - a file that cannot be read (permissions, a dangling link, not a regular file, above the
-//    size cap) or does not parse keeps the objects it last gave, and is reported by name
-//    (`failing()`, the source-errors metric, /readyz) until it reads again;
+//    size cap) or does not parse keeps the objects it last gave (a file broken from the
+//    start gives what can be read of it), and is reported by name (`failing()`, the
+//    source-errors metric, /readyz) until it reads again;
 //  - a file that loses objects (rewritten in place, truncated, emptied, removed) keeps the
 //    objects it had until it has stayed the same for `stableMs`: a writer caught between
 //    truncating and writing must not delete its policies, even for 70 ms. Writers should
@@ -101,6 +102,8 @@ interface FileState {
   failure?: Problem[];
   /** Stamp of the content that failed (read again only once it changes). */
   failedStamp?: string;
+  /** Read whole at least once. */
+  everGood?: boolean;
   /** A newer content that loses objects, waiting to be stable: its stamp, since when. */
   shrink?: { stamp: string | undefined; since: number; next: Contribution };
 }
@@ -234,14 +237,16 @@ export class FileSource implements ClusterSource {
         return { next: NOTHING, failure: [{ kind: 'document', object: path, path: '', message: `${r.error}; its last good objects are kept` }] };
       }
       const p = parseManifestFile(path, r.text);
-      const docProblems = p.problems.filter((x) => x.kind === 'document');
+      const c = clusterFromObjects(p.objects, p.objects.map((_, i) => (p.objects.length > 1 ? `${path} object ${i + 1}` : path)));
+      // A document that does not parse, or an object that cannot be placed (its kind or name
+      // unreadable): the file as it is now cannot be trusted to say what it holds.
+      const docProblems = [...p.problems, ...c.problems].filter((x) => x.kind === 'document');
       if (docProblems.length) this.o.onFileError?.('parse', path);
-      const c = clusterFromObjects(p.objects);
       const next: Contribution = {
         namespaces: c.cluster.namespaces.map((n) => same(previous, `namespace ${n.name}`, n)),
         pods: c.cluster.pods.map((x) => same(previous, `pod ${x.namespace}/${x.name}`, x)),
         policies: c.cluster.policies.map((x) => same(previous, `networkpolicy ${x.namespace}/${x.name}`, x)),
-        problems: [...p.problems.filter((x) => x.kind !== 'document'), ...c.problems],
+        problems: [...p.problems, ...c.problems].filter((x) => x.kind !== 'document'),
       };
       return docProblems.length ? { next, failure: docProblems.map((d) => ({ ...d, message: `${d.message}; the file's last good objects are kept` })) } : { next };
     };
@@ -266,7 +271,10 @@ export class FileSource implements ClusterSource {
         continue;
       }
       if (r.failure) {
-        // Keep what the file gave last; read it again only once it changes.
+        // Keep what the file gave last; read it again only once it changes. A file never read
+        // whole before gives what can be read of it (as `compile` does): its other objects
+        // still isolate their pods.
+        if (st.stamp === undefined && !st.everGood) st.held = r.next;
         st.failure = r.failure;
         st.failedStamp = f.stamp;
         st.shrink = undefined;
@@ -274,6 +282,7 @@ export class FileSource implements ClusterSource {
       }
       st.failure = undefined;
       st.failedStamp = undefined;
+      st.everGood = true;
       const lost = keysOf(st.held).some((k) => !keysOf(r.next).includes(k));
       if (lost && !first) {
         st.shrink = { stamp: f.stamp, since: st.shrink?.stamp === f.stamp ? st.shrink.since : now, next: r.next };

@@ -10,6 +10,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import { join } from 'node:path';
 import { clusterFromObjects, parseManifestText, type Cluster, type Problem } from '../compiler/index.js';
 import { checkDepth } from '../compiler/manifests.js';
+import { nodesFromObjects, type NodeInfo } from '../compiler/nodes.js';
 
 export class LoadError extends Error {}
 
@@ -162,7 +163,7 @@ export function parseManifestFile(path: string, text: string): { objects: unknow
  *  documents that could not be read at all (the state is then incomplete). Node objects
  *  (read by explain and matrix only, for nodes' own addresses) come back apart. */
 export function loadCluster(path: string, maxBytes = DEFAULT_MAX_FILE_BYTES): { cluster: Cluster; problems: Problem[]; unread: number; nodes: NodeInfo[] } {
-  const objects: unknown[] = [];
+  const objects: unknown[] = [], origins: string[] = [];
   const problems: Problem[] = [];
   const listing = listManifests(path);
   for (const f of listing.failed) problems.push({ kind: 'document', object: f.path, path: '', message: f.message });
@@ -174,10 +175,13 @@ export function loadCluster(path: string, maxBytes = DEFAULT_MAX_FILE_BYTES): { 
       continue;
     }
     const p = parseManifestFile(f.path, r.text);
-    objects.push(...p.objects);
+    p.objects.forEach((o, i) => {
+      objects.push(o);
+      origins.push(p.objects.length > 1 ? `${f.path} object ${i + 1}` : f.path);
+    });
     problems.push(...p.problems);
   }
-  const c = clusterFromObjects(objects);
+  const c = clusterFromObjects(objects, origins);
   const n = nodesFromObjects(objects);
   const all = [...problems, ...c.problems, ...n.problems];
   return { cluster: c.cluster, problems: all, unread: all.filter((p) => p.kind === 'document').length, nodes: n.nodes };

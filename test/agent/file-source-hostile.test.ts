@@ -121,6 +121,24 @@ describe('agent: file source against hostile folders', () => {
     expect(after.namespaces[0]).to.equal(before.namespaces[0]);
   });
 
+  it('a file broken from the start gives what can be read of it (its other pods stay isolated)', () => {
+    src.raw('more.yaml', yamlOf(pod('x/c', '192.0.2.13')) + '---\nkind: Pod\nmetadata: [unclosed\n');
+    fs.rescan();
+    expect(fs.snapshot().cluster.pods.map((p) => p.name)).to.deep.equal(['a', 'c']);
+    expect(failing()).to.deep.equal([`${join(src.dir, 'more.yaml')} document 2`]);
+  });
+
+  it('an object whose name cannot be read makes its file unreadable: the last good objects stay', () => {
+    const file = join(src.dir, 'policies.yaml');
+    writeFileSync(file, yamlOf(deny, { ...policy('x/other', { podSelector: {} }), metadata: { name: { oops: 1 }, namespace: 'x' } }));
+    fs.rescan();
+    expect(policies()).to.deep.equal(['x/deny', 'x/other']);
+    expect(fs.snapshot().problems.map((p) => p.object)).to.include(`${file} object 2 (networkpolicy x/<unnamed>)`);
+    writeFileSync(file, yamlOf(deny, { ...policy('x/other', { podSelector: {} }), kind: ['NetworkPolicy'] }));
+    fs.rescan();
+    expect(policies(), 'a kind that is not text: the same').to.deep.equal(['x/deny', 'x/other']);
+  });
+
   it('.json goes through JSON.parse: YAML that is not JSON in a .json file is a problem', () => {
     src.raw('not-json.json', 'kind: Namespace\nmetadata: {name: y}\n');
     fs.rescan();
