@@ -433,7 +433,16 @@ export function clusterFromObjects(objects: readonly unknown[], origins?: readon
     const apiVersion = (o as { apiVersion?: unknown }).apiVersion;
     const want = API_VERSION[kind as (typeof KINDS)[number]];
     if (apiVersion !== undefined && apiVersion !== want) {
-      problems.push({ kind: PROBLEM_KIND[kind as (typeof KINDS)[number]], object: objectName(o), path: 'apiVersion', message: `${JSON.stringify(apiVersion)} is not ${want}: ignored` });
+      // Another API's kind of the same name (projectcalico.org/v3 NetworkPolicy) is not ours;
+      // anything else (a typo, a version of our group we do not know, a corrupted file) may
+      // be one of ours: the document cannot be read, rather than silently ignored.
+      const group = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)\/v\d+((alpha|beta)\d+)?$/.exec(String(apiVersion))?.[1];
+      const ours = want.includes('/') ? want.slice(0, want.indexOf('/')) : '';
+      if (group !== undefined && group !== ours && group.includes('.')) {
+        problems.push({ kind: PROBLEM_KIND[kind as (typeof KINDS)[number]], object: objectName(o), path: 'apiVersion', message: `${JSON.stringify(apiVersion)} is not ${want}: ignored` });
+      } else {
+        problems.push({ kind: 'document', object: `${where} (${PROBLEM_KIND[kind as (typeof KINDS)[number]]} ${objectName(o)})`, path: 'apiVersion', message: `${JSON.stringify(apiVersion)} is not ${want} nor another API group's: not read` });
+      }
       return;
     }
     // The same object twice (two files, an old dump and an edit): the last one read wins,

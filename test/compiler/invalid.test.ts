@@ -168,6 +168,41 @@ metadata: {name: c, namespace: x
     expect(c.problems.map(formatProblem)).to.deep.equal(['document #1 items[0]: not a Kubernetes object', 'pod x/p: status.podIP: "not-an-ip" is not an IP address']);
     expect(c.cluster.namespaces.map((n) => n.name)).to.deep.equal(['x']);
   });
+  it('another API group\'s NetworkPolicy is ignored; a corrupted apiVersion or kind cannot be read (never silently dropped)', () => {
+    const np = (apiVersion: unknown, kind: unknown = 'NetworkPolicy') => ({ apiVersion, kind, metadata: { name: 'p', namespace: 'x' }, spec: { podSelector: {} } });
+    const c = clusterFromObjects([np('projectcalico.org/v3'), np('networking.k8s{.io/v1'), np('networking.k8s.io/v2'), np('networking.k8s.io/v1', ['NetworkPolicy'])], ['a.yaml', 'b.yaml', 'c.yaml', 'd.yaml']);
+    expect(c.problems.map(formatProblem)).to.deep.equal([
+      'networkpolicy x/p: apiVersion: "projectcalico.org/v3" is not networking.k8s.io/v1: ignored',
+      'document b.yaml (networkpolicy x/p): apiVersion: "networking.k8s{.io/v1" is not networking.k8s.io/v1 nor another API group\'s: not read',
+      'document c.yaml (networkpolicy x/p): apiVersion: "networking.k8s.io/v2" is not networking.k8s.io/v1 nor another API group\'s: not read',
+      'document d.yaml: kind: must be a string (is a list): not read',
+    ]);
+    expect(c.cluster.policies).to.deep.equal([]);
+  });
+  it('an object whose name cannot be read is a document problem naming where it came from', () => {
+    const c = clusterFromObjects([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: { x: 1 }, namespace: 'x' } }], ['pods.yaml']);
+    expect(c.problems.map((p) => `${p.kind} ${p.object}`)).to.deep.equal(['document pods.yaml (pod x/<unnamed>)']);
+  });
+  it('a pod the API server would refuse is kept best-effort: labels as text, addresses that parse, ports that can be read', () => {
+    const c = clusterFromObjects([{
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'p', namespace: 'x', labels: { version: 2, canary: true, empty: null, odd: { a: 1 } } },
+      spec: { nodeName: 'n1', hostNetwork: 'yes', containers: [{ ports: [{ name: 'http', containerPort: '80' }, { name: 'dns', containerPort: 'fifty', protocol: 'UDP' }, { name: 'm', containerPort: 9090, protocol: 'ICMP' }] }] },
+      status: { phase: 'Running', podIPs: [{ ip: '192.0.2.300' }, { ip: '192.0.2.30' }, { ip: '2001:db8::30' }] },
+    }]);
+    const p = c.cluster.pods[0]!;
+    expect(p.labels).to.deep.equal({ version: '2', canary: 'true', empty: '' });
+    expect(p.ips).to.deep.equal(['192.0.2.30', '2001:db8::30']);
+    expect(p.namedPorts).to.deep.equal([{ name: 'http', protocol: 'TCP', port: 80 }]);
+    expect(p.hostNetwork, 'only true makes a host-network pod (never isolated)').to.equal(false);
+    expect(c.problems.map((x) => x.path)).to.include.members(['metadata.labels.version', 'metadata.labels.odd', 'status.podIPs[0].ip', 'spec.containers[0].ports[0].containerPort', 'spec.containers[0].ports[1].containerPort', 'spec.containers[0].ports[2].protocol', 'spec.hostNetwork']);
+    expect(c.problems.every((x) => x.object === 'x/p' && x.kind === 'pod')).to.equal(true);
+  });
+  it('a namespace the API server would refuse keeps matching as itself, with the labels that can be read', () => {
+    const c = clusterFromObjects([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'y', labels: { team: 'red', n: 5, bad: ['x'] } } }]);
+    expect(c.cluster.namespaces).to.deep.equal([{ name: 'y', labels: { team: 'red', n: '5', 'kubernetes.io/metadata.name': 'y' } }]);
+    expect(c.problems.map(formatProblem)).to.deep.equal(['namespace y: metadata.labels.n: must be a string: 5 read as "5"', 'namespace y: metadata.labels.bad: must be a string (is a list): label left out']);
+  });
   it('kind: List and PodList-style lists (items without kind) are unwrapped', () => {
     const r = load(`apiVersion: v1
 kind: List
