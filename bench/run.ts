@@ -57,13 +57,26 @@ function meta(quick: boolean) {
   };
 }
 
+/** The long mode of the manifest fuzz test (test/agent/fuzz-manifests.test.ts). */
+async function fuzzBench(cases: number, seed: number): Promise<number> {
+  if (!Number.isInteger(cases) || cases < 1) throw new Error('--fuzz N: a number of cases');
+  const { fuzz } = await import('../test/helpers/manifest-fuzz.js');
+  log(`fuzz: ${cases} cases from seed ${seed}`);
+  const s = await fuzz({ seed, cases, log });
+  process.stdout.write(`fuzz: ${s.cases} cases from seed ${seed}: ${s.compileChecked} checked on compile, ${s.compileIncomplete} incomplete inputs (compile exits 1), ${s.sourceChecked} on the folder source; ${s.failures.length} failures\n`);
+  for (const f of s.failures) process.stdout.write(`  ${f}\n`);
+  return s.failures.length ? 1 : 0;
+}
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, sizes: { type: 'string' }, help: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, sizes: { type: 'string' }, fuzz: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', default: false } } });
   if (values.help) {
     process.stdout.write('usage: npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix,agent] [-- --sizes S,M,L,XL]\n' +
-      '  --sizes: cluster sizes for the compile, memory, apply and matrix parts (default S,M,L; S,M with --quick); XL (150,000 pods) only when asked for\n');
+      '  --sizes: cluster sizes for the compile, memory, apply and matrix parts (default S,M,L; S,M with --quick); XL (150,000 pods) only when asked for\n' +
+      '       npm run bench -- --fuzz N [--seed S]   (N mutated-manifest cases, see test/helpers/manifest-fuzz.ts)\n');
     return 0;
   }
+  if (values.fuzz !== undefined) return fuzzBench(Number(values.fuzz), Number(values.seed ?? Date.now() % 1_000_000_000));
   const quick = values.quick;
   const only = new Set<Part>(values.only ? (values.only.split(',') as Part[]) : PARTS);
   for (const p of only) if (!PARTS.includes(p)) throw new Error(`--only ${p}: one of ${PARTS.join(', ')}`);
