@@ -284,7 +284,7 @@ export class FileSource implements ClusterSource {
       st.failedStamp = undefined;
       st.everGood = true;
       const lost = keysOf(st.held).some((k) => !keysOf(r.next).includes(k));
-      if (lost && !first) {
+      if (lost && !first && stableMs > 0) {
         st.shrink = { stamp: f.stamp, since: st.shrink?.stamp === f.stamp ? st.shrink.since : now, next: r.next };
         waitUntil = Math.min(waitUntil ?? Infinity, st.shrink.since + stableMs);
         continue;

@@ -131,7 +131,9 @@ export interface LogLine {
 }
 
 export async function startTestAgent(sourceDir: string, nftPath: string, extra: string[] = []): Promise<{ handle: AgentHandle; config: Config; logs: LogLine[] }> {
-  const c = parseConfig(['--node', NODE, '--source', sourceDir, '--nft-path', nftPath, '--metrics-address', '127.0.0.1:0', '--retry-min', '100ms', '--retry-max', '400ms', ...extra], {});
+  // --source-stable 0: these scenarios remove files and expect the removal at the next scan
+  // (the hold itself is tested in file-source-hostile.test.ts and e2e/bad-input.test.ts).
+  const c = parseConfig(['--node', NODE, '--source', sourceDir, '--nft-path', nftPath, '--metrics-address', '127.0.0.1:0', '--retry-min', '100ms', '--retry-max', '400ms', '--source-stable', '0ms', ...extra], {});
   if (c === 'help') throw new Error('unexpected help');
   const logs: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => { logs.push(JSON.parse(s) as LogLine); } });
