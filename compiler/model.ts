@@ -124,7 +124,8 @@ const PodSchema = z.object({
 
 const PolicySchema = z.object({
   metadata: Metadata,
-  spec: z.unknown(),
+  // Optional, as in the API (an absent spec is an empty one: every pod, ingress isolated).
+  spec: z.unknown().optional(),
 });
 
 /** `ok` with `problems`: the object was not what the API server accepts, and `value` is the

@@ -12,10 +12,10 @@
 //    size cap) or does not parse keeps the objects it last gave (a file broken from the
 //    start gives what can be read of it), and is reported by name (`failing()`, the
 //    source-errors metric, /readyz) until it reads again;
-//  - a file that loses objects (rewritten in place, truncated, emptied, removed) keeps the
-//    objects it had until it has stayed the same for `stableMs`: a writer caught between
-//    truncating and writing must not delete its policies, even for 70 ms. Writers should
-//    write a temporary file and rename it over the old one;
+//  - a file that loses objects or gets shorter (rewritten in place, truncated, emptied,
+//    removed) keeps what it had until it has stayed the same for `stableMs`: a writer caught
+//    between truncating and writing must not delete or cut short its policies, even for
+//    70 ms. Writers should write a temporary file and rename it over the old one;
 //  - at start, a folder with no object at all is not reported synced (so the agent does not
 //    replace the table in force with an empty one) unless `allowEmpty` says it is meant.
 import { watch, type FSWatcher } from 'node:fs';
@@ -104,8 +104,11 @@ interface FileState {
   failedStamp?: string;
   /** Read whole at least once. */
   everGood?: boolean;
-  /** A newer content that loses objects, waiting to be stable: its stamp, since when. */
-  shrink?: { stamp: string | undefined; since: number; next: Contribution };
+  /** Size in bytes of the content in force. */
+  heldSize?: number;
+  /** A newer content that loses objects (or is shorter), waiting to be stable: its stamp,
+   *  since when, what it gives, its size. */
+  shrink?: { stamp: string | undefined; since: number; next: Contribution; size: number };
 }
 
 export class FileSource implements ClusterSource {
@@ -228,13 +231,13 @@ export class FileSource implements ClusterSource {
     let waitUntil: number | undefined;
     const previous = keyed(this.current.cluster);
 
-    const readFile = (path: string): { next: Contribution; failure?: Problem[] } | 'gone' => {
+    const readFile = (path: string): { next: Contribution; failure?: Problem[]; size: number } | 'gone' => {
       this.reads++;
       const r = readManifestFile(path, this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
       if ('error' in r) {
         if (r.gone) return 'gone';
         this.o.onFileError?.('read', path);
-        return { next: NOTHING, failure: [{ kind: 'document', object: path, path: '', message: `${r.error}; its last good objects are kept` }] };
+        return { next: NOTHING, failure: [{ kind: 'document', object: path, path: '', message: `${r.error}; its last good objects are kept` }], size: 0 };
       }
       const p = parseManifestFile(path, r.text);
       const c = clusterFromObjects(p.objects, p.objects.map((_, i) => (p.objects.length > 1 ? `${path} object ${i + 1}` : path)));
@@ -248,7 +251,8 @@ export class FileSource implements ClusterSource {
         policies: c.cluster.policies.map((x) => same(previous, `networkpolicy ${x.namespace}/${x.name}`, x)),
         problems: [...p.problems, ...c.problems].filter((x) => x.kind !== 'document'),
       };
-      return docProblems.length ? { next, failure: docProblems.map((d) => ({ ...d, message: `${d.message}; the file's last good objects are kept` })) } : { next };
+      const size = Buffer.byteLength(r.text);
+      return docProblems.length ? { next, failure: docProblems.map((d) => ({ ...d, message: `${d.message}; the file's last good objects are kept` })), size } : { next, size };
     };
 
     for (const f of listing.files) {
@@ -259,6 +263,7 @@ export class FileSource implements ClusterSource {
         // Unchanged since it lost objects: once stable long enough, the loss is real.
         if (now - st.shrink.since >= stableMs) {
           st.held = st.shrink.next;
+          st.heldSize = st.shrink.size;
           st.stamp = f.stamp;
           st.shrink = undefined;
         } else waitUntil = Math.min(waitUntil ?? Infinity, st.shrink.since + stableMs);
@@ -274,7 +279,10 @@ export class FileSource implements ClusterSource {
         // Keep what the file gave last; read it again only once it changes. A file never read
         // whole before gives what can be read of it (as `compile` does): its other objects
         // still isolate their pods.
-        if (st.stamp === undefined && !st.everGood) st.held = r.next;
+        if (st.stamp === undefined && !st.everGood) {
+          st.held = r.next;
+          st.heldSize = r.size;
+        }
         st.failure = r.failure;
         st.failedStamp = f.stamp;
         st.shrink = undefined;
@@ -283,13 +291,16 @@ export class FileSource implements ClusterSource {
       st.failure = undefined;
       st.failedStamp = undefined;
       st.everGood = true;
-      const lost = keysOf(st.held).some((k) => !keysOf(r.next).includes(k));
+      // Lost objects, or shorter than what is in force: a file truncated while being
+      // rewritten in place parses into fewer objects, or into objects cut short.
+      const lost = keysOf(st.held).some((k) => !keysOf(r.next).includes(k)) || (st.heldSize !== undefined && r.size < st.heldSize);
       if (lost && !first && stableMs > 0) {
-        st.shrink = { stamp: f.stamp, since: st.shrink?.stamp === f.stamp ? st.shrink.since : now, next: r.next };
+        st.shrink = { stamp: f.stamp, since: st.shrink?.stamp === f.stamp ? st.shrink.since : now, next: r.next, size: r.size };
         waitUntil = Math.min(waitUntil ?? Infinity, st.shrink.since + stableMs);
         continue;
       }
       st.held = r.next;
+      st.heldSize = r.size;
       st.stamp = f.stamp;
       st.shrink = undefined;
     }
@@ -310,7 +321,7 @@ export class FileSource implements ClusterSource {
         continue;
       }
       // Removed: the same wait as any loss (an editor may move the old file away first).
-      if (!st.shrink || st.shrink.stamp !== undefined) st.shrink = { stamp: undefined, since: now, next: NOTHING };
+      if (!st.shrink || st.shrink.stamp !== undefined) st.shrink = { stamp: undefined, since: now, next: NOTHING, size: 0 };
       if (now - st.shrink.since >= stableMs) this.files.delete(path);
       else waitUntil = Math.min(waitUntil ?? Infinity, st.shrink.since + stableMs);
     }

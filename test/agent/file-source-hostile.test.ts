@@ -92,6 +92,21 @@ describe('agent: file source against hostile folders', () => {
     expect(events, 'nothing was ever deleted').to.deep.equal([]);
   });
 
+  it('a file cut short inside a document, into a valid but weaker policy, is held until stable too', async () => {
+    const text = 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: both\n  namespace: x\nspec:\n  podSelector: {}\n  policyTypes:\n  - Ingress\n  - Egress\n';
+    const file = join(src.dir, 'both.yaml');
+    writeFileSync(file, text);
+    fs.rescan();
+    const isolates = () => (fs.snapshot().cluster.policies.find((p) => p.name === 'both')!.spec as { policyTypes: string[] }).policyTypes;
+    expect(isolates()).to.deep.equal(['Ingress', 'Egress']);
+    writeFileSync(file, text.slice(0, text.indexOf('  - Egress')));
+    fs.rescan();
+    await clock.advance(999);
+    expect(isolates(), 'the cut-short version is not in force yet').to.deep.equal(['Ingress', 'Egress']);
+    await clock.advance(1);
+    expect(isolates(), 'stable: it is what the writer meant').to.deep.equal(['Ingress']);
+  });
+
   it('a file that really lost an object drops it once stable for stableMs (one event)', async () => {
     events.length = 0;
     writeFileSync(join(src.dir, 'policies.yaml'), yamlOf(deny));
