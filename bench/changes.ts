@@ -3,8 +3,8 @@
 import { parseNamespace, parsePod, parsePolicy, sortCluster, type Cluster, type PodInfo } from '../compiler/index.js';
 import { BENCH_NODE, syntheticIp, WIRE_PAIR, type Generated } from './generate.js';
 
-export type ChangeName = 'pod added' | 'pod labels changed' | 'pod deleted' | 'policy added' | 'namespace relabelled';
-export const CHANGES: readonly ChangeName[] = ['pod added', 'pod labels changed', 'pod deleted', 'policy added', 'namespace relabelled'];
+export type ChangeName = 'pod added' | 'pod labels changed' | 'pod deleted' | 'policy added' | 'policy deleted' | 'namespace relabelled';
+export const CHANGES: readonly ChangeName[] = ['pod added', 'pod labels changed', 'pod deleted', 'policy added', 'policy deleted', 'namespace relabelled'];
 
 function ok<T>(r: { ok: true; value: T } | { ok: false; problem: { message: string } }): T {
   if (!r.ok) throw new Error(`bench change: ${r.problem.message}`);
@@ -51,6 +51,13 @@ export function applyChange(name: ChangeName, base: Cluster, gen: Generated): Cl
         spec: { podSelector: { matchLabels: { app: p.labels.app } }, ingress: [{ from: [{ podSelector: { matchLabels: { tier: 'frontend' } } }], ports: [{ port: 8080 }, { port: 'metrics' }] }] },
       };
       return sortCluster({ ...base, policies: [...base.policies, ok(parsePolicy(obj))] });
+    }
+    case 'policy deleted': {
+      // A policy that selects a local pod goes away.
+      const p = localPod(base, 4);
+      const pol = base.policies.find((q) => q.namespace === p.namespace && JSON.stringify((q.spec as { podSelector?: unknown }).podSelector ?? {}).includes(JSON.stringify(p.labels.app ?? '')));
+      if (!pol) throw new Error(`bench change: no policy selecting ${p.namespace}/${p.name}`);
+      return { ...base, policies: base.policies.filter((q) => q !== pol) };
     }
     case 'namespace relabelled': {
       // A staging namespace is promoted to prod: every `env: prod` selector sees it.

@@ -5,14 +5,16 @@
 //   node --import tsx --expose-gc bench/compile-child.ts memory SIZE
 //
 // compile: full compile for BENCH_NODE (time, peak heap through v8.GCProfiler, peak RSS),
-// where the time goes (indexCluster, podView, the rest), the full batch written to OUTDIR;
-// then each incremental change: compile + diff time and transaction size, the forward and
-// reverse diff batches written to OUTDIR for the kernel part.
+// where the time goes (events into the engine, the ruleset value), the full batch written to
+// OUTDIR; then each incremental change on one long-lived engine (as the agent keeps it): the
+// events applied + the delta batch, timed, its size, and the forward and reverse batches
+// written to OUTDIR for the kernel part.
+// soak: 10,000 single-pod changes on one engine, heap after each 1,000 (flat = no leak).
 // memory: heap held per pod and per policy (memory.ts).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import v8 from 'node:v8';
-import { batchJson, batchOperations, compile, CompileCache, diffBatch, fullBatch, indexCluster, podIsActive, podView, type Batch, type CompileResult } from '../compiler/index.js';
+import { batchJson, batchOperations, compile, engineFor, fullBatch, type Batch, type Cluster, type ClusterEvent } from '../compiler/index.js';
 import { applyChange, CHANGES } from './changes.js';
 import { BENCH_NODE, generateCluster, SIZES, type SizeName } from './generate.js';
 import { measureMemory, type MemoryResult } from './memory.js';
@@ -35,8 +37,8 @@ export interface CompileChildResult {
   /** Process peak RSS (getrusage maxrss) after compiling, and before it (generation). */
   rssPeakBytes: number;
   rssPeakBeforeCompileBytes: number;
-  phases: { indexClusterMs: number; podViewMs: number; restMs: number };
-  /** Heap retained by a CompileCache warmed on the cluster (what an agent keeping one holds). */
+  phases: { eventsMs: number; rulesetMs: number };
+  /** Heap retained by a policy engine holding the cluster (what the agent keeps). */
   cacheBytes?: number;
   full: { file: string; operations: number; jsonBytes: number; chains: number; sets: number; elements: number };
   /** Per change: compile (warm cache) + diff, split; the same cold; transaction size. */
@@ -84,14 +86,13 @@ function compileJob(size: SizeName, outDir: string, quick: boolean, incremental:
   const heapPeakBytes = Math.max(endHeap, ...stats.statistics.map((s) => s.beforeGC.heapStatistics.usedHeapSize));
   const rssPeakBytes = process.resourceUsage().maxRSS * 1024;
 
-  // Where the time goes: the exported phases timed on their own; "rest" is fillAllowed, set
-  // building and sorting inside compile (not exported, so not timed separately).
+  // Where the time goes: every object into a fresh engine, then the ruleset value out of it.
   let t = process.hrtime.bigint();
-  const index = indexCluster(cluster);
-  const indexClusterMs = ms(process.hrtime.bigint() - t);
+  const timed = engineFor(cluster, { node: BENCH_NODE });
+  const eventsMs = ms(process.hrtime.bigint() - t);
   t = process.hrtime.bigint();
-  for (const p of cluster.pods) if (p.nodeName === BENCH_NODE && podIsActive(p)) { podView(index, p, 'ingress'); podView(index, p, 'egress'); }
-  const podViewMs = ms(process.hrtime.bigint() - t);
+  timed.ruleset(1);
+  const rulesetMs = ms(process.hrtime.bigint() - t);
 
   const base = full.last;
   const fb = fullBatch(base.ruleset);
@@ -101,48 +102,97 @@ function compileJob(size: SizeName, outDir: string, quick: boolean, incremental:
   const result: CompileChildResult = {
     size, pods: cluster.pods.length, policies: cluster.policies.length, namespaces: cluster.namespaces.length, localPods: base.localPods.length,
     compileMs: full.times, heapPeakBytes, heapBeforeBytes: before.heapUsed, rssBeforeBytes: before.rss, rssPeakBytes, rssPeakBeforeCompileBytes,
-    phases: { indexClusterMs, podViewMs, restMs: Math.max(0, median(full.times) - indexClusterMs - podViewMs) },
+    phases: { eventsMs, rulesetMs },
     full: { file, operations: batchOperations(fb), jsonBytes: json.length, chains: base.ruleset.chains.length, sets: base.ruleset.sets.length + base.ruleset.maps.length, elements: [...base.ruleset.sets, ...base.ruleset.maps].reduce((n, s) => n + s.elems.length, 0) },
     changes: [],
   };
   if (!incremental) return result;
-  // Incremental: the agent compiles again from its caches and diffs against what the kernel
-  // holds. Two figures per change: with a CompileCache warmed on the base cluster (what the
-  // compiler offers an agent that keeps one), and cold (a fresh compile, as without a cache).
-  // After each warm run the cache is walked back to the base cluster by compiling it again
-  // (untimed), which is cheaper than warming a new cache from scratch.
+  // Incremental: one engine holds the base cluster (committed, as after the agent's first
+  // sync); each change is its events applied + the delta batch (timed), then committed and
+  // walked back (untimed) so that every change starts from the base.
   fullGc();
   const beforeCache = process.memoryUsage().heapUsed;
-  const cache = new CompileCache();
-  compile(cluster, { node: BENCH_NODE }, cache);
+  const engine = engineFor(cluster, { node: BENCH_NODE });
+  let generation = 1;
+  engine.fullBatch(generation);
+  engine.commit();
   fullGc();
   result.cacheBytes = process.memoryUsage().heapUsed - beforeCache;
   for (const [i, name] of CHANGES.entries()) {
     const next = applyChange(name, cluster, gen);
+    const forward = eventsBetween(cluster, next), back = eventsBetween(next, cluster);
     const warm = { compileMs: [] as number[], diffMs: [] as number[], totalMs: [] as number[] };
-    let last: { n: CompileResult; d: Batch } | undefined;
+    let d: Batch | undefined, undo: Batch | undefined;
     const t0 = Date.now();
-    while (warm.totalMs.length < 1 || (warm.totalMs.length < (quick ? 2 : 5) && Date.now() - t0 < (quick ? 1000 : 4000))) {
+    while (warm.totalMs.length < 3 || (warm.totalMs.length < (quick ? 5 : 21) && Date.now() - t0 < (quick ? 1000 : 4000))) {
       const a = process.hrtime.bigint();
-      const n = compile(next, { node: BENCH_NODE }, cache);
+      for (const ev of forward) engine.apply(ev);
       const b = process.hrtime.bigint();
-      const d = diffBatch(base.ruleset, n.ruleset);
+      d = engine.deltaBatch(++generation);
       const c = process.hrtime.bigint();
       warm.compileMs.push(ms(b - a));
       warm.diffMs.push(ms(c - b));
       warm.totalMs.push(ms(c - a));
-      last = { n, d };
-      compile(cluster, { node: BENCH_NODE }, cache); // back to the base state
+      engine.commit();
+      for (const ev of back) engine.apply(ev);
+      undo = engine.deltaBatch(++generation);
+      engine.commit();
     }
-    // Cold at L and XL is the full compile measured above plus a diff: not repeated (minutes on a small machine).
-    const cold = size === 'L' || size === 'XL' ? undefined : repeat(() => diffBatch(base.ruleset, compile(next, { node: BENCH_NODE }).ruleset), 1, quick ? 1 : 3, 1);
+    const empty: Batch = { nftables: [] };
     const f = join(outDir, `diff-${size}-${i}.json`), rf = join(outDir, `undo-${size}-${i}.json`);
-    writeFileSync(f, batchJson(last!.d));
-    writeFileSync(rf, batchJson(diffBatch(last!.n.ruleset, base.ruleset)));
-    if (cold && batchOperations(cold.last) !== batchOperations(last!.d)) throw new Error(`${name}: cached and cold compiles disagree (${batchOperations(last!.d)} vs ${batchOperations(cold.last)} operations)`);
-    result.changes.push({ name, ...warm, coldTotalMs: cold?.times ?? [], operations: batchOperations(last!.d), breakdown: breakdown(last!.d), file: f, reverseFile: rf });
+    writeFileSync(f, batchJson(d ?? empty));
+    writeFileSync(rf, batchJson(undo ?? empty));
+    result.changes.push({ name, ...warm, coldTotalMs: [], operations: batchOperations(d ?? empty), breakdown: breakdown(d ?? empty), file: f, reverseFile: rf });
   }
   return result;
+}
+
+/** The events that turn `a` into `b` (objects compared by identity: applyChange keeps the
+ *  untouched ones). */
+function eventsBetween(a: Cluster, b: Cluster): ClusterEvent[] {
+  const out: ClusterEvent[] = [];
+  const diff = <T extends { name: string; namespace?: string }>(xs: readonly T[], ys: readonly T[], up: (y: T) => ClusterEvent, del: (x: T) => ClusterEvent) => {
+    const key = (o: T) => `${o.namespace ?? ''}/${o.name}`;
+    const before = new Map(xs.map((x) => [key(x), x]));
+    const after = new Map(ys.map((y) => [key(y), y]));
+    for (const [k, y] of after) if (before.get(k) !== y) out.push(up(y));
+    for (const [k, x] of before) if (!after.has(k)) out.push(del(x));
+  };
+  diff(a.namespaces, b.namespaces, (namespace) => ({ kind: 'namespace', op: 'upsert', namespace }), (n) => ({ kind: 'namespace', op: 'delete', name: n.name }));
+  diff(a.policies, b.policies, (policy) => ({ kind: 'networkpolicy', op: 'upsert', policy }), (p) => ({ kind: 'networkpolicy', op: 'delete', namespace: p.namespace, name: p.name }));
+  diff(a.pods, b.pods, (pod) => ({ kind: 'pod', op: 'upsert', pod }), (p) => ({ kind: 'pod', op: 'delete', namespace: p.namespace, name: p.name }));
+  return out;
+}
+
+export interface SoakChildResult { size: SizeName; changes: number; heapAfterBytes: number[]; operations: number[] }
+
+/** 10,000 single-pod changes (a local pod's label flipped back and forth, a remote pod
+ *  added and deleted), each a delta batch committed: the heap after each 1,000 must stay flat. */
+function soakJob(size: SizeName, changes: number): SoakChildResult {
+  const { cluster } = generateCluster(SIZES[size], { wirePair: true });
+  const engine = engineFor(cluster, { node: BENCH_NODE });
+  let g = 1;
+  engine.fullBatch(g);
+  engine.commit();
+  const local = cluster.pods.find((p) => p.nodeName === BENCH_NODE && p.namespace.startsWith('team-'))!;
+  const remote = cluster.pods.find((p) => p.nodeName !== BENCH_NODE && p.namespace.startsWith('team-'))!;
+  const heapAfterBytes: number[] = [], operations: number[] = [];
+  fullGc();
+  heapAfterBytes.push(process.memoryUsage().heapUsed);
+  for (let i = 1; i <= changes; i++) {
+    const ev: ClusterEvent = i % 2
+      ? { kind: 'pod', op: 'upsert', pod: { ...local, labels: { ...local.labels, soak: String(i % 4) } } }
+      : i % 4 === 0 ? { kind: 'pod', op: 'upsert', pod: { ...remote, name: `${remote.name}-soak` } } : { kind: 'pod', op: 'delete', namespace: remote.namespace, name: `${remote.name}-soak` };
+    engine.apply(ev);
+    const b = engine.deltaBatch(++g);
+    if (i <= 10) operations.push(b ? batchOperations(b) : 0);
+    engine.commit();
+    if (i % 1000 === 0) {
+      fullGc();
+      heapAfterBytes.push(process.memoryUsage().heapUsed);
+    }
+  }
+  return { size, changes, heapAfterBytes, operations };
 }
 
 export type MemoryChildResult = MemoryResult;
@@ -160,6 +210,7 @@ if (!size || !(size in SIZES)) throw new Error(`bad size ${size}`);
 const out = job === 'compile' ? compileJob(size as SizeName, outDir!, quick === '1', incremental === '1')
   : job === 'memory' ? measureMemory(size as SizeName)
   : job === 'profile' ? await profileJob(size as SizeName)
+  : job === 'soak' ? soakJob(size as SizeName, Number(outDir ?? 10_000))
   : undefined;
 if (!out) throw new Error(`unknown job ${job}`);
 process.stdout.write(`##RESULT ${JSON.stringify(out)}\n`);

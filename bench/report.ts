@@ -34,7 +34,7 @@ function compileSection(r: BenchResult): string {
   lines.push('peak heap: largest V8 heap in use during the cold compiles (GC profiler); peak RSS: process maximum (getrusage) after them; RSS before: the generated cluster alone;');
   lines.push('CompileCache: heap retained by a cache warmed on the cluster (what an agent that keeps one for incremental compiles holds).');
   const m = r.compile.find((c) => c.size === 'M');
-  if (m) lines.push(`where the time goes at M (separately timed): indexCluster ${fmtMs(m.phases.indexClusterMs)}, podView for every local pod ${fmtMs(m.phases.podViewMs)}, the rest of compile (fillAllowed, set building, sorting) ${fmtMs(m.phases.restMs)}`);
+  if (m) lines.push(`where the time goes at M (separately timed): every object into a fresh engine ${fmtMs(m.phases.eventsMs)}, the ruleset value out of it ${fmtMs(m.phases.rulesetMs)}`);
   if (r.profile) {
     lines.push(`CPU profile of one warm compile at ${r.profile.size} (${fmtMs(r.profile.totalMs)}), self time:`);
     lines.push(table([['function', 'self', 'share'], ...r.profile.hotspots.slice(0, 8).map((h) => [h.fn, fmtMs(h.selfMs), `${(h.share * 100).toFixed(0)}%`])]));

@@ -1,4 +1,6 @@
-// The smallest batch that turns the table holding `prev` into `next`, in one transaction.
+// The smallest batch that turns the table holding `prev` into `next`, in one transaction,
+// from two whole Ruleset values (the agent uses the engine's element store instead; this
+// stays for tests and tools that hold two rulesets).
 //
 // Order inside the batch (each step only refers to what the steps before it left):
 //   1. add new chains (empty), counters, sets and maps (with their elements);
@@ -12,7 +14,6 @@
 // Deleting an element that is not there fails the whole batch, so `prev` must be what the
 // kernel really holds: the agent diffs against what it last applied and verified, and falls
 // back to a full replace after any failure.
-import { isLiveSet } from './groups.js';
 import { elemKey, fullBatch, mapObj, ruleObj, setObj, chainObj, type Batch, type ChainDef, type Command, type MapDef, type Ruleset, type SetDef } from './nft.js';
 
 const byName = <T extends { name: string }>(xs: readonly T[]) => new Map(xs.map((x) => [x.name, x]));
@@ -30,10 +31,8 @@ export const mapValueKey = (v: unknown): string => {
 };
 const shapeOf = (c: Container) => JSON.stringify(['map' in c ? c.map : 'set', c.type, 'flags' in c ? c.flags : []]);
 
-/** Elements that go and come between two values of one set or map. A set the compiler
- *  derived from exactly `p` says so itself (its delta); otherwise compare element by element. */
+/** Elements that go and come between two values of one set or map. */
 function elementChanges(p: Container, c: Container): { gone: unknown[]; come: unknown[] } {
-  if (!('map' in c) && isLiveSet(c) && c.delta?.from === p) return { gone: [...c.delta.removed], come: [...c.delta.added] };
   const before = new Map(p.elems.map((e) => [containerKey(p, e), e]));
   const after = new Map(c.elems.map((e) => [containerKey(c, e), e]));
   const gone: unknown[] = [], come: unknown[] = [];
@@ -86,7 +85,7 @@ export function diffBatch(prev: Ruleset, next: Ruleset): Batch {
   const rebuilt: ChainDef[] = [];
   for (const p of prev.chains) {
     const c = nc.get(p.name);
-    if (!c || (c !== p && !same(p.rules, c.rules)) || usesRecreated(c)) {
+    if (!c || (c !== p && !same([p.rules, p.comments], [c.rules, c.comments])) || usesRecreated(c)) {
       if (p.rules.length) cmds.push({ flush: { chain: { ...ref, name: p.name } } });
       if (c) rebuilt.push(c);
     }
@@ -116,7 +115,7 @@ export function diffBatch(prev: Ruleset, next: Ruleset): Batch {
 
   // 8. rules of new and changed chains
   for (const c of next.chains) if (!pc.has(c.name)) rebuilt.push(c);
-  for (const c of rebuilt) for (const r of c.rules) cmds.push({ add: { rule: ruleObj(next, c.name, r) } });
+  for (const c of rebuilt) for (const [i, r] of c.rules.entries()) cmds.push({ add: { rule: ruleObj(next, c.name, r, c.comments?.[i]) } });
 
   return { nftables: cmds };
 }

@@ -17,6 +17,8 @@ export interface ChainDef {
   readonly name: string;
   readonly base?: BaseHook;
   readonly rules: readonly Rule[];
+  /** Rule comments, by rule index (nft keeps them with the rule: `comment "x/a ingress[0]"`). */
+  readonly comments?: readonly (string | undefined)[];
 }
 
 export interface SetDef {
@@ -73,8 +75,8 @@ export function mapObj(rs: Ruleset, m: MapDef, withElems = true): Expr {
   if (withElems && m.elems.length) o.elem = m.elems;
   return o;
 }
-export function ruleObj(rs: Ruleset, chain: string, r: Rule): Expr {
-  return { ...ref(rs), chain, expr: r };
+export function ruleObj(rs: Ruleset, chain: string, r: Rule, comment?: string): Expr {
+  return comment ? { ...ref(rs), chain, expr: r, comment } : { ...ref(rs), chain, expr: r };
 }
 
 /** The whole table in one transaction: add + delete + add clears whatever was there (and
@@ -89,7 +91,7 @@ export function fullBatch(rs: Ruleset): Batch {
     ...rs.counters.map((n) => ({ add: { counter: { ...ref(rs), name: n } } })),
     ...rs.sets.map((s) => ({ add: { set: setObj(rs, s) } })),
     ...rs.maps.map((m) => ({ add: { map: mapObj(rs, m) } })),
-    ...rs.chains.flatMap((c) => c.rules.map((r) => ({ add: { rule: ruleObj(rs, c.name, r) } }))),
+    ...rs.chains.flatMap((c) => c.rules.map((r, i) => ({ add: { rule: ruleObj(rs, c.name, r, c.comments?.[i]) } }))),
   ];
   return { nftables: cmds };
 }
@@ -111,6 +113,7 @@ function exprText(e: unknown): string {
   if (typeof e === 'string') return e; // addresses, protocols, @set references
   if (typeof e === 'number') return String(e);
   if (Array.isArray(e)) return `{ ${e.map(exprText).join(', ')} }`;
+  if (typeof e === 'object' && e !== null && 'set' in e) return `{ ${((e as { set: unknown[] }).set).map(exprText).join(', ')} }`;
   const o = e as Record<string, any>;
   if ('payload' in o) return `${o.payload.protocol} ${o.payload.field}`;
   if ('meta' in o) return `meta ${o.meta.key}`;
@@ -130,7 +133,8 @@ function stmtText(s: Expr): string {
       const left = v.left as Record<string, any>;
       const isMark = 'ct' in left ? false : '&' in left;
       const right = typeof v.right === 'number' && isMark ? hex(v.right) : exprText(v.right);
-      const op = v.op === 'in' || (v.op === '==' && typeof v.right === 'string') ? '' : `${v.op} `;
+      const anon = typeof v.right === 'object' && v.right !== null && 'set' in v.right;
+      const op = v.op === 'in' || (v.op === '==' && (typeof v.right === 'string' || anon)) ? '' : `${v.op} `;
       return `${exprText(v.left)} ${op}${right}`;
     }
     case 'vmap': return `${exprText(v.key)} vmap ${v.data}`;
@@ -142,8 +146,8 @@ function stmtText(s: Expr): string {
   }
 }
 
-export function ruleText(r: Rule): string {
-  return r.map(stmtText).join(' ');
+export function ruleText(r: Rule, comment?: string): string {
+  return r.map(stmtText).join(' ') + (comment ? ` comment ${JSON.stringify(comment)}` : '');
 }
 
 function elemText(e: unknown): string {
@@ -177,7 +181,7 @@ export function batchText(b: Batch): string {
         break;
       }
       case 'element': lines.push(`${verb} element ${t} ${o.name} { ${o.elem.map(elemText).join(', ')} }`); break;
-      case 'rule': lines.push(`${verb} rule ${t} ${o.chain} ${ruleText(o.expr)}`); break;
+      case 'rule': lines.push(`${verb} rule ${t} ${o.chain} ${ruleText(o.expr, o.comment)}`); break;
       default: throw new Error(`cannot render ${verb} ${what}`);
     }
   }
@@ -202,7 +206,7 @@ export function rulesetText(rs: Ruleset): string {
   for (const c of rs.chains) {
     out.push(`\tchain ${c.name} {`);
     if (c.base) out.push(`\t\ttype ${c.base.type} hook ${c.base.hook} priority ${c.base.prio}; policy ${c.base.policy};`);
-    for (const r of c.rules) out.push(`\t\t${ruleText(r)}`);
+    for (const [i, r] of c.rules.entries()) out.push(`\t\t${ruleText(r, c.comments?.[i])}`);
     out.push('\t}', '');
   }
   if (out[out.length - 1] === '') out.pop();

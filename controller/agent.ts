@@ -1,21 +1,27 @@
-// What one sync does: snapshot the source, compile, diff against what the kernel was last
-// seen to hold, apply one batch (one nft transaction).
+// What one sync does: bring the policy engine up to date with the source, take the engine's
+// transaction (the delta since the last commit, or the whole table) and hand it to nft.
 //
+//  - The engine (compiler/graph/engine.ts) is updated per object event as events arrive
+//    (noteChange). A source event without the object (a relist, a source that only says
+//    "something changed") makes the next sync reconcile: the snapshot is compared with what
+//    the engine holds, key by key, and the differences applied as events, in slices so
+//    that the event loop keeps answering (/healthz, watches) while a large list goes in.
 //  - The first sync after start is a full replace: it adopts whatever an earlier run left and
 //    never leaves a moment without the table.
-//  - After any failure, the next attempt is a full replace: a failed batch changes nothing
-//    (nft transactions are atomic), but we no longer trust our idea of the kernel's state.
+//  - After any failure, the next attempt is a full replace from the engine's wanted state: a
+//    failed batch changes nothing (nft transactions are atomic), but we no longer trust our
+//    idea of the kernel's state.
+//  - Every transaction carries a new generation (the conntrack-mark stamp): connections
+//    decided under an older ruleset are decided again at their next packet.
 //  - The drift check compares the table's chains (names and hooks, from `nft list chains`,
-//    whose cost does not grow with set elements) with the ruleset: a missing table or chain
-//    means someone changed it behind our back, and the sync is a full replace. Every
+//    whose cost does not grow with set elements) with ours: a missing table or chain means
+//    someone changed it behind our back, and the sync is a full replace. Every
 //    `fullResyncEvery`-th drift check replaces the table whole anyway, which also repairs what
-//    the cheap check cannot see (a rule or an element changed by hand). Listing the whole
-//    table instead would cost seconds at 60,000 elements (nft fetches every element).
+//    the cheap check cannot see (a rule or an element changed by hand).
 //  - Invalid objects are the compiler's business (it fails closed); here they are logged once
 //    each, counted, and never stop the agent.
-//  - One CompileCache lives as long as the agent: a change costs what it touches.
 import type { Logger } from 'pino';
-import { batchJson, batchOperations, compile, CompileCache, diffBatch, formatProblem, fullBatch, type CompileOptions, type LocalPod, type Problem, type Ruleset } from '../compiler/index.js';
+import { batchJson, batchOperations, formatProblem, PolicyEngine, type Batch, type ChainDef, type ClusterEvent, type CompileOptions, type LocalPod, type Problem, type Ruleset } from '../compiler/index.js';
 import type { Metrics, ObjectType, SyncType } from './metrics.js';
 import { chainShapes, countersOf, NftError, type NftPort } from './nft.js';
 import type { Clock, SyncReason } from './runner.js';
@@ -30,6 +36,9 @@ export interface AgentOptions {
   readonly metrics: Metrics;
   /** Every how many drift checks the table is replaced whole regardless (default 10). */
   readonly fullResyncEvery?: number;
+  /** The generation of the next transaction (monotonic; default: a counter seeded from the
+   *  clock in seconds, so that a restarted agent does not reuse its predecessor's stamps). */
+  readonly nextGeneration?: () => number;
 }
 
 export class SyncError extends Error {
@@ -39,13 +48,25 @@ export class SyncError extends Error {
 }
 
 const MAX_TRACKED_EVENTS = 10_000;
+/** Events applied to the engine between two yields of the event loop. */
+const SLICE = 500;
+
+/** Monotonic generations from a starting point (swap for a persisted one). */
+export function counterGeneration(start: number): () => number {
+  let g = Math.max(1, Math.floor(start));
+  return () => g++;
+}
 
 export class Agent {
-  private applied: Ruleset | undefined;
-  private readonly cache = new CompileCache();
+  private readonly engine: PolicyEngine;
+  private readonly nextGeneration: () => number;
+  private generation = 0;
+  private appliedChains: string | undefined;
   private driftChecks = 0;
   private localPods: readonly LocalPod[] = [];
   private needFull = true;
+  /** The engine must be compared with the source's snapshot (start, relist, no object). */
+  private needReconcile = true;
   private firstSyncDone = false;
   private knownProblems = new Set<string>();
   /** Changes not yet in a sync, and those in the sync in flight (for the programming-latency
@@ -54,6 +75,8 @@ export class Agent {
   private syncs = 0;
 
   constructor(private readonly o: AgentOptions) {
+    this.engine = new PolicyEngine(o.compile);
+    this.nextGeneration = o.nextGeneration ?? counterGeneration(o.clock.now() / 1000);
     o.metrics.setDropReader(async () => {
       const json = await o.nft.list('inet', this.table, 'counters');
       return json === undefined ? undefined : { counters: countersOf(json), pods: this.localPods };
@@ -61,7 +84,7 @@ export class Agent {
   }
 
   get table(): string {
-    return this.o.compile.table ?? 'netpol_nft';
+    return this.engine.table;
   }
 
   /** True once the first full replace is in the kernel (/readyz). */
@@ -76,19 +99,21 @@ export class Agent {
 
   /** The ruleset the kernel holds as far as we know (undefined before the first sync). */
   appliedRuleset(): Ruleset | undefined {
-    return this.applied;
+    return this.firstSyncDone ? this.engine.ruleset(this.generation) : undefined;
   }
 
-  /** Source hook: count and remember the change; the runner decides when to sync. */
+  /** Source hook: count the change and apply it to the engine; the runner decides when to sync. */
   noteChange(e: SourceEvent): void {
     this.o.metrics.event(e.kind, e.action);
     if (this.pending.length < MAX_TRACKED_EVENTS) this.pending.push(e);
+    if (!e.change || this.needReconcile) this.needReconcile = true;
+    else this.engine.apply(e.change);
   }
 
   /** One sync; throws SyncError (already logged and counted) on failure. */
   async sync(reason: SyncReason): Promise<void> {
     const log = this.o.logger;
-    if (reason === 'drift' && !this.needFull && this.applied) {
+    if (reason === 'drift' && !this.needFull && this.appliedChains !== undefined) {
       const every = Math.max(1, this.o.fullResyncEvery ?? 10);
       if (++this.driftChecks % every === 0) log.debug('periodic full resync');
       else if (await this.inSync()) return;
@@ -96,31 +121,40 @@ export class Agent {
     }
     const events = this.pending;
     this.pending = [];
-    const full = this.needFull || !this.applied;
+    const full = this.needFull;
     const type: SyncType = full ? 'full' : 'partial';
     const started = this.o.clock.now();
     let stage: 'compile' | 'apply' = 'compile';
     try {
       const snap = this.o.source.snapshot();
-      const r = compile(snap.cluster, this.o.compile, this.cache);
-      this.reportProblems([...snap.problems, ...r.problems]);
-      this.o.metrics.networkPolicies.set({ state: 'valid' }, r.policyCount.valid);
-      this.o.metrics.networkPolicies.set({ state: 'invalid' }, r.policyCount.invalid);
-      this.o.metrics.setLocalPods(r.localPods);
-
-      const batch = full ? fullBatch(r.ruleset) : diffBatch(this.applied!, r.ruleset);
-      const ops = batchOperations(batch);
-      stage = 'apply';
-      if (batch.nftables.length > 0) {
-        log.debug({ reason, type, operations: ops }, 'applying');
-        await this.o.nft.apply(batchJson(batch));
-        this.o.metrics.transactionOperations.observe(ops);
+      if (this.needReconcile) {
+        this.needReconcile = false;
+        await this.reconcile(snap.cluster);
       }
-      // From here the kernel holds r.ruleset (one transaction: all of it or, on failure, none).
-      this.applied = r.ruleset;
-      this.localPods = r.localPods;
+      this.reportProblems([...snap.problems, ...this.engine.problems()]);
+      const count = this.engine.policyCount();
+      this.o.metrics.networkPolicies.set({ state: 'valid' }, count.valid);
+      this.o.metrics.networkPolicies.set({ state: 'invalid' }, count.invalid);
+      const localPods = this.engine.localPods();
+      this.o.metrics.setLocalPods(localPods);
+
+      const gen = this.nextGeneration();
+      const batch: Batch | undefined = full ? this.engine.fullBatch(gen) : this.engine.deltaBatch(gen);
+      const ops = batch ? batchOperations(batch) : 0;
+      stage = 'apply';
+      if (batch) {
+        log.debug({ reason, type, operations: ops }, 'applying');
+        const json = await jsonInSlices(batch);
+        await this.o.nft.apply(json);
+        this.o.metrics.transactionOperations.observe(ops);
+        this.generation = gen;
+      }
+      // From here the kernel holds the engine's wanted table (one transaction: all or none).
+      this.engine.commit();
+      this.appliedChains = chainShapesOf(this.engine.chains());
+      this.localPods = localPods;
       this.needFull = false;
-      this.o.metrics.setObjects(countObjects(r.ruleset));
+      this.o.metrics.setObjects(this.engine.objectCounts() as Record<ObjectType, number>);
 
       const done = this.o.clock.now();
       this.o.metrics.syncLastTimestamp.set(done / 1000);
@@ -128,8 +162,8 @@ export class Agent {
       this.syncs++;
       if (!this.firstSyncDone) {
         this.firstSyncDone = true;
-        log.info({ table: this.table, operations: ops, pods: r.localPods.length, policies: r.policyCount }, 'first sync applied: table in force');
-      } else if (batch.nftables.length > 0) {
+        log.info({ table: this.table, operations: ops, pods: localPods.length, policies: count }, 'first sync applied: table in force');
+      } else if (batch) {
         log.info({ reason, type, operations: ops, changes: summarize(events) }, 'sync applied');
       }
     } catch (e) {
@@ -147,6 +181,15 @@ export class Agent {
     }
   }
 
+  /** Brings the engine to the snapshot: the differences by key, applied in slices. */
+  private async reconcile(cluster: Parameters<PolicyEngine['reconcileEvents']>[0]): Promise<void> {
+    let n = 0;
+    for (const ev of this.engine.reconcileEvents(cluster)) {
+      this.engine.apply(ev as ClusterEvent);
+      if (++n % SLICE === 0) await yieldLoop();
+    }
+  }
+
   /** Drift check: does the kernel still hold the chains we last applied? */
   private async inSync(): Promise<boolean> {
     let listing: string | undefined;
@@ -158,8 +201,7 @@ export class Agent {
       return false;
     }
     const have = listing === undefined ? undefined : chainShapes(listing, this.table);
-    const want = this.applied!.chains.map((c) => JSON.stringify([c.name, c.base?.hook ?? null, c.base?.type ?? null, c.base?.prio ?? null, c.base?.policy ?? null])).sort().join('\n');
-    if (have === want) return true;
+    if (have === this.appliedChains) return true;
     this.o.metrics.syncFailures.inc({ stage: 'verify' });
     this.o.logger.warn({ table: this.table, missing: have === undefined }, have === undefined ? 'table was deleted behind our back; restoring it' : 'table was changed behind our back; replacing it');
     return false;
@@ -177,13 +219,23 @@ export class Agent {
   }
 }
 
-function countObjects(rs: Ruleset): Record<ObjectType, number> {
-  return {
-    chain: rs.chains.length,
-    rule: rs.chains.reduce((n, c) => n + c.rules.length, 0),
-    set: rs.sets.length + rs.maps.length,
-    element: rs.sets.reduce((n, s) => n + s.elems.length, 0) + rs.maps.reduce((n, m) => n + m.elems.length, 0),
-  };
+/** The chains as the drift check compares them with `nft list chains` (controller/nft.ts). */
+function chainShapesOf(chains: readonly ChainDef[]): string {
+  return chains.map((c) => JSON.stringify([c.name, c.base?.hook ?? null, c.base?.type ?? null, c.base?.prio ?? null, c.base?.policy ?? null])).sort().join('\n');
+}
+
+const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/** A batch as nft's JSON, serialised a few thousand commands at a time so that a large full
+ *  batch does not hold the event loop in one JSON.stringify. */
+async function jsonInSlices(b: Batch): Promise<string> {
+  if (b.nftables.length <= 2000) return batchJson(b);
+  const parts: string[] = [];
+  for (let i = 0; i < b.nftables.length; i += 2000) {
+    parts.push(b.nftables.slice(i, i + 2000).map((c) => JSON.stringify(c)).join(','));
+    await yieldLoop();
+  }
+  return `{"nftables":[${parts.join(',')}]}\n`;
 }
 
 /** Changes of one sync for its log line: counts per kind, and the first objects by name. */

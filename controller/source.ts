@@ -1,7 +1,9 @@
 // Where the agent learns the cluster state. Two implementations: the Kubernetes API
 // (informers, kube-source.ts) and a folder of manifests (file-source.ts). The agent only
-// ever sees this interface: events request a sync; the snapshot is what gets compiled.
-import type { Cluster, Problem } from '../compiler/index.js';
+// ever sees this interface: each event carries the object it is about (applied to the policy
+// engine as it arrives) and requests a sync; the snapshot is read only to reconcile when an
+// event could not name its object.
+import type { Cluster, ClusterEvent, NamespaceInfo, PodInfo, PolicyInfo, Problem } from '../compiler/index.js';
 
 export type ResourceKind = 'pod' | 'namespace' | 'networkpolicy';
 export type ResourceAction = 'add' | 'update' | 'delete' | 'resync';
@@ -13,6 +15,10 @@ export interface SourceEvent {
   readonly seenAt: number;
   /** The object, `namespace/name` (a Namespace: its name), for log lines; optional. */
   readonly object?: string;
+  /** The object as it now is (or its deletion), for the policy engine. A source that cannot
+   *  say (a relist, a resync) leaves it out: the agent then compares its snapshot with the
+   *  engine, key by key, at the next sync. */
+  readonly change?: ClusterEvent;
 }
 
 export interface SourceHooks {
@@ -32,4 +38,17 @@ export interface ClusterSource {
   /** The current state, slim objects only; bad objects come back as problems. */
   snapshot(): { cluster: Cluster; problems: Problem[] };
   stop(): Promise<void>;
+}
+
+/** The engine's event for one object of a kind: its current slim form, or its deletion. */
+export function objectEvent(kind: ResourceKind, ns: string, name: string, value: unknown): ClusterEvent {
+  switch (kind) {
+    case 'pod': return value ? { kind, op: 'upsert', pod: value as PodInfo } : { kind, op: 'delete', namespace: ns, name };
+    case 'namespace': return value ? { kind, op: 'upsert', namespace: value as NamespaceInfo } : { kind, op: 'delete', name };
+    case 'networkpolicy': return value ? { kind, op: 'upsert', policy: value as PolicyInfo } : { kind, op: 'delete', namespace: ns, name };
+    default: {
+      const never: never = kind;
+      throw new Error(`unknown kind ${String(never)}`);
+    }
+  }
 }

@@ -9,7 +9,7 @@
 // it to fix all of that takes more code than this loop, which uses client-node's own pieces:
 // the typed list calls (resources.ts) and its `Watch` for the stream.
 import type { Problem } from '../../compiler/index.js';
-import type { ResourceKind, SourceHooks } from '../source.js';
+import { objectEvent, type ResourceKind, type SourceHooks } from '../source.js';
 import type { Backoff } from './backoff.js';
 import type { Resource } from './resources.js';
 import { SlimStore } from './store.js';
@@ -171,13 +171,16 @@ export class Reflector<T> {
 
   private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: unknown): void {
     let change;
+    const key = this.keyOf(obj);
     if (type === 'DELETED') {
-      const key = this.keyOf(obj);
       change = key && this.store.delete(key.ns, key.name) ? ('delete' as const) : undefined;
     } else {
       change = this.putInto(this.store, obj);
     }
-    if (change) this.opts.hooks()?.onChange({ kind: this.kind, action: change, seenAt: this.opts.clock() });
+    if (!change || !key) return;
+    // The engine gets the object as the store now holds it; an unreadable one is gone for it.
+    const object = this.kind === 'namespace' ? key.name : `${key.ns}/${key.name}`;
+    this.opts.hooks()?.onChange({ kind: this.kind, action: change, seenAt: this.opts.clock(), object, change: objectEvent(this.kind, key.ns, key.name, this.store.get(key.ns, key.name)) });
   }
 
   private watchOnce(): Promise<{ reason: WatchEnd; healthy: boolean }> {

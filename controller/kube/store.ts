@@ -44,6 +44,11 @@ export class SlimStore<T> {
     return existed ? 'update' : 'add';
   }
 
+  /** The readable value under a key (undefined when absent or unreadable). */
+  get(ns: string, name: string): T | undefined {
+    return this.values.get(ns)?.get(name);
+  }
+
   delete(ns: string, name: string): boolean {
     const hadValue = removeFrom(this.values, ns, name), hadProblem = removeFrom(this.bad, ns, name);
     if (!hadValue && !hadProblem) return false;

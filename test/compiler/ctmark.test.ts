@@ -13,7 +13,8 @@ const pkt = (mark: number, state: Packet['ct']['state'] = 'new'): Packet => ({ h
 
 /** Stamp a connection under `before`, then send its next packet under `after`. */
 function revoked(before: Cluster, after: Cluster, ctMarkMask: number): { stamped: number; next: 'accept' | 'drop'; genBefore: number; genAfter: number } {
-  const a = compile(before, { node: 'n1', ctMarkMask }), b = compile(after, { node: 'n1', ctMarkMask });
+  // The caller (the agent) hands every transaction that changes anything a new generation.
+  const a = compile(before, { node: 'n1', ctMarkMask, generation: 7 }), b = compile(after, { node: 'n1', ctMarkMask, generation: 8 });
   const first = evalPacket(a.ruleset, pkt(0));
   expect(first.verdict).to.equal('accept');
   return { stamped: first.mark, next: evalPacket(b.ruleset, pkt(first.mark, 'established')).verdict, genBefore: a.generation, genAfter: b.generation };

@@ -174,7 +174,7 @@ describe('compiler semantics: statefulness (docs/design.md 1.10)', () => {
   });
   it('a policy change revokes an established connection at its next packet (no fast path)', () => {
     const stamped = evalPacket(rs.ruleset, pkt('192.0.2.12', '192.0.2.11')).mark;
-    const later = compile(cluster(...world(policy('x/only-b', { podSelector: podSel('a'), ingress: [] }))), { node: 'n1' });
+    const later = compile(cluster(...world(policy('x/only-b', { podSelector: podSel('a'), ingress: [] }))), { node: 'n1', generation: 2 });
     expect(later.generation).to.not.equal(rs.generation);
     const est = { state: 'established', direction: 'original', mark: stamped } as const;
     expect(evalPacket(later.ruleset, pkt('192.0.2.12', '192.0.2.11', { ct: est })).verdict).to.equal('drop');
@@ -188,7 +188,7 @@ describe('compiler semantics: statefulness (docs/design.md 1.10)', () => {
     expect(evalPacket(later.ruleset, pkt('192.0.2.12', '192.0.2.11')).verdict).to.equal('drop');
     expect(connectionVerdict(c, '192.0.2.12', '192.0.2.11', 'TCP', 80, { establishedFastPath: true }).allowed).to.equal(true);
   });
-  it('the generation depends on content only: the same cluster compiles to the same bytes', () => {
+  it('the generation is the caller\'s: the same cluster and generation compile to the same bytes', () => {
     const again = compile(cluster(...world(onlyFromB)), { node: 'n1' });
     expect(again.generation).to.equal(rs.generation);
     expect(JSON.stringify(again.ruleset)).to.equal(JSON.stringify(rs.ruleset));

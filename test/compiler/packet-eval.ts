@@ -4,7 +4,7 @@
 // ir.ts/explain: it reads only what `compile` emits.
 //
 // Only the expressions the compiler emits are implemented (match on payload/meta/ct/concat
-// against an anonymous value or `@set`, `&` on ct mark, vmap, jump/goto, return, drop, accept,
+// against a value, an anonymous set `{ … }` or `@set`, `&` on ct mark, vmap, jump/goto, return, drop, accept,
 // counter, mangle of ct mark); anything else throws, so a new kind of rule cannot be silently
 // misjudged.
 import { isIP } from 'node:net';
@@ -191,6 +191,17 @@ function matchExpr(m: { op: string; left: any; right: unknown }, ctx: Ctx): bool
     if (op === '==' || op === 'in') return hit;
     if (op === '!=') return !hit;
     throw new Error(`op ${op} against a set not modelled`);
+  }
+  if (right && typeof right === 'object' && 'set' in right) {
+    // An anonymous set inside the rule: its element type is the key's.
+    const elems = (right as { set: unknown }).set;
+    if (!Array.isArray(elems)) throw new Error(`anonymous set ${JSON.stringify(right)} not modelled`);
+    const k = key(left, ctx);
+    if (!k) return false;
+    const hit = inElems(k, k.map((f) => f!.type), elems, 'anonymous set') >= 0;
+    if (op === '==' || op === 'in') return hit;
+    if (op === '!=') return !hit;
+    throw new Error(`op ${op} against an anonymous set not modelled`);
   }
   const k = key(left, ctx);
   if (!k) return false;

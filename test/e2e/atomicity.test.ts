@@ -1,7 +1,7 @@
 // docs/design.md section 2 "atomic, incremental apply": 200 updates back to back, each a
-// different but equivalent ruleset for one pair, plus unrelated churn, compiled with a
-// CompileCache (checked against a fresh compile at every step) and applied as diffs the
-// way the agent applies them; a probe loop runs the whole time and never sees a wrong
+// different but equivalent ruleset for one pair, plus unrelated churn, applied to one policy
+// engine per node (checked against a fresh compile at every step) and sent as its delta
+// transactions the way the agent sends them; a probe loop runs the whole time and never sees a wrong
 // verdict. Allowed: x/a -> y/b (same node n1) on TCP and UDP 80, IPv4 and IPv6. Denied:
 // x/b (cross-node) and x/c -> y/b.
 import { expect } from 'chai';

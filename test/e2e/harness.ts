@@ -4,7 +4,7 @@
 // batch with `nft -j -f` on top of the previous case's table, probe, compare, and fail
 // with a truth table.
 import { AssertionError } from 'chai';
-import { batchJson, clusterFromObjects, compile, CompileCache, diffBatch, formatProblem, fullBatch, type Cluster, type CompileResult, type Ruleset } from '../../compiler/index.js';
+import { batchJson, clusterFromObjects, compile, formatProblem, fullBatch, PolicyEngine, type CompileResult } from '../../compiler/index.js';
 import { requireKernel } from '../helpers/kernel.js';
 import { compare, kinds, truthTable, type Expect } from './truth.js';
 import { cellKey, Topology, type ClusterState, type NodeName, type ProbeKind } from './topology.js';
@@ -99,43 +99,29 @@ export function compileState(topo: Topology, state: ClusterState, node: NodeName
   return compile(cluster, { node, ...opts });
 }
 
-/** Applies states in process, as the agent would: a diff against what each node holds,
- *  compiled with a CompileCache over objects that keep their identity while unchanged (as
- *  the agent's store keeps them). Each cached compile is checked against a fresh one, so a
- *  stale cache entry fails the case instead of loading wrong rules. */
+/** Applies states in process, as the agent does: one policy engine per node, the objects
+ *  that changed applied to it as events (compared key by key), and its delta transaction
+ *  (with a new generation) handed to nft. Each step checks the engine's wanted ruleset
+ *  against a fresh compile of the same state, so a stale engine fails the case instead of
+ *  loading wrong rules. */
 export class InProcessApplier {
-  private readonly held = new Map<NodeName, Ruleset>();
-  private readonly caches = new Map<NodeName, CompileCache>();
-  private interned = new Map<string, unknown>();
+  private readonly engines = new Map<NodeName, PolicyEngine>();
+  private generation = 1;
   constructor(private readonly topo: Topology) {}
 
-  private cluster(state: ClusterState): Cluster {
-    const { cluster } = clusterFromObjects(this.topo.clusterObjects(state));
-    const next = new Map<string, unknown>();
-    const keep = <T>(o: T): T => {
-      const k = JSON.stringify(o);
-      const v = (this.interned.get(k) ?? o) as T;
-      next.set(k, v);
-      return v;
-    };
-    const out = { namespaces: cluster.namespaces.map(keep), pods: cluster.pods.map(keep), policies: cluster.policies.map(keep) };
-    this.interned = next;
-    return out;
-  }
-
   async apply(state: ClusterState): Promise<void> {
-    const cluster = this.cluster(state);
+    const { cluster } = clusterFromObjects(this.topo.clusterObjects(state));
+    const gen = ++this.generation;
     await Promise.all(NODES.map(async (n) => {
-      let cache = this.caches.get(n);
-      if (!cache) this.caches.set(n, (cache = new CompileCache()));
-      const next = compile(cluster, { node: n }, cache).ruleset;
-      // Compared as the full batches they stand for: a cached set carries a diff hint
-      // (`delta`) that a fresh one does not, which loads the same.
-      const fresh = compile(cluster, { node: n }).ruleset;
-      if (batchJson(fullBatch(next)) !== batchJson(fullBatch(fresh))) throw new Error(`node ${n}: compile with a CompileCache differs from a fresh compile`);
-      const prev = this.held.get(n);
-      await this.topo.applyNode(n, batchJson(prev ? diffBatch(prev, next) : fullBatch(next)));
-      this.held.set(n, next);
+      let engine = this.engines.get(n);
+      const first = !engine;
+      if (!engine) this.engines.set(n, (engine = new PolicyEngine({ node: n })));
+      for (const ev of [...engine.reconcileEvents(cluster)]) engine.apply(ev);
+      const fresh = compile(cluster, { node: n, generation: gen }).ruleset;
+      if (batchJson(fullBatch(engine.ruleset(gen))) !== batchJson(fullBatch(fresh))) throw new Error(`node ${n}: the engine's ruleset differs from a fresh compile`);
+      const batch = first ? engine.fullBatch(gen) : engine.deltaBatch(gen);
+      if (batch) await this.topo.applyNode(n, batchJson(batch));
+      engine.commit();
     }));
   }
 }

@@ -2,8 +2,7 @@
 // random clusters and random edits (fast-check), compared as normalised `nft -j list table`.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { batchJson, batchText, clusterFromObjects, compile, CompileCache, diffBatch, fullBatch, type Ruleset } from '../../compiler/index.js';
-import { identityKeepingCluster } from '../helpers/identity-cluster.js';
+import { batchJson, batchText, clusterFromObjects, compile, diffBatch, fullBatch, PolicyEngine, type Ruleset } from '../../compiler/index.js';
 import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
 import { clusterObjectsArb, editChainArb } from '../helpers/random-cluster.js';
 
@@ -59,12 +58,45 @@ describe('diff on the real kernel', function () {
     );
   });
 
-  it('follows edit chains compiled through one cache, as the agent does (set deltas, reused objects)', () => {
+  let lastGen = 1;
+  it('applies the policy engine\'s delta transactions along edit chains: each equals a fresh load', () => {
+    // The agent's path: one engine, the changed objects as events, deltaBatch after each step.
     fc.assert(
       fc.property(editChainArb(3, 8), (states) => {
-        const toCluster = identityKeepingCluster();
-        const cache = new CompileCache();
-        checkChain(states.map((s) => compile(toCluster(s), { node: 'n1' }, cache).ruleset));
+        const engine = new PolicyEngine({ node: 'n1' });
+        let held = new Map<string, unknown>();
+        states.forEach((objects, step) => {
+          const cluster = clusterFromObjects(objects).cluster;
+          const now = new Map<string, unknown>([
+            ...cluster.namespaces.map((n) => [`ns ${n.name}`, n] as const),
+            ...cluster.policies.map((p) => [`np ${p.namespace}/${p.name}`, p] as const),
+            ...cluster.pods.map((p) => [`pod ${p.namespace}/${p.name}`, p] as const),
+          ]);
+          for (const [k, v] of now) if (JSON.stringify(held.get(k)) !== JSON.stringify(v)) {
+            const kind = k.split(' ')[0];
+            engine.apply(kind === 'ns' ? { kind: 'namespace', op: 'upsert', namespace: v as never } : kind === 'np' ? { kind: 'networkpolicy', op: 'upsert', policy: v as never } : { kind: 'pod', op: 'upsert', pod: v as never });
+          }
+          for (const [k, v] of held) if (!now.has(k)) {
+            const o = v as { name: string; namespace: string };
+            const kind = k.split(' ')[0];
+            engine.apply(kind === 'ns' ? { kind: 'namespace', op: 'delete', name: o.name } : { kind: kind === 'np' ? 'networkpolicy' : 'pod', op: 'delete', namespace: o.namespace, name: o.name });
+          }
+          held = now;
+          const gen = step + 1;
+          const batch = step === 0 ? engine.fullBatch(gen) : engine.deltaBatch(gen);
+          if (batch) {
+            try {
+              viaDiff.nftApply(batchJson(batch));
+            } catch (e) {
+              throw new Error(`engine step ${step} was refused: ${(e as Error).message}\n--- batch ---\n${batchText(batch)}`);
+            }
+          }
+          engine.commit();
+          direct.nftApply(batchJson(fullBatch(compile(cluster, { node: 'n1', generation: batch ? gen : lastGen }).ruleset)));
+          if (batch) lastGen = gen;
+          const got = viaDiff.listTable('inet', 'netpol_nft'), want = direct.listTable('inet', 'netpol_nft');
+          if (got !== want) throw new Error(`after engine step ${step} the table differs from a fresh load\n--- batch ---\n${batch ? batchText(batch) : '(none)'}`);
+        });
       }),
       { numRuns: 30, seed: 11, endOnFailure: true },
     );

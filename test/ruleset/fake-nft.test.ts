@@ -4,11 +4,10 @@
 // nft is proven in fake-nft-kernel.test.ts; here it gives the recorded answers.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { batchText, clusterFromObjects, compile, CompileCache, diffBatch, fullBatch, type Batch, type Ruleset } from '../../compiler/index.js';
+import { batchText, clusterFromObjects, compile, diffBatch, fullBatch, PolicyEngine, type Batch, type Ruleset } from '../../compiler/index.js';
 import type { Command } from '../../compiler/nft.js';
 import { NftError } from '../../controller/nft.js';
 import { FakeNft } from '../helpers/fake-nft.js';
-import { identityKeepingCluster } from '../helpers/identity-cluster.js';
 import { BASE, CASES } from '../helpers/nft-cases.js';
 import { clusterObjectsArb, editChainArb } from '../helpers/random-cluster.js';
 import { ns, pod, policy } from '../compiler/builders.js';
@@ -73,20 +72,22 @@ describe('fake nft (no root)', () => {
     );
   });
 
-  it('so do diffs of rulesets compiled through one cache, as the agent makes them', () => {
+  it('so do the policy engine\'s delta transactions, as the agent makes them', () => {
     fc.assert(
       fc.property(editChainArb(3, 8), (states) => {
-        const toCluster = identityKeepingCluster();
-        const cache = new CompileCache();
-        const steps = states.map((s) => compile(toCluster(s), { node: 'n1' }, cache).ruleset);
+        const engine = new PolicyEngine({ node: 'n1' });
         const f = new FakeNft({ strict: true });
-        f.applyBatch(fullBatch(steps[0]!));
-        for (let i = 1; i < steps.length; i++) {
-          const d = diffBatch(steps[i - 1]!, steps[i]!);
-          const err = refusal(f, d);
-          if (err) throw new Error(`diff step ${i} refused: ${err.stderr}\n${batchText(d)}`);
-          expect(f.dump(), `after diff step ${i}`).to.equal(fresh(steps[i]!));
-        }
+        states.forEach((objects, i) => {
+          const cluster = clusterFromObjects(objects).cluster;
+          for (const ev of [...engine.reconcileEvents(cluster)]) engine.apply(ev);
+          const d = i === 0 ? engine.fullBatch(i + 1) : engine.deltaBatch(i + 1);
+          if (d) {
+            const err = refusal(f, d);
+            if (err) throw new Error(`engine step ${i} refused: ${err.stderr}\n${batchText(d)}`);
+            engine.commit();
+            expect(f.dump(), `after engine step ${i}`).to.equal(fresh(engine.ruleset(i + 1)));
+          }
+        });
       }),
       { numRuns: 40, seed: 5 },
     );

@@ -1,0 +1,711 @@
+// The policy engine: a keyed graph of the cluster, updated one event at a time, that keeps the
+// wanted nftables table of one node in an element store (what changed since the last commit
+// is the next transaction).
+//
+//   source event ─▶ apply(event) ─▶ graph (pods, namespaces, policies, peers, groups)
+//                                      │  dependency index marks what the event dirties
+//                                      ▼
+//                               element store (wanted vs written) ─▶ deltaBatch(gen) / fullBatch(gen)
+//
+// Objects, all keyed (no correctness rests on object identity):
+//  - pod `ns/name`: held once, with the peers it belongs to and, for a pod of this node, its
+//    group in each direction;
+//  - namespace: its labels and the namespace-selector peers that match it;
+//  - policy `ns/name`: raw and normalised, indexed by its pod selector in its namespace;
+//  - peer: (namespace selector, pod selector) resolved in the policy's namespace (a peer
+//    without a namespace selector depends on that namespace; one with it does not), id = a
+//    hash of those; one shared set per family (`peer_<hash>_4/_6`) holding its active pods'
+//    addresses, plus one `addr . proto . port` set per named port looked up on it (egress).
+//    A peer lives while a local group's chain refers to it; it is found from a pod's labels
+//    through SelectorIndex (per namespace, and for namespace-selector peers by the namespaces
+//    they match), never by testing every selector of the cluster;
+//  - group: local pods selected by the same policies in one direction (plus, for ingress, the
+//    named ports those policies resolve on the pod); its chains come from lower.ts.
+//
+// Cost of an event: a pod event touches the peers that pod is (or was) in and, for a pod of
+// this node, its groups: one element per family per peer, one map element per address. A
+// namespace relabel touches the namespace-selector peers (and that namespace's pods). A policy
+// event touches this node's pods in its namespace and the groups that include it.
+import { createHash } from 'node:crypto';
+import type { Family } from '../cidr.js';
+import { baseChains, ctMarkMaskError, DEFAULT_CT_MARK_MASK, dispatchMap } from '../base.js';
+import { ipFamily, podIsActive, type Cluster, type NamedPort, type NamespaceInfo, type PodInfo, type PolicyInfo, type Problem } from '../model.js';
+import type { Batch, ChainDef, Ruleset } from '../nft.js';
+import { anyNamedPortSet, counterMap, counterName, groupChain, localSet, namedPortSet, peerSet } from '../nft/names.js';
+import { setKey, ElementStore } from '../nft/store.js';
+import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer } from '../policy.js';
+import { matches, type Selector } from '../selectors.js';
+import { SelectorIndex } from './labels.js';
+import { lowerGroup, namedKey, type GroupRefs, type LoweredChain, type RuleOrigin } from './lower.js';
+
+export const DEFAULT_TABLE = 'netpol_nft';
+/** The generation the `compile` command stamps (it has no earlier ruleset to tell apart). */
+export const COMPILE_GENERATION = 1;
+
+/** One change from a source: an object as it now is, or gone. */
+export type ClusterEvent =
+  | { readonly kind: 'pod'; readonly op: 'upsert'; readonly pod: PodInfo }
+  | { readonly kind: 'pod'; readonly op: 'delete'; readonly namespace: string; readonly name: string }
+  | { readonly kind: 'namespace'; readonly op: 'upsert'; readonly namespace: NamespaceInfo }
+  | { readonly kind: 'namespace'; readonly op: 'delete'; readonly name: string }
+  | { readonly kind: 'networkpolicy'; readonly op: 'upsert'; readonly policy: PolicyInfo }
+  | { readonly kind: 'networkpolicy'; readonly op: 'delete'; readonly namespace: string; readonly name: string };
+
+export interface EngineOptions {
+  /** The node whose pods this ruleset enforces (spec.nodeName). */
+  readonly node: string;
+  /** Table name in family inet (default netpol_nft). */
+  readonly table?: string;
+  /** Conntrack mark bits that hold the generation: contiguous, at least MIN_CT_MARK_BITS
+   *  wide, or 0 to decide every packet without the cache (default 0x00ffff00). */
+  readonly ctMarkMask?: number;
+  /** Accept every `ct state established` packet up front (policy changes then apply to new
+   *  connections only). Default false. */
+  readonly establishedFastPath?: boolean;
+}
+
+export interface LocalPod {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ips: readonly string[];
+  readonly ingress: { readonly isolated: boolean; readonly counter?: string; readonly policies: readonly string[] };
+  readonly egress: { readonly isolated: boolean; readonly counter?: string; readonly policies: readonly string[] };
+}
+
+/** What one apply() dirtied (for logs and tests). */
+export interface Dirtied {
+  readonly peers: number;
+  readonly groups: number;
+  readonly pods: number;
+}
+
+// ------------------------------------------------------------------ records
+
+interface PodRec {
+  readonly key: string;
+  info: PodInfo;
+  /** Addresses this pod owns (claims settled), when active. */
+  ips: readonly string[];
+  active: boolean;
+  readonly peers: Set<PeerRec>;
+  groups: Partial<Record<Direction, GroupRec>>;
+}
+
+interface NsRec {
+  readonly name: string;
+  labels: Readonly<Record<string, string>>;
+  hasObject: boolean;
+  /** Active pods of the namespace. */
+  readonly pods: Set<PodRec>;
+  /** Local (this node's) active pods of the namespace. */
+  readonly local: Set<PodRec>;
+  /** Live namespace-selector peers that match this namespace. */
+  readonly nsPeers: Set<PeerRec>;
+  /** Policies of the namespace by their pod selector. */
+  readonly subjects: SelectorIndex<PolRec>;
+  /** Live peers without a namespace selector, scoped to this namespace, by pod selector. */
+  readonly scoped: SelectorIndex<PeerRec>;
+}
+
+interface PolRec {
+  readonly key: string;
+  info: PolicyInfo;
+  norm: NormalizedPolicy | undefined;
+  problems: readonly Problem[];
+  readonly groups: Set<GroupRec>;
+}
+
+interface PeerRec {
+  readonly id: string;
+  readonly hash: string;
+  /** The policy's namespace for a peer without a namespace selector; undefined otherwise. */
+  readonly scope: string | undefined;
+  readonly podSelector: Selector;
+  readonly nsSelector: Selector | undefined;
+  readonly members: Set<PodRec>;
+  /** Group chains referring to it. */
+  refs: number;
+  /** Named ports looked up on it (`name/PROTO` -> group count). */
+  readonly named: Map<string, number>;
+}
+
+interface GroupRec {
+  readonly key: string;
+  readonly hash: string;
+  readonly dir: Direction;
+  readonly policies: readonly PolRec[];
+  readonly namedPorts: readonly NamedPort[];
+  readonly pods: Set<PodRec>;
+  readonly famCount: Record<Family, number>;
+  refs: GroupRefs | undefined;
+  chains: LoweredChain[];
+}
+
+const FAMILIES: readonly Family[] = [4, 6];
+const DIRS: readonly Direction[] = ['ingress', 'egress'];
+const addrType = (f: Family) => (f === 4 ? 'ipv4_addr' : 'ipv6_addr');
+const hash = (s: string, len: number) => createHash('sha256').update(s).digest('hex').slice(0, len);
+const selectorKey = (s: Selector | undefined) => (s ? JSON.stringify(s.requirements.map((r) => [r.key, r.operator, [...new Set(r.values)].sort()]).sort()) : '-');
+const PROTO_LC = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' } as const;
+
+/** The stamp of generation `gen` inside `mask`: 1 .. 2^width-1, never 0 (0 = unstamped). */
+export function generationStamp(mask: number, gen: number): number {
+  if (mask === 0) return 0;
+  const shift = 31 - Math.clz32(mask & -mask);
+  const width = 32 - Math.clz32(mask >>> shift);
+  const span = width >= 31 ? 0x7fffffff : 2 ** width - 1;
+  const g = ((Math.floor(Math.abs(gen)) - 1) % span + span) % span + 1;
+  return (g * 2 ** shift) >>> 0;
+}
+
+// ------------------------------------------------------------------ the engine
+
+export class PolicyEngine {
+  readonly table: string;
+  private readonly mask: number;
+  private readonly store = new ElementStore();
+  private readonly pods = new Map<string, PodRec>();
+  private readonly namespaces = new Map<string, NsRec>();
+  private readonly policies = new Map<string, PolRec>();
+  private readonly peers = new Map<string, PeerRec>();
+  /** Live namespace-selector peers, by pod selector. */
+  private readonly nsPeerIndex = new SelectorIndex<PeerRec>();
+  private readonly nsPeerAll = new Set<PeerRec>();
+  private readonly groups = new Map<string, GroupRec>();
+  /** Active pods by named port (`name/PROTO`), for the cluster-wide named-port sets. */
+  private readonly byNamedPort = new Map<string, Set<PodRec>>();
+  /** Cluster-wide named-port sets in use (`name/PROTO` -> group count). */
+  private readonly anyNamed = new Map<string, number>();
+  /** Active pods claiming each address (the newest owns it). */
+  private readonly claims = new Map<string, Set<PodRec>>();
+  private readonly dirtyGroups = new Set<GroupRec>();
+  private dirt = { peers: 0, groups: 0, pods: 0 };
+
+  constructor(readonly opts: EngineOptions) {
+    this.table = opts.table ?? DEFAULT_TABLE;
+    this.mask = (opts.ctMarkMask ?? DEFAULT_CT_MARK_MASK) >>> 0;
+    const err = ctMarkMaskError(this.mask);
+    if (err) throw new RangeError(`ct mark mask 0x${this.mask.toString(16)}: ${err}`);
+    for (const f of FAMILIES) {
+      this.store.define(localSet(f), { kind: 'set', type: addrType(f), flags: [] });
+      for (const dir of DIRS) {
+        for (const pd of ['o', 'r'] as const) this.store.define(dispatchMap(dir, f, pd), { kind: 'map', type: addrType(f), map: 'verdict' });
+        this.store.define(counterMap(dir, f), { kind: 'map', type: addrType(f), map: 'counter' });
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /** Applies one event; returns what it dirtied. */
+  apply(ev: ClusterEvent): Dirtied {
+    this.dirt = { peers: 0, groups: 0, pods: 0 };
+    switch (ev.kind) {
+      case 'pod':
+        if (ev.op === 'upsert') this.setPod(`${ev.pod.namespace}/${ev.pod.name}`, ev.pod);
+        else this.setPod(`${ev.namespace}/${ev.name}`, undefined);
+        break;
+      case 'namespace':
+        if (ev.op === 'upsert') this.setNamespace(ev.namespace.name, ev.namespace);
+        else this.setNamespace(ev.name, undefined);
+        break;
+      case 'networkpolicy':
+        if (ev.op === 'upsert') this.setPolicy(`${ev.policy.namespace}/${ev.policy.name}`, ev.policy);
+        else this.setPolicy(`${ev.namespace}/${ev.name}`, undefined);
+        break;
+      default: {
+        const never: never = ev;
+        throw new Error(`unknown event ${JSON.stringify(never)}`);
+      }
+    }
+    this.flushGroups();
+    return this.dirt;
+  }
+
+  // ---------------------------------------------------------------- output
+
+  /** The whole table as one transaction (add + delete + add the table, then everything). */
+  fullBatch(gen: number): Batch {
+    this.setBase(gen);
+    return this.store.fullBatch(this.table);
+  }
+
+  /** Only what changed since the last commit, with the forward chain re-stamped with `gen`;
+   *  undefined when nothing changed. */
+  deltaBatch(gen: number): Batch | undefined {
+    if (!this.store.changed()) return undefined;
+    this.setBase(gen);
+    return this.store.deltaBatch(this.table);
+  }
+
+  /** nft accepted the last batch. */
+  commit(): void {
+    this.store.commit();
+  }
+
+  /** The wanted table as a value, its base chains stamped with `gen`. */
+  ruleset(gen: number = COMPILE_GENERATION): Ruleset {
+    const rs = this.store.ruleset(this.table);
+    const base = this.baseChains(gen);
+    const chains = [...rs.chains.filter((c) => !c.base), ...base].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { ...rs, chains };
+  }
+
+  /** The stamp `gen` becomes inside the ct mark mask. */
+  stamp(gen: number): number {
+    return generationStamp(this.mask, gen);
+  }
+
+  private baseChains(gen: number): ChainDef[] {
+    return baseChains(this.mask, this.stamp(gen), !!this.opts.establishedFastPath);
+  }
+
+  private setBase(gen: number): void {
+    for (const c of this.baseChains(gen)) this.store.setChain(c);
+  }
+
+  /** This node's active pods, with isolation and drop counters, sorted by namespace/name. */
+  localPods(): LocalPod[] {
+    const out: LocalPod[] = [];
+    for (const ns of this.namespaces.values()) for (const r of ns.local) {
+      const side = (dir: Direction) => {
+        const g = r.groups[dir];
+        return g ? { isolated: true, counter: counterName(dir, r.info.namespace, r.info.name), policies: g.policies.map((p) => p.key) } : { isolated: false, policies: [] };
+      };
+      out.push({ namespace: r.info.namespace, name: r.info.name, ips: r.ips, ingress: side('ingress'), egress: side('egress') });
+    }
+    return out.sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
+  }
+
+  /** Problems of the policies (pods and namespaces are validated by the sources). */
+  problems(): Problem[] {
+    return [...this.policies.keys()].sort(cmp).flatMap((k) => this.policies.get(k)!.problems);
+  }
+
+  policyCount(): { valid: number; invalid: number } {
+    let valid = 0;
+    for (const p of this.policies.values()) if (p.norm?.valid) valid++;
+    return { valid, invalid: this.policies.size - valid };
+  }
+
+  /** Where rule `index` of group chain `chain` came from (undefined: not a policy rule). */
+  ruleOrigin(chain: string, index: number): RuleOrigin | undefined {
+    for (const g of this.groups.values()) for (const c of g.chains) if (c.name === chain) return c.origins[index];
+    return undefined;
+  }
+
+  /** The chains of the wanted table (base chains as last stamped). */
+  chains(): readonly ChainDef[] {
+    return this.store.chains();
+  }
+
+  /** Counts of the wanted table's objects (for metrics). */
+  objectCounts(): { chain: number; rule: number; set: number; element: number } {
+    return this.store.counts();
+  }
+
+  /** The events that turn what the engine holds into `cluster`, compared key by key (for a
+   *  source that cannot say which objects changed: a relist, a start). Lazy: the caller may
+   *  apply them in slices. */
+  *reconcileEvents(cluster: Cluster): Generator<ClusterEvent> {
+    const same = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
+    const nsSeen = new Set<string>();
+    for (const n of cluster.namespaces) {
+      nsSeen.add(n.name);
+      const rec = this.namespaces.get(n.name);
+      if (!rec || !rec.hasObject || !same(rec.labels, n.labels)) yield { kind: 'namespace', op: 'upsert', namespace: n };
+    }
+    for (const rec of [...this.namespaces.values()]) if (rec.hasObject && !nsSeen.has(rec.name)) yield { kind: 'namespace', op: 'delete', name: rec.name };
+    const polSeen = new Set<string>();
+    for (const p of cluster.policies) {
+      const k = `${p.namespace}/${p.name}`;
+      polSeen.add(k);
+      const rec = this.policies.get(k);
+      if (!rec || !same(rec.info, p)) yield { kind: 'networkpolicy', op: 'upsert', policy: p };
+    }
+    for (const rec of [...this.policies.values()]) if (!polSeen.has(rec.key)) yield { kind: 'networkpolicy', op: 'delete', namespace: rec.info.namespace, name: rec.info.name };
+    const podSeen = new Set<string>();
+    for (const p of cluster.pods) {
+      const k = `${p.namespace}/${p.name}`;
+      podSeen.add(k);
+      const rec = this.pods.get(k);
+      if (!rec || !same(rec.info, p)) yield { kind: 'pod', op: 'upsert', pod: p };
+    }
+    for (const rec of [...this.pods.values()]) if (!podSeen.has(rec.key)) yield { kind: 'pod', op: 'delete', namespace: rec.info.namespace, name: rec.info.name };
+  }
+
+  /** Sizes of the graph (for tests and the bench). */
+  stats(): { pods: number; peers: number; groups: number; policies: number } {
+    return { pods: this.pods.size, peers: this.peers.size, groups: this.groups.size, policies: this.policies.size };
+  }
+
+  // ---------------------------------------------------------------- namespaces
+
+  private ns(name: string): NsRec {
+    let n = this.namespaces.get(name);
+    if (!n) {
+      n = { name, labels: { 'kubernetes.io/metadata.name': name }, hasObject: false, pods: new Set(), local: new Set(), nsPeers: new Set(), subjects: new SelectorIndex(), scoped: new SelectorIndex() };
+      this.namespaces.set(name, n);
+      for (const p of this.nsPeerAll) if (matches(p.nsSelector!, n.labels)) n.nsPeers.add(p);
+    }
+    return n;
+  }
+
+  private setNamespace(name: string, info: NamespaceInfo | undefined): void {
+    const n = this.ns(name);
+    n.hasObject = !!info;
+    const labels = info?.labels ?? { 'kubernetes.io/metadata.name': name };
+    if (JSON.stringify(labels) === JSON.stringify(n.labels)) return;
+    n.labels = labels;
+    // > namespace label changes re-evaluate every peer set that a namespace selector touches.
+    for (const p of this.nsPeerAll) {
+      const was = n.nsPeers.has(p), is = matches(p.nsSelector!, labels);
+      if (was === is) continue;
+      this.dirt.peers++;
+      if (is) n.nsPeers.add(p);
+      else n.nsPeers.delete(p);
+      for (const r of n.pods) if (matches(p.podSelector, r.info.labels)) (is ? this.joinPeer(p, r) : this.leavePeer(p, r));
+    }
+  }
+
+  // ---------------------------------------------------------------- pods
+
+  private owner(ip: string): PodRec | undefined {
+    let best: PodRec | undefined;
+    for (const r of this.claims.get(ip) ?? []) {
+      if (!best) { best = r; continue; }
+      const a = r.info.created ?? '', b = best.info.created ?? '';
+      if (a > b || (a === b && r.key < best.key)) best = r;
+    }
+    return best;
+  }
+
+  private setPod(key: string, info: PodInfo | undefined): void {
+    let rec = this.pods.get(key);
+    if (!rec && !info) return;
+    this.dirt.pods++;
+    if (!rec) {
+      rec = { key, info: info!, ips: [], active: false, peers: new Set(), groups: {} };
+      this.pods.set(key, rec);
+    }
+    // Every pod sharing an address with this one, before or after, may gain or lose it.
+    const affected = new Set<PodRec>([rec]);
+    const oldIps = podIsActive(rec.info) && this.pods.get(key) === rec ? rec.info.ips : [];
+    for (const ip of [...oldIps, ...(info && podIsActive(info) ? info.ips : [])]) for (const r of this.claims.get(ip) ?? []) affected.add(r);
+    for (const r of affected) this.retract(r);
+    for (const ip of oldIps) this.unclaim(ip, rec);
+    if (info) {
+      rec.info = info;
+      if (podIsActive(info)) for (const ip of info.ips) {
+        let s = this.claims.get(ip);
+        if (!s) this.claims.set(ip, (s = new Set()));
+        s.add(rec);
+      }
+    } else this.pods.delete(key);
+    for (const r of affected) if (this.pods.get(r.key) === r) this.assert(r);
+  }
+
+  private unclaim(ip: string, rec: PodRec): void {
+    const s = this.claims.get(ip);
+    s?.delete(rec);
+    if (s && !s.size) this.claims.delete(ip);
+  }
+
+  /** Takes back everything a pod contributes (its current state). */
+  private retract(r: PodRec): void {
+    if (!r.active) return;
+    const n = this.ns(r.info.namespace);
+    for (const p of [...r.peers]) this.leavePeer(p, r);
+    for (const np of r.info.namedPorts) {
+      const k = namedKey(np.name, np.protocol);
+      this.byNamedPort.get(k)?.delete(r);
+      if (this.anyNamed.has(k)) for (const ip of r.ips) this.store.remove(anyNamedPortSet(np.name, PROTO_LC[np.protocol], ipFamily(ip)), this.npKey(ip, np));
+    }
+    n.pods.delete(r);
+    if (n.local.delete(r)) {
+      for (const dir of DIRS) this.setGroup(r, dir, undefined);
+      for (const ip of r.ips) this.store.remove(localSet(ipFamily(ip)), ip);
+    }
+    r.active = false;
+    r.ips = [];
+  }
+
+  /** Adds everything a pod contributes (from r.info and the address claims). */
+  private assert(r: PodRec): void {
+    const ips = podIsActive(r.info) ? r.info.ips.filter((ip) => this.owner(ip) === r) : [];
+    if (!ips.length) return;
+    r.ips = ips;
+    r.active = true;
+    const n = this.ns(r.info.namespace);
+    n.pods.add(r);
+    const seenNamed = new Set<string>();
+    for (const np of r.info.namedPorts) {
+      const k = namedKey(np.name, np.protocol);
+      if (seenNamed.has(k)) continue; // the first container port of a name is the one that counts
+      seenNamed.add(k);
+      let s = this.byNamedPort.get(k);
+      if (!s) this.byNamedPort.set(k, (s = new Set()));
+      s.add(r);
+      if (this.anyNamed.has(k)) for (const ip of ips) this.store.put(anyNamedPortSet(np.name, PROTO_LC[np.protocol], ipFamily(ip)), this.npKey(ip, np), this.npElem(ip, np));
+    }
+    // Peers: candidates from the label indexes, each tested.
+    for (const p of n.scoped.candidates(r.info.labels)) if (matches(p.podSelector, r.info.labels)) this.joinPeer(p, r);
+    for (const p of this.nsPeerIndex.candidates(r.info.labels)) if (n.nsPeers.has(p) && matches(p.podSelector, r.info.labels)) this.joinPeer(p, r);
+    if (r.info.nodeName === this.opts.node) {
+      n.local.add(r);
+      for (const ip of ips) this.store.put(localSet(ipFamily(ip)), ip, ip);
+      this.regroup(r);
+    }
+  }
+
+  // ---------------------------------------------------------------- named ports
+
+  private npKey(ip: string, np: NamedPort): string {
+    return `${ip} ${PROTO_LC[np.protocol]} ${np.port}`;
+  }
+
+  private npElem(ip: string, np: NamedPort): unknown {
+    return { concat: [ip, PROTO_LC[np.protocol], np.port] };
+  }
+
+  private namedPortOf(r: PodRec, key: string): NamedPort | undefined {
+    return r.info.namedPorts.find((np) => namedKey(np.name, np.protocol) === key);
+  }
+
+  // ---------------------------------------------------------------- peers
+
+  private joinPeer(p: PeerRec, r: PodRec): void {
+    if (p.members.has(r)) return;
+    p.members.add(r);
+    r.peers.add(p);
+    for (const ip of r.ips) this.store.put(peerSet(p.hash, ipFamily(ip)), ip, ip);
+    for (const k of p.named.keys()) {
+      const np = this.namedPortOf(r, k);
+      if (np) for (const ip of r.ips) this.store.put(namedPortSet(p.hash, np.name, PROTO_LC[np.protocol], ipFamily(ip)), this.npKey(ip, np), this.npElem(ip, np));
+    }
+  }
+
+  private leavePeer(p: PeerRec, r: PodRec): void {
+    if (!p.members.delete(r)) return;
+    r.peers.delete(p);
+    for (const ip of r.ips) this.store.remove(peerSet(p.hash, ipFamily(ip)), ip);
+    for (const k of p.named.keys()) {
+      const np = this.namedPortOf(r, k);
+      if (np) for (const ip of r.ips) this.store.remove(namedPortSet(p.hash, np.name, PROTO_LC[np.protocol], ipFamily(ip)), this.npKey(ip, np));
+    }
+  }
+
+  /** The shared id of a pod peer of policy `pol`. */
+  private peerOf = (pol: NormalizedPolicy, peer: Extract<Peer, { kind: 'pods' }>): { id: string; hash: string } => {
+    const scope = peer.namespaceSelector ? '*' : pol.namespace;
+    const id = `${scope}\0${selectorKey(peer.namespaceSelector)}\0${selectorKey(peer.podSelector)}`;
+    return { id, hash: hash(id, 12) };
+  };
+
+  private peerSpec = new Map<string, { scope: string | undefined; podSelector: Selector; nsSelector: Selector | undefined }>();
+
+  private acquirePeer(id: string, named: ReadonlySet<string>): void {
+    let p = this.peers.get(id);
+    if (!p) {
+      const spec = this.peerSpec.get(id)!;
+      p = { id, hash: hash(id, 12), scope: spec.scope, podSelector: spec.podSelector, nsSelector: spec.nsSelector, members: new Set(), refs: 0, named: new Map() };
+      this.peers.set(id, p);
+      this.dirt.peers++;
+      for (const f of FAMILIES) this.store.define(peerSet(p.hash, f), { kind: 'set', type: addrType(f), flags: [] });
+      if (p.nsSelector) {
+        this.nsPeerAll.add(p);
+        this.nsPeerIndex.add(p, p.podSelector);
+        for (const n of this.namespaces.values()) {
+          if (!matches(p.nsSelector, n.labels)) continue;
+          n.nsPeers.add(p);
+          for (const r of n.pods) if (matches(p.podSelector, r.info.labels)) this.joinPeer(p, r);
+        }
+      } else {
+        const n = this.ns(p.scope!);
+        n.scoped.add(p, p.podSelector);
+        for (const r of n.pods) if (matches(p.podSelector, r.info.labels)) this.joinPeer(p, r);
+      }
+    }
+    p.refs++;
+    for (const k of named) {
+      const c = p.named.get(k) ?? 0;
+      p.named.set(k, c + 1);
+      if (c > 0) continue;
+      const [name, proto] = splitNamed(k);
+      for (const f of FAMILIES) this.store.define(namedPortSet(p.hash, name, PROTO_LC[proto], f), { kind: 'set', type: [addrType(f), 'inet_proto', 'inet_service'], flags: [] });
+      for (const r of p.members) {
+        const np = this.namedPortOf(r, k);
+        if (np) for (const ip of r.ips) this.store.put(namedPortSet(p.hash, np.name, PROTO_LC[np.protocol], ipFamily(ip)), this.npKey(ip, np), this.npElem(ip, np));
+      }
+    }
+  }
+
+  private releasePeer(id: string, named: ReadonlySet<string>): void {
+    const p = this.peers.get(id)!;
+    for (const k of named) {
+      const c = p.named.get(k)! - 1;
+      if (c > 0) { p.named.set(k, c); continue; }
+      p.named.delete(k);
+      const [name, proto] = splitNamed(k);
+      for (const f of FAMILIES) this.store.drop(namedPortSet(p.hash, name, PROTO_LC[proto], f));
+    }
+    if (--p.refs > 0) return;
+    this.dirt.peers++;
+    for (const r of p.members) r.peers.delete(p);
+    p.members.clear();
+    for (const f of FAMILIES) this.store.drop(peerSet(p.hash, f));
+    if (p.nsSelector) {
+      this.nsPeerAll.delete(p);
+      this.nsPeerIndex.remove(p);
+      for (const n of this.namespaces.values()) n.nsPeers.delete(p);
+    } else this.ns(p.scope!).scoped.remove(p);
+    this.peers.delete(id);
+    this.peerSpec.delete(id);
+  }
+
+  private acquireAnyNamed(k: string): void {
+    const c = this.anyNamed.get(k) ?? 0;
+    this.anyNamed.set(k, c + 1);
+    if (c > 0) return;
+    const [name, proto] = splitNamed(k);
+    for (const f of FAMILIES) this.store.define(anyNamedPortSet(name, PROTO_LC[proto], f), { kind: 'set', type: [addrType(f), 'inet_proto', 'inet_service'], flags: [] });
+    for (const r of this.byNamedPort.get(k) ?? []) {
+      const np = this.namedPortOf(r, k)!;
+      for (const ip of r.ips) this.store.put(anyNamedPortSet(name, PROTO_LC[proto], ipFamily(ip)), this.npKey(ip, np), this.npElem(ip, np));
+    }
+  }
+
+  private releaseAnyNamed(k: string): void {
+    const c = this.anyNamed.get(k)! - 1;
+    if (c > 0) return void this.anyNamed.set(k, c);
+    this.anyNamed.delete(k);
+    const [name, proto] = splitNamed(k);
+    for (const f of FAMILIES) this.store.drop(anyNamedPortSet(name, PROTO_LC[proto], f));
+  }
+
+  // ---------------------------------------------------------------- policies
+
+  private setPolicy(key: string, info: PolicyInfo | undefined): void {
+    let rec = this.policies.get(key);
+    if (!rec && !info) return;
+    const ns = this.ns(key.slice(0, key.indexOf('/')));
+    const oldSel = rec?.norm?.podSelector;
+    if (rec) {
+      ns.subjects.remove(rec);
+      // Groups that include it change chains (its rules), even if they keep their pods.
+      for (const g of rec.groups) this.dirtyGroups.add(g);
+    }
+    if (info) {
+      const r = normalizePolicy(info);
+      if (!rec) this.policies.set(key, (rec = { key, info, norm: r.policy, problems: r.problems, groups: new Set() }));
+      else Object.assign(rec, { info, norm: r.policy, problems: r.problems });
+      if (rec.norm) ns.subjects.add(rec, rec.norm.podSelector);
+    } else if (rec) this.policies.delete(key);
+    const newSel = info ? rec!.norm?.podSelector : undefined;
+    // This node's pods the policy selected or selects now are regrouped.
+    for (const r of ns.local) if ((oldSel && matches(oldSel, r.info.labels)) || (newSel && matches(newSel, r.info.labels))) this.regroup(r);
+  }
+
+  // ---------------------------------------------------------------- groups
+
+  /** Puts a local pod in the groups its selecting policies define. */
+  private regroup(r: PodRec): void {
+    const n = this.ns(r.info.namespace);
+    const cands = n.subjects.candidates(r.info.labels).filter((p) => p.norm && matches(p.norm.podSelector, r.info.labels)).sort((a, b) => cmp(a.key, b.key));
+    for (const dir of DIRS) {
+      const sel = cands.filter((p) => p.norm!.isolates[dir]);
+      if (!sel.length) { this.setGroup(r, dir, undefined); continue; }
+      // Ingress named ports resolve on the selected pod: they are part of the group.
+      const named = dir === 'ingress' && sel.some((p) => p.norm!.rules.ingress.some((rule) => rule.ports?.some((pm) => pm.kind === 'named')));
+      const namedPorts = named ? [...r.info.namedPorts].sort((a, b) => cmp(JSON.stringify(a), JSON.stringify(b))) : [];
+      const key = `${dir}\0${sel.map((p) => p.key).join('\0')}\0${named ? JSON.stringify(namedPorts) : ''}`;
+      let g = this.groups.get(key);
+      if (!g) {
+        g = { key, hash: hash(key, 10), dir, policies: sel, namedPorts, pods: new Set(), famCount: { 4: 0, 6: 0 }, refs: undefined, chains: [] };
+        this.groups.set(key, g);
+        for (const p of sel) p.groups.add(g);
+        this.dirtyGroups.add(g);
+      }
+      this.setGroup(r, dir, g);
+    }
+  }
+
+  private setGroup(r: PodRec, dir: Direction, g: GroupRec | undefined): void {
+    const old = r.groups[dir];
+    if (old === g) return;
+    if (old) {
+      old.pods.delete(r);
+      for (const ip of r.ips) {
+        const f = ipFamily(ip);
+        if (--old.famCount[f] === 0) this.dirtyGroups.add(old);
+        for (const pd of ['o', 'r'] as const) this.store.remove(dispatchMap(dir, f, pd), ip);
+        this.store.remove(counterMap(dir, f), ip);
+      }
+      this.store.dropCounter(counterName(dir, r.info.namespace, r.info.name));
+      if (!old.pods.size) this.dirtyGroups.add(old);
+      delete r.groups[dir];
+    }
+    if (g) {
+      g.pods.add(r);
+      const counter = counterName(dir, r.info.namespace, r.info.name);
+      this.store.addCounter(counter);
+      for (const ip of r.ips) {
+        const f = ipFamily(ip);
+        if (g.famCount[f]++ === 0) this.dirtyGroups.add(g);
+        for (const pd of ['o', 'r'] as const) this.store.put(dispatchMap(dir, f, pd), ip, groupChain(dir, f, pd, g.hash));
+        this.store.put(counterMap(dir, f), ip, counter);
+      }
+      r.groups[dir] = g;
+    }
+  }
+
+  /** Rebuilds the chains of the groups this event dirtied; drops emptied groups. */
+  private flushGroups(): void {
+    if (!this.dirtyGroups.size) return;
+    const dirty = [...this.dirtyGroups];
+    this.dirtyGroups.clear();
+    this.dirt.groups += dirty.length;
+    const release: GroupRefs[] = [];
+    for (const g of dirty) {
+      const oldChains = g.chains;
+      if (g.refs) release.push(g.refs);
+      if (!g.pods.size) {
+        this.groups.delete(g.key);
+        for (const p of g.policies) p.groups.delete(g);
+        g.refs = undefined;
+        g.chains = [];
+      } else {
+        const families = FAMILIES.filter((f) => g.famCount[f] > 0);
+        const lowered = lowerGroup({
+          dir: g.dir, hash: g.hash, policies: g.policies.flatMap((p) => (p.norm ? [p.norm] : [])), namedPorts: g.namedPorts, families,
+          peerOf: (pol, peer) => {
+            const r = this.peerOf(pol, peer);
+            if (!this.peerSpec.has(r.id)) this.peerSpec.set(r.id, { scope: peer.namespaceSelector ? undefined : pol.namespace, podSelector: peer.podSelector, nsSelector: peer.namespaceSelector });
+            return r;
+          },
+        });
+        // Take the new references before letting go of the old: a peer both use stays.
+        for (const [id, named] of lowered.refs.peers) this.acquirePeer(id, named);
+        for (const k of lowered.refs.anyNamed) this.acquireAnyNamed(k);
+        g.refs = lowered.refs;
+        g.chains = lowered.chains;
+        for (const c of lowered.chains) this.store.setChain({ name: c.name, rules: c.rules, comments: c.comments });
+      }
+      const now = new Set(g.chains.map((c) => c.name));
+      for (const c of oldChains) if (!now.has(c.name)) this.store.dropChain(c.name);
+    }
+    for (const refs of release) {
+      for (const [id, named] of refs.peers) this.releasePeer(id, named);
+      for (const k of refs.anyNamed) this.releaseAnyNamed(k);
+    }
+  }
+}
+
+function splitNamed(k: string): [string, 'TCP' | 'UDP' | 'SCTP'] {
+  const i = k.lastIndexOf('/');
+  return [k.slice(0, i), k.slice(i + 1) as 'TCP' | 'UDP' | 'SCTP'];
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export { setKey };

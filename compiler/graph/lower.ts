@@ -1,0 +1,157 @@
+// Lowering: one group of local pods (selected by the same policies in one direction) into
+// its chains, one per family and packet direction. Stateless: the same group gives the same
+// chains. The rules refer to shared named sets (a peer's addresses, a peer's named ports)
+// by name; what those sets hold is the engine's business, so a pod joining a peer never
+// changes a chain.
+//
+// Each chain: for every rule of every selecting policy (policies sorted by id, rules in
+// written order) and every peer of that rule, one or a few nft rules that `return` on a match
+// (accept for this direction), each with a comment naming its origin (`x/web ingress[0]
+// from[1]`); then the per-pod drop counter (a counter map keyed by the local address) and
+// `drop`. A rule's ports become anonymous sets inside the rule: exact ports in a hash set,
+// port ranges in an interval set, whole protocols as `meta l4proto { … }`.
+import { rangeElem, type Family } from '../cidr.js';
+import { roles } from '../groups.js';
+import type { NamedPort, Protocol } from '../model.js';
+import type { Expr, Rule } from '../nft.js';
+import { anyNamedPortSet, counterMap, groupChain, namedPortSet, peerSet, ruleComment } from '../nft/names.js';
+import type { Direction, NormalizedPolicy, Peer } from '../policy.js';
+
+const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
+const payload = (protocol: string, field: string): Expr => ({ payload: { protocol, field } });
+const meta = (key: string): Expr => ({ meta: { key } });
+const match = (left: unknown, right: unknown): Expr => ({ match: { op: '==', left, right } });
+const anon = (elems: unknown[]): { set: unknown[] } => ({ set: sortByJson(elems) });
+const RETURN: Expr = { return: null };
+const DROP: Expr = { drop: null };
+
+function sortByJson(xs: unknown[]): unknown[] {
+  const m = new Map(xs.map((x) => [JSON.stringify(x), x]));
+  return [...m.keys()].sort().map((k) => m.get(k));
+}
+
+/** Where a rule came from: the policy, direction, rule index, and peer index (null: no peers). */
+export interface RuleOrigin {
+  readonly policy: string;
+  readonly direction: Direction;
+  readonly rule: number;
+  readonly peer: number | null;
+}
+
+/** What a group's rules read from the shared sets (so the engine keeps exactly those). */
+export interface GroupRefs {
+  /** Peer ids used as peers, each with the named ports (`name/PROTO`) looked up on them. */
+  readonly peers: Map<string, Set<string>>;
+  /** Named ports (`name/PROTO`) looked up on every pod of the cluster. */
+  readonly anyNamed: Set<string>;
+}
+
+export interface LoweredChain {
+  readonly name: string;
+  readonly rules: Rule[];
+  readonly comments: (string | undefined)[];
+  readonly origins: (RuleOrigin | undefined)[];
+}
+
+export interface GroupInput {
+  readonly dir: Direction;
+  readonly hash: string;
+  /** The selecting policies, sorted by id. */
+  readonly policies: readonly NormalizedPolicy[];
+  /** Ingress: the group's pods' named ports (equal for all of them when a policy reads them). */
+  readonly namedPorts: readonly NamedPort[];
+  readonly families: readonly Family[];
+  /** The shared id (and set hash) of a pod peer of policy `p`. */
+  peerOf(p: NormalizedPolicy, peer: Extract<Peer, { kind: 'pods' }>): { id: string; hash: string };
+}
+
+export function mergePortRanges(rs: readonly [number, number][]): [number, number][] {
+  const s = [...rs].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const out: [number, number][] = [];
+  for (const [lo, hi] of s) {
+    const last = out[out.length - 1];
+    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+export const namedKey = (name: string, proto: Protocol) => `${name}/${proto}`;
+
+export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: GroupRefs } {
+  const refs: GroupRefs = { peers: new Map(), anyNamed: new Set() };
+  const chains: LoweredChain[] = [];
+  const peerField = g.dir === 'ingress' ? 'from' : 'to';
+  for (const f of g.families) {
+    const ipp = f === 4 ? 'ip' : 'ip6';
+    for (const pd of ['o', 'r'] as const) {
+      const { local, peer: peerAddr, port } = roles(g.dir, pd);
+      const ch: LoweredChain = { name: groupChain(g.dir, f, pd, g.hash), rules: [], comments: [], origins: [] };
+      const l4port = { concat: [meta('l4proto'), payload('th', port)] };
+      const addrPortKey = { concat: [payload(ipp, peerAddr), meta('l4proto'), payload('th', port)] };
+      for (const p of g.policies) {
+        p.rules[g.dir].forEach((rule, i) => {
+          const peers: (Peer | null)[] = rule.peers === null ? [null] : [...rule.peers];
+          peers.forEach((peer, j) => {
+            const origin: RuleOrigin = { policy: p.id, direction: g.dir, rule: i, peer: rule.peers === null ? null : j };
+            const comment = ruleComment(`${p.id} ${g.dir}[${i}]${rule.peers === null ? '' : ` ${peerField}[${j}]`}`);
+            const emit = (r: Expr[]) => {
+              ch.rules.push([...r, RETURN]);
+              ch.comments.push(comment);
+              ch.origins.push(origin);
+            };
+            // The peer's part of the match; undefined: this peer matches nothing in this family.
+            let peerMatch: Expr[] | undefined;
+            let shared: { id: string; hash: string } | undefined;
+            if (peer === null) peerMatch = [];
+            else if (peer.kind === 'pods') {
+              shared = g.peerOf(p, peer);
+              if (!refs.peers.has(shared.id)) refs.peers.set(shared.id, new Set());
+              peerMatch = [match(payload(ipp, peerAddr), `@${peerSet(shared.hash, f)}`)];
+            } else {
+              const ranges = peer.ranges.filter((r) => r.family === f);
+              peerMatch = ranges.length ? [match(payload(ipp, peerAddr), anon(ranges.map(rangeElem)))] : undefined;
+            }
+            if (rule.ports === null) {
+              if (peerMatch) emit(peerMatch);
+              return;
+            }
+            const whole: string[] = [], exact: unknown[] = [], ranged: Record<string, [number, number][]> = {};
+            for (const pm of rule.ports) {
+              const proto = PROTO[pm.protocol];
+              if (pm.kind === 'all') whole.push(proto);
+              else if (pm.kind === 'range' && pm.from === pm.to) exact.push({ concat: [proto, pm.from] });
+              else if (pm.kind === 'range') (ranged[proto] ??= []).push([pm.from, pm.to]);
+              else if (g.dir === 'ingress') {
+                // > named port: resolved on the destination pod, here the selected local pod.
+                const np = g.namedPorts.find((x) => x.name === pm.name && x.protocol === pm.protocol);
+                if (np) exact.push({ concat: [proto, np.port] });
+              } else {
+                // Egress: resolved on each destination pod, through a shared `addr . proto . port` set.
+                const key = namedKey(pm.name, pm.protocol);
+                if (peer?.kind === 'pods') {
+                  refs.peers.get(shared!.id)!.add(key);
+                  emit([match(addrPortKey, `@${namedPortSet(shared!.hash, pm.name, proto, f)}`)]);
+                } else if (peerMatch) {
+                  refs.anyNamed.add(key);
+                  emit([...peerMatch, match(addrPortKey, `@${anyNamedPortSet(pm.name, proto, f)}`)]);
+                }
+              }
+            }
+            if (!peerMatch) return;
+            if (whole.length) emit([...peerMatch, match(meta('l4proto'), anon([...new Set(whole)]))]);
+            if (exact.length) emit([...peerMatch, match(l4port, anon(exact))]);
+            // Interval sets refuse overlapping elements: merge each protocol's ranges first.
+            const intervals = Object.entries(ranged).flatMap(([proto, rs]) => mergePortRanges(rs).map(([lo, hi]) => ({ concat: [proto, lo === hi ? lo : { range: [lo, hi] }] })));
+            if (intervals.length) emit([...peerMatch, match(l4port, anon(intervals))]);
+          });
+        });
+      }
+      ch.rules.push([{ counter: { map: { key: payload(ipp, local), data: `@${counterMap(g.dir, f)}` } } }], [DROP]);
+      ch.comments.push(undefined, undefined);
+      ch.origins.push(undefined, undefined);
+      chains.push(ch);
+    }
+  }
+  return { chains, refs };
+}

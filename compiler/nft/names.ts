@@ -1,0 +1,77 @@
+// Every name the compiler gives an nft object, in one place, with the limits they live in.
+//
+// Limits (checked with nft 1.0.6 on Linux 6.x): table, chain, set, map and counter names are
+// NFT_NAME_MAXLEN = 256 bytes including the terminating NUL, so at most 255 bytes; a rule
+// comment (NFTNL_UDATA_COMMENT_MAXLEN) is at most 127 bytes. Kubernetes names are longer
+// (a namespace 63 characters, a pod or policy name 253), so names derived from them are cut by
+// bytes, never inside a UTF-8 character, and made unique by a hash of the whole uncut text.
+//
+// Every derived name below is either fixed, or `<prefix>_<hash>` where the hash covers every
+// input that tells two objects apart, or a readable part followed by such a hash: two
+// different inputs never share a name (up to the hash; 64 bits for objects keyed by
+// Kubernetes names). `isOwnObject` recognises all of them.
+import { createHash } from 'node:crypto';
+import type { Family } from '../cidr.js';
+import type { Direction } from '../policy.js';
+
+export { dispatchMap } from '../base.js';
+
+/** Bytes in an nft object name (NFT_NAME_MAXLEN 256, minus the NUL). */
+export const NFT_NAME_MAX_BYTES = 255;
+/** Bytes in a rule comment (nft refuses 128 and more). */
+export const NFT_COMMENT_MAX_BYTES = 127;
+
+export const SHORT: Record<Direction, 'in' | 'eg'> = { ingress: 'in', egress: 'eg' };
+
+export function shortHash(s: string, len = 10): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, len);
+}
+
+/** `s` cut to at most `max` bytes of UTF-8, never inside a character. */
+export function cutBytes(s: string, max: number): string {
+  const b = Buffer.from(s, 'utf8');
+  if (b.length <= max) return s;
+  let end = max;
+  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--; // back off continuation bytes
+  return b.subarray(0, end).toString('utf8');
+}
+
+const DNS = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
+
+/** Drop counter of one local pod in one direction: `drop_in_<ns>_<pod>` when both are valid
+ *  Kubernetes names (which hold no `_`, so the split is unambiguous and fits: 8 + 63 + 1 +
+ *  253 bytes); otherwise the same with other characters replaced, cut, and `__<hash>` of the
+ *  exact names added (no plain name holds `__`, so the two forms never meet). */
+export function counterName(dir: Direction, ns: string, pod: string): string {
+  const plain = `drop_${SHORT[dir]}_${ns}_${pod}`;
+  if (DNS.test(ns) && DNS.test(pod) && Buffer.byteLength(plain) <= NFT_NAME_MAX_BYTES) return plain;
+  const clean = (s: string) => s.replace(/[^A-Za-z0-9.-]/g, '-');
+  const h = shortHash(`${dir}\0${ns}\0${pod}`, 16);
+  return `${cutBytes(`drop_${SHORT[dir]}_${clean(ns)}_${clean(pod)}`, 120)}__${h}`;
+}
+/** Counter map (local address -> that pod's drop counter). */
+export const counterMap = (dir: Direction, f: Family) => `cnt_${SHORT[dir]}${f}`;
+/** One group's chain for a family and packet direction (o: original, r: reply). */
+export const groupChain = (dir: Direction, f: Family, pd: 'o' | 'r', hash: string) => `${SHORT[dir]}${f}${pd}_${hash}`;
+/** A peer's address set: `peer_<hash of policy namespace + selectors>_<family>`. */
+export const peerSet = (peerHash: string, f: Family) => `peer_${peerHash}_${f}`;
+/** Destination pods of a peer exposing a named port: `addr . proto . port`. */
+export const namedPortSet = (peerHash: string, name: string, proto: string, f: Family) => `np_${shortHash(`${peerHash}\0${name}\0${proto}`, 12)}_${f}`;
+/** Every active pod of the cluster exposing a named port (egress to any peer / an ipBlock). */
+export const anyNamedPortSet = (name: string, proto: string, f: Family) => `npany_${shortHash(`${name}\0${proto}`, 12)}_${f}`;
+/** Addresses of every active pod on this node (the base chains use them). */
+export const localSet = (f: Family) => `local${f}`;
+
+/** A rule comment naming its origin, cut to nft's limit (with a hash when cut). */
+export function ruleComment(text: string): string {
+  if (Buffer.byteLength(text, 'utf8') <= NFT_COMMENT_MAX_BYTES) return text;
+  const h = shortHash(text, 12);
+  return `${cutBytes(text, NFT_COMMENT_MAX_BYTES - h.length - 1)}~${h}`;
+}
+
+const OWN = /^(forward|input|local[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}|peer_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
+
+/** True for every name this module derives (objects of our table that we manage). */
+export function isOwnObject(name: string): boolean {
+  return Buffer.byteLength(name, 'utf8') <= NFT_NAME_MAX_BYTES && OWN.test(name);
+}

@@ -1,0 +1,267 @@
+// The element store (as kube-proxy's nftables mode keeps one): what the table should hold
+// (`wanted`), and, for whatever changed since the last commit, what it held before (the
+// state last handed to nft). From the two come the full batch (the whole table, one
+// transaction) and the delta batch (only what changed, in the order nft needs).
+//
+// Invariant: written = wanted with every recorded "before" value put back. A value is recorded
+// the first time a key is touched after a commit, so recording costs what the change costs,
+// and a change undone before the commit (a pod deleted and re-added) cancels out.
+import type { BaseHook, Batch, ChainDef, Command, MapDef, Rule, Ruleset, SetDef } from '../nft.js';
+import { elemKey, fullBatch } from '../nft.js';
+
+type Shape = { readonly kind: 'set'; readonly type: SetDef['type']; readonly flags: readonly string[] } | { readonly kind: 'map'; readonly type: MapDef['type']; readonly map: MapDef['map'] };
+
+interface Container {
+  readonly shape: Shape;
+  /** Set: element key -> element. Map: key (an address) -> value (a chain or counter name). */
+  readonly elems: Map<string, unknown>;
+}
+
+const ABSENT = undefined;
+const shapeKey = (s: Shape | undefined) => (s ? JSON.stringify(s) : '');
+const sameChain = (a: ChainDef, b: ChainDef) => a === b || JSON.stringify([a.base, a.rules, a.comments]) === JSON.stringify([b.base, b.rules, b.comments]);
+
+/** The key of a set element: an address or other plain string is its own key. */
+export const setKey = (e: unknown): string => (typeof e === 'string' ? e : elemKey(e));
+
+export class ElementStore {
+  private readonly containers = new Map<string, Container>();
+  private readonly chainDefs = new Map<string, ChainDef>();
+  private readonly counters = new Set<string>();
+  // What was written, for what changed since the last commit.
+  private containerBefore = new Map<string, Shape | undefined>();
+  private elemBefore = new Map<string, Map<string, unknown>>();
+  private chainBefore = new Map<string, ChainDef | undefined>();
+  private counterBefore = new Map<string, boolean>();
+
+  // ---------------------------------------------------------------- containers
+
+  private touchContainer(name: string): void {
+    if (!this.containerBefore.has(name)) this.containerBefore.set(name, this.containers.get(name)?.shape);
+  }
+
+  /** Creates a set or map unless it exists with that shape (a new shape replaces it). */
+  define(name: string, shape: Shape): void {
+    const c = this.containers.get(name);
+    if (c && shapeKey(c.shape) === shapeKey(shape)) return;
+    if (c) this.drop(name);
+    this.touchContainer(name);
+    this.containers.set(name, { shape, elems: new Map() });
+  }
+
+  has(name: string): boolean {
+    return this.containers.has(name);
+  }
+
+  /** Removes a set or map with its elements. */
+  drop(name: string): void {
+    const c = this.containers.get(name);
+    if (!c) return;
+    const existedBefore = this.containerBefore.has(name) ? this.containerBefore.get(name) !== ABSENT : true;
+    this.touchContainer(name);
+    if (existedBefore) {
+      // Remember every element as written, in case the container comes back in this round.
+      const before = this.elemBefore.get(name);
+      const written = new Map(c.elems);
+      if (before) for (const [k, v] of before) v === ABSENT ? written.delete(k) : written.set(k, v);
+      const all = new Map<string, unknown>();
+      for (const [k, v] of written) all.set(k, v);
+      this.elemBefore.set(name, all);
+    } else this.elemBefore.delete(name);
+    this.containers.delete(name);
+  }
+
+  private touchElem(name: string, c: Container, key: string): void {
+    if (this.containerBefore.get(name) === ABSENT && this.containerBefore.has(name)) return; // new this round: added whole
+    let m = this.elemBefore.get(name);
+    if (!m) this.elemBefore.set(name, (m = new Map()));
+    if (!m.has(key)) m.set(key, c.elems.get(key));
+  }
+
+  private container(name: string): Container {
+    const c = this.containers.get(name);
+    if (!c) throw new Error(`element store: no set or map ${name}`);
+    return c;
+  }
+
+  /** Puts an element (set: key -> element; map: key -> value). */
+  put(name: string, key: string, value: unknown): void {
+    const c = this.container(name);
+    if (c.elems.get(key) === value) return;
+    this.touchElem(name, c, key);
+    c.elems.set(key, value);
+  }
+
+  /** Removes an element (no-op when absent). */
+  remove(name: string, key: string): void {
+    const c = this.container(name);
+    if (!c.elems.has(key)) return;
+    this.touchElem(name, c, key);
+    c.elems.delete(key);
+  }
+
+  size(name: string): number {
+    return this.containers.get(name)?.elems.size ?? 0;
+  }
+
+  // ---------------------------------------------------------------- chains and counters
+
+  setChain(c: ChainDef): void {
+    const old = this.chainDefs.get(c.name);
+    if (old && sameChain(old, c)) return;
+    if (!this.chainBefore.has(c.name)) this.chainBefore.set(c.name, old);
+    this.chainDefs.set(c.name, c);
+  }
+
+  dropChain(name: string): void {
+    if (!this.chainDefs.has(name)) return;
+    if (!this.chainBefore.has(name)) this.chainBefore.set(name, this.chainDefs.get(name));
+    this.chainDefs.delete(name);
+  }
+
+  chains(): ChainDef[] {
+    return [...this.chainDefs.values()];
+  }
+
+  counts(): { chain: number; rule: number; set: number; element: number } {
+    let rule = 0, element = 0;
+    for (const c of this.chainDefs.values()) rule += c.rules.length;
+    for (const c of this.containers.values()) element += c.elems.size;
+    return { chain: this.chainDefs.size, rule, set: this.containers.size, element };
+  }
+
+  chain(name: string): ChainDef | undefined {
+    return this.chainDefs.get(name);
+  }
+
+  addCounter(name: string): void {
+    if (this.counters.has(name)) return;
+    if (!this.counterBefore.has(name)) this.counterBefore.set(name, false);
+    this.counters.add(name);
+  }
+
+  dropCounter(name: string): void {
+    if (!this.counters.has(name)) return;
+    if (!this.counterBefore.has(name)) this.counterBefore.set(name, true);
+    this.counters.delete(name);
+  }
+
+  // ---------------------------------------------------------------- output
+
+  /** The wanted table as a Ruleset value (sorted by name, elements sorted). */
+  ruleset(table: string): Ruleset {
+    const sets: SetDef[] = [], maps: MapDef[] = [];
+    for (const name of [...this.containers.keys()].sort()) {
+      const c = this.containers.get(name)!;
+      if (c.shape.kind === 'set') sets.push({ name, type: c.shape.type, flags: c.shape.flags, elems: sortedElems(c) });
+      else maps.push({ name, type: c.shape.type, map: c.shape.map, elems: mapElems(c, [...c.elems.keys()].sort()) });
+    }
+    const chains = [...this.chainDefs.keys()].sort().map((n) => this.chainDefs.get(n)!);
+    return { family: 'inet', table, chains, counters: [...this.counters].sort(), sets, maps };
+  }
+
+  fullBatch(table: string): Batch {
+    return fullBatch(this.ruleset(table));
+  }
+
+  /** True when the wanted table differs from the written one. */
+  changed(): boolean {
+    for (const [n, b] of this.chainBefore) {
+      const now = this.chainDefs.get(n);
+      if (!b || !now || !sameChain(b, now)) return true;
+    }
+    for (const [n, b] of this.counterBefore) if (b !== this.counters.has(n)) return true;
+    for (const [n, b] of this.containerBefore) if (shapeKey(b) !== shapeKey(this.containers.get(n)?.shape)) return true;
+    for (const [n, m] of this.elemBefore) {
+      const c = this.containers.get(n);
+      if (!c) continue;
+      for (const [k, v] of m) if (!sameValue(v, c.elems.get(k))) return true;
+    }
+    return false;
+  }
+
+  /** The transaction that turns the written table into the wanted one (see the order below),
+   *  or undefined when nothing changed. */
+  deltaBatch(table: string): Batch | undefined {
+    if (!this.changed()) return undefined;
+    const ref = { family: 'inet' as const, table };
+    const head: Command[] = [], flush: Command[] = [], delElems: Command[] = [], delContainers: Command[] = [], reAdd: Command[] = [], addElems: Command[] = [], delTail: Command[] = [], rules: Command[] = [];
+    const containerObj = (name: string, c: Container, withElems: boolean): Command => {
+      const elems = withElems ? (c.shape.kind === 'set' ? sortedElems(c) : mapElems(c, [...c.elems.keys()].sort())) : [];
+      const o: Record<string, unknown> = { ...ref, name, type: c.shape.type };
+      if (c.shape.kind === 'set' && c.shape.flags.length) o.flags = c.shape.flags;
+      if (c.shape.kind === 'map') o.map = c.shape.map;
+      if (elems.length) o.elem = elems;
+      return c.shape.kind === 'set' ? { add: { set: o } } : { add: { map: o } };
+    };
+    // 1. new chains (empty), counters, sets and maps (whole); 2. flush chains that change or go.
+    for (const n of [...this.chainBefore.keys()].sort()) {
+      const b = this.chainBefore.get(n), now = this.chainDefs.get(n);
+      if (!b && now) head.push({ add: { chain: chainObj(ref, now) } });
+      if (b && (!now || !sameChain(b, now)) && b.rules.length) flush.push({ flush: { chain: { ...ref, name: n } } });
+      if (now && (!b || !sameChain(b, now))) for (const [i, r] of now.rules.entries()) rules.push({ add: { rule: ruleObj(ref, n, r, now.comments?.[i]) } });
+      if (b && !now) delTail.push({ delete: { chain: { ...ref, name: n } } });
+    }
+    for (const n of [...this.counterBefore.keys()].sort()) {
+      const b = this.counterBefore.get(n)!, now = this.counters.has(n);
+      if (!b && now) head.push({ add: { counter: { ...ref, name: n } } });
+      if (b && !now) delTail.push({ delete: { counter: { ...ref, name: n } } });
+    }
+    const names = new Set([...this.containerBefore.keys(), ...this.elemBefore.keys()]);
+    for (const n of [...names].sort()) {
+      const hadShape = this.containerBefore.has(n) ? this.containerBefore.get(n) : this.containers.get(n)?.shape;
+      const c = this.containers.get(n);
+      if (!hadShape && c) { head.push(containerObj(n, c, true)); continue; }
+      if (hadShape && !c) { delContainers.push({ delete: { [hadShape.kind]: { ...ref, name: n } } }); continue; }
+      if (!hadShape || !c) continue;
+      if (shapeKey(hadShape) !== shapeKey(c.shape)) {
+        delContainers.push({ delete: { [hadShape.kind]: { ...ref, name: n } } });
+        reAdd.push(containerObj(n, c, true));
+        continue;
+      }
+      const before = this.elemBefore.get(n);
+      if (!before) continue;
+      const gone: unknown[] = [], come: unknown[] = [];
+      for (const k of [...before.keys()].sort()) {
+        const was = before.get(k), is = c.elems.get(k);
+        if (sameValue(was, is)) continue;
+        if (was !== ABSENT) gone.push(c.shape.kind === 'set' ? was : k);
+        if (is !== ABSENT) come.push(c.shape.kind === 'set' ? is : mapElem(c, k, is));
+      }
+      if (gone.length) delElems.push({ delete: { element: { ...ref, name: n, elem: gone } } });
+      if (come.length) addElems.push({ add: { element: { ...ref, name: n, elem: come } } });
+    }
+    // The order: each step refers only to what the steps before it left in place.
+    return { nftables: [...head, ...flush, ...delElems, ...delContainers, ...reAdd, ...addElems, ...delTail, ...rules] };
+  }
+
+  /** nft took the last batch: the wanted table is now the written one. */
+  commit(): void {
+    this.containerBefore = new Map();
+    this.elemBefore = new Map();
+    this.chainBefore = new Map();
+    this.counterBefore = new Map();
+  }
+}
+
+const sameValue = (a: unknown, b: unknown) => a === b || (a !== ABSENT && b !== ABSENT && typeof a === 'object' && elemKey(a) === elemKey(b));
+
+function sortedElems(c: Container): unknown[] {
+  return [...c.elems.entries()].map(([k, e]) => [elemKey(e), e] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, e]) => e);
+}
+
+function mapElem(c: Container, k: string, v: unknown): readonly [unknown, unknown] {
+  return c.shape.kind === 'map' && c.shape.map === 'verdict' ? [k, { jump: { target: v } }] : [k, v];
+}
+
+function mapElems(c: Container, keys: readonly string[]): (readonly [unknown, unknown])[] {
+  return keys.map((k) => mapElem(c, k, c.elems.get(k)));
+}
+
+function chainObj(ref: { family: 'inet'; table: string }, c: ChainDef): Record<string, unknown> {
+  return c.base ? { ...ref, name: c.name, ...(c.base as BaseHook) } : { ...ref, name: c.name };
+}
+
+function ruleObj(ref: { family: 'inet'; table: string }, chain: string, r: Rule, comment?: string): Record<string, unknown> {
+  return comment ? { ...ref, chain, expr: r, comment } : { ...ref, chain, expr: r };
+}
