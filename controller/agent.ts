@@ -73,6 +73,10 @@ export class Agent {
    *  histogram); bounded so that a wedged nft cannot grow memory without limit. */
   private pending: SourceEvent[] = [];
   private syncs = 0;
+  /** True from the start of a sync until its batch is committed (or failed): events that
+   *  arrive meanwhile wait in `deferred`, since committing would mark them as written. */
+  private syncing = false;
+  private deferred: ClusterEvent[] = [];
 
   constructor(private readonly o: AgentOptions) {
     this.engine = new PolicyEngine(o.compile);
@@ -107,6 +111,7 @@ export class Agent {
     this.o.metrics.event(e.kind, e.action);
     if (this.pending.length < MAX_TRACKED_EVENTS) this.pending.push(e);
     if (!e.change || this.needReconcile) this.needReconcile = true;
+    else if (this.syncing) this.deferred.push(e.change);
     else this.engine.apply(e.change);
   }
 
@@ -125,6 +130,7 @@ export class Agent {
     const type: SyncType = full ? 'full' : 'partial';
     const started = this.o.clock.now();
     let stage: 'compile' | 'apply' = 'compile';
+    this.syncing = true;
     try {
       const snap = this.o.source.snapshot();
       if (this.needReconcile) {
@@ -177,6 +183,11 @@ export class Agent {
       );
       throw e instanceof SyncError ? e : new SyncError(stage, err.message, { cause: e });
     } finally {
+      this.syncing = false;
+      // Events that arrived during the sync go into the engine now (the next sync sends them).
+      const late = this.deferred;
+      this.deferred = [];
+      for (const ev of late) this.engine.apply(ev);
       this.o.metrics.observeSync(type, (this.o.clock.now() - started) / 1000);
     }
   }

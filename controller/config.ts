@@ -127,7 +127,7 @@ export const RUN_USAGE = `usage: netpol-nft run [flags]
   --table NAME              nftables table in family inet (default ${DEFAULTS.table})
   --ct-mark-mask HEX        conntrack mark bits for the ruleset generation (default 0x${DEFAULTS.ctMarkMask.toString(16).padStart(8, '0')})
   --established-fast-path   accept established connections up front (policy changes hit new connections only)
-  --debounce DUR            quiet time before a sync (alias --min-sync-interval; default ${DEFAULTS.debounceMs}ms)
+  --debounce DUR            least gap between two syncs; a change after quiet syncs at once (alias --min-sync-interval; default ${DEFAULTS.debounceMs}ms)
   --max-sync-delay DUR      longest a change waits during a burst of events (default ${DEFAULTS.maxSyncDelayMs}ms)
   --retry-min DUR, --retry-max DUR   backoff after a failed sync (default ${DEFAULTS.retryMinMs}ms .. ${DEFAULTS.retryMaxMs / 1000}s)
   --resync-interval DUR     drift check: table and chains still ours? every 10th check replaces the table whole (default ${DEFAULTS.resyncIntervalMs / 1000}s)

@@ -1,7 +1,9 @@
-// The one place that decides WHEN to sync. Events only call request(); the runner turns a
-// burst of them into a handful of syncs (debounce, bounded by a maximum delay), retries a
-// failed sync with capped exponential backoff, and runs a periodic drift check. Only one
-// sync runs at a time. Time comes from an injected Clock, so tests drive it by hand.
+// The one place that decides WHEN to sync. Events only call request(); the runner syncs at
+// once when it has been idle, and under a burst coalesces: syncs start at least `debounceMs`
+// after the previous one ended (whatever came meanwhile goes in one transaction), and no
+// change waits more than `maxDelayMs`. It retries a failed sync with capped exponential
+// backoff and runs a periodic drift check. Only one sync runs at a time. Time comes from an
+// injected Clock, so tests drive it by hand.
 
 export interface Timer {
   cancel(): void;
@@ -27,7 +29,8 @@ export type SyncReason = 'change' | 'retry' | 'drift';
 
 export interface RunnerOptions {
   readonly clock: Clock;
-  /** Quiet time after the last event before syncing. */
+  /** Least time from the end of one sync to the start of the next (a lone change after
+   *  that much quiet is synced at once). */
   readonly debounceMs: number;
   /** Longest a change waits, however long the burst lasts. */
   readonly maxDelayMs: number;
@@ -50,6 +53,8 @@ export class SyncRunner {
   private inFlight: Promise<void> | undefined;
   private failures = 0;
   private retryAt: number | undefined;
+  /** When the last sync ended (undefined before the first). */
+  private lastSyncEnd: number | undefined;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -103,14 +108,17 @@ export class SyncRunner {
     if (this.pendingSince === undefined) return;
     // During a backoff, changes wait for the retry: nft is failing, hammering it helps nobody.
     if (this.retryAt !== undefined && this.retryAt > now) return this.schedule(this.retryAt - now);
-    const at = Math.min(now + this.o.debounceMs, this.pendingSince + this.o.maxDelayMs);
+    const earliest = this.lastSyncEnd === undefined ? now : Math.max(now, this.lastSyncEnd + this.o.debounceMs);
+    const at = Math.min(earliest, this.pendingSince + this.o.maxDelayMs);
+    // A sync already due no later than that stays where it is.
+    if (this.timer && this.timerAt <= at) return;
     this.schedule(Math.max(0, at - now));
   }
 
   private schedule(delay: number): void {
     const at = this.o.clock.now() + delay;
-    // Debounce moves the deadline later, but never past pendingSince + maxDelay (computed by
-    // the caller); a retry or a start may move it earlier.
+    // The caller bounds the deadline by pendingSince + maxDelay; a retry or a start may move
+    // it earlier.
     this.timer?.cancel();
     this.timerAt = at;
     this.timer = this.o.clock.after(delay, () => {
@@ -139,6 +147,7 @@ export class SyncRunner {
     this.inFlight = p;
     await p;
     this.inFlight = undefined;
+    this.lastSyncEnd = this.o.clock.now();
     if (ok) {
       this.failures = 0;
       this.retryAt = undefined;

@@ -2,7 +2,8 @@
 // fails on demand), a source fed by hand, the runner on a fake clock.
 import { expect } from 'chai';
 import { pino } from 'pino';
-import type { Batch, Cluster, Problem } from '../../compiler/index.js';
+import { compile, fullBatch, type Batch, type Cluster, type Problem } from '../../compiler/index.js';
+import { MemTable } from '../helpers/mem-table.js';
 import { parseConfig } from '../../controller/config.js';
 import type { NftPort } from '../../controller/nft.js';
 import { startAgent, type AgentHandle } from '../../controller/run.js';
@@ -13,9 +14,14 @@ import type { LogLine } from './harness.js';
 class FakeNft implements NftPort {
   batches: Batch[] = [];
   failing = false;
+  /** Runs while a batch is in nft's hands (before apply resolves). */
+  during: (() => void) | undefined;
   async apply(json: string): Promise<void> {
     if (this.failing) throw new Error('nft: injected failure');
     this.batches.push(JSON.parse(json) as Batch);
+    const d = this.during;
+    this.during = undefined;
+    d?.();
   }
   async list(): Promise<string | undefined> {
     return undefined;
@@ -130,5 +136,25 @@ describe('agent: sync decisions (fake nft, fake clock)', () => {
     change({ ...src.state.cluster, policies: [] });
     await clock.advance(50);
     expect(logs.filter((l) => String(l.msg).startsWith('resolved: networkpolicy x/bad'))).to.have.length(1);
+  });
+
+  it('applies per-object events as they come; one that arrives while nft holds a batch is sent next, not lost', async () => {
+    const b = pod('b', '192.0.2.11'), c = pod('c', '192.0.2.12');
+    const send = (p: typeof b) => {
+      src.state = { cluster: { ...src.state.cluster, pods: [...src.state.cluster.pods, p] }, problems: [] };
+      src.hooks!.onChange({ kind: 'pod', action: 'add', seenAt: clock.now(), object: `x/${p.name}`, change: { kind: 'pod', op: 'upsert', pod: p } });
+      h.runner.request();
+    };
+    nft.during = () => send(c); // c arrives while b's transaction is in flight
+    send(b);
+    await clock.advance(50);
+    await clock.advance(50);
+    // Every batch, applied in order to a table that refuses what nft refuses, ends equal to
+    // a fresh compile of the final state.
+    const table = new MemTable();
+    for (const batch of nft.batches) table.apply(batch);
+    expect(nft.batches.length).to.equal(3);
+    expect(JSON.stringify(nft.batches[2])).to.include('192.0.2.12');
+    expect(table.dump({ withoutChain: 'forward' })).to.equal(MemTable.of(fullBatch(compile(src.state.cluster, { node: 'n1' }).ruleset)).dump({ withoutChain: 'forward' }));
   });
 });

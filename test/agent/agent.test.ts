@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import type { FileSource } from '../../controller/file-source.js';
 import type { AgentHandle } from '../../controller/run.js';
 import { Netns, requireKernel } from '../helpers/kernel.js';
-import { expectedListing, flag, metricValue, nftWrapper, ns, pod, policy, removeLeftovers, removeRoot, RUN, scratchRoot, settle, SourceDir, startTestAgent, waitFor, type LogLine } from './harness.js';
+import { blankGeneration, expectedListing, flag, metricValue, nftWrapper, ns, pod, policy, removeLeftovers, removeRoot, RUN, scratchRoot, settle, SourceDir, startTestAgent, waitFor, type LogLine } from './harness.js';
 
 describe('agent: reconcile loop on the real kernel (file source)', function () {
   this.timeout(120_000);
@@ -16,7 +16,7 @@ describe('agent: reconcile loop on the real kernel (file source)', function () {
   let logs: LogLine[];
   let nft: ReturnType<typeof nftWrapper>;
 
-  const kernel = () => node.listTable('inet', 'netpol_nft');
+  const kernel = () => blankGeneration(node.listTable('inet', 'netpol_nft'));
   const expected = () => expectedListing(scratch, src.dir);
   const agent = () => h!;
 
@@ -141,7 +141,7 @@ describe('agent: reconcile loop on the real kernel (file source)', function () {
       src.put(policy('x/web', { podSelector: { matchLabels: { app: 'a' } }, ingress: [{ ports: [{ port: 8080 }] }] }));
       (agent().source as FileSource).rescan();
       await waitFor('two failed attempts', () => agent().runner.consecutiveFailures() >= 2);
-      expect(node.listTable('inet', 'netpol_nft'), 'one transaction: nothing half-applied').to.equal(good);
+      expect(kernel(), 'one transaction: nothing half-applied').to.equal(good);
       expect(await metricValue(agent(), 'netpol_nft_sync_failures_total', { stage: 'apply' })).to.be.greaterThan(failuresBefore);
       const err = logs.find((l) => l.level === 50 && String(l.msg).startsWith('sync failed at apply'));
       expect(err, 'the failure is logged').to.not.equal(undefined);

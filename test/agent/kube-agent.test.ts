@@ -14,6 +14,7 @@ import { startAgent, type AgentHandle } from '../../controller/run.js';
 import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
 import { namespace, pod, policy, waitFor } from '../helpers/kube-api/fixtures.js';
 import { FakeKubeApi } from '../helpers/kube-api/server.js';
+import { blankGeneration } from './harness.js';
 
 const PREFIX = 'npn-kube-';
 const NODE = 'node-1';
@@ -56,7 +57,7 @@ current-context: fake
     chmodSync(nft, 0o755);
     const config = parseConfig(['--node', NODE, '--kubeconfig', kubeconfig, '--nft-path', nft, '--metrics-address', '127.0.0.1:0', '--retry-min', '100ms', '--retry-max', '400ms'], {});
     if (config === 'help') throw new Error('unexpected help');
-    h = await startAgent(config, { logger: pino({ level: 'silent' }) });
+    h = await startAgent(config, { logger: pino({ level: process.env.NPN_DEBUG ? 'debug' : 'silent' }) });
   });
 
   after(async () => {
@@ -71,7 +72,7 @@ current-context: fake
   function expected(): string {
     const { cluster } = clusterFromObjects([...api!.list('namespace'), ...api!.list('pod'), ...api!.list('networkpolicy')]);
     scratch!.nftApply(batchJson(fullBatch(compile(cluster, { node: NODE }).ruleset)));
-    return scratch!.listTable('inet', 'netpol_nft');
+    return blankGeneration(scratch!.listTable('inet', 'netpol_nft'));
   }
 
   let last = '';
@@ -82,9 +83,9 @@ current-context: fake
     expect(want, `${what} changes the ruleset`).to.not.equal(last);
     last = want;
     try {
-      await waitFor(what, () => node!.listTable('inet', 'netpol_nft') === want, 30_000);
+      await waitFor(what, () => blankGeneration(node!.listTable('inet', 'netpol_nft')) === want, 30_000);
     } catch (e) {
-      expect(node!.listTable('inet', 'netpol_nft'), what).to.equal(want);
+      expect(blankGeneration(node!.listTable('inet', 'netpol_nft')), what).to.equal(want);
       throw e;
     }
   }

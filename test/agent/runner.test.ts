@@ -29,26 +29,36 @@ function deferred() {
 }
 
 describe('agent: sync runner (fake clock)', () => {
-  it('syncs at once on start, then a lone event after the debounce only', async () => {
+  it('syncs at once on start, and a lone event after quiet at once too', async () => {
     const { clock, calls, runner, t0 } = setup();
     runner.start();
     await clock.advance(0);
     expect(calls).to.deep.equal([{ reason: 'change', at: t0 }]);
     await clock.advance(10_000);
     runner.request();
-    await clock.advance(49);
+    await clock.advance(0);
+    expect(calls).to.have.length(2);
+    expect(calls[1]).to.deep.equal({ reason: 'change', at: t0 + 10_000 });
+  });
+
+  it('an event right after a sync waits for the debounce (the least gap between syncs)', async () => {
+    const { clock, calls, runner, t0 } = setup();
+    runner.start();
+    await clock.advance(10);
+    runner.request();
+    await clock.advance(39);
     expect(calls).to.have.length(1);
     await clock.advance(1);
     expect(calls).to.have.length(2);
-    expect(calls[1]).to.deep.equal({ reason: 'change', at: t0 + 10_050 });
+    expect(calls[1]!.at).to.equal(t0 + 50);
   });
 
-  it('coalesces a burst of 1,000 events over 2 s into a handful of syncs, none later than the max delay', async () => {
+  it('coalesces a burst of 1,000 events over 2 s: at most one sync per debounce, none waiting longer', async () => {
     const { clock, calls, runner } = setup();
     runner.start();
     await clock.advance(0);
     calls.length = 0;
-    const firstOfBatch: number[] = [];
+    const waits: number[] = [];
     let waitingSince: number | undefined;
     for (let i = 0; i < 1000; i++) {
       waitingSince ??= clock.now();
@@ -56,15 +66,15 @@ describe('agent: sync runner (fake clock)', () => {
       const before = calls.length;
       await clock.advance(2);
       if (calls.length > before) {
-        firstOfBatch.push(calls.at(-1)!.at - waitingSince);
+        waits.push(calls.at(-1)!.at - waitingSince);
         waitingSince = undefined;
       }
     }
     await clock.advance(2000);
-    expect(calls.length).to.be.within(2, 4);
-    for (const d of firstOfBatch) expect(d).to.be.at.most(1000);
-    // The last event is applied within the debounce after the burst ends.
-    expect(calls.at(-1)!.at).to.be.at.most(clock.now());
+    // 2 s / 50 ms = 40 syncs at most (plus the tail), 1,000 events in them.
+    expect(calls.length).to.be.within(20, 42);
+    for (const d of waits) expect(d).to.be.at.most(50);
+    for (let i = 1; i < calls.length; i++) expect(calls[i]!.at - calls[i - 1]!.at).to.be.at.least(50);
   });
 
   it('collects events that arrive during a sync into exactly one follow-up sync', async () => {
@@ -128,7 +138,7 @@ describe('agent: sync runner (fake clock)', () => {
     // A change resets the period: the next drift check is 60 s after that sync.
     await clock.advance(30_000);
     runner.request();
-    await clock.advance(50);
+    await clock.advance(0);
     await clock.advance(59_999);
     expect(calls.map((c) => c.reason)).to.deep.equal(['change', 'drift', 'drift', 'change']);
     await clock.advance(1);
