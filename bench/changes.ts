@@ -1,6 +1,6 @@
 // The incremental changes the benchmark applies to a generated cluster: one object each, as
 // the agent would see them arrive. Every change starts from the same base cluster.
-import { parseNamespace, parsePod, parsePolicy, sortCluster, type Cluster, type PodInfo } from '../compiler/index.js';
+import { indexCluster, parseNamespace, parsePod, parsePolicy, podView, sortCluster, type Cluster, type PodInfo } from '../compiler/index.js';
 import { BENCH_NODE, syntheticIp, WIRE_PAIR, type Generated } from './generate.js';
 
 export type ChangeName = 'pod added' | 'pod labels changed' | 'pod deleted' | 'policy added' | 'policy deleted' | 'namespace relabelled';
@@ -55,7 +55,8 @@ export function applyChange(name: ChangeName, base: Cluster, gen: Generated): Cl
     case 'policy deleted': {
       // A policy that selects a local pod goes away.
       const p = localPod(base, 4);
-      const pol = base.policies.find((q) => q.namespace === p.namespace && JSON.stringify((q.spec as { podSelector?: unknown }).podSelector ?? {}).includes(JSON.stringify(p.labels.app ?? '')));
+      const id = podView(indexCluster(base), p, 'ingress').policies[0];
+      const pol = base.policies.find((q) => `${q.namespace}/${q.name}` === id);
       if (!pol) throw new Error(`bench change: no policy selecting ${p.namespace}/${p.name}`);
       return { ...base, policies: base.policies.filter((q) => q !== pol) };
     }

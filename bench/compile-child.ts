@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import v8 from 'node:v8';
 import { batchJson, batchOperations, compile, engineFor, fullBatch, type Batch, type Cluster, type ClusterEvent } from '../compiler/index.js';
 import { applyChange, CHANGES } from './changes.js';
-import { BENCH_NODE, generateCluster, SIZES, type SizeName } from './generate.js';
+import { BENCH_NODE, generateCluster, SIZES, syntheticIp, type SizeName } from './generate.js';
 import { measureMemory, type MemoryResult } from './memory.js';
 import { profileSelfTime, type Hotspot } from './profile.js';
 import { median, ms, repeat } from './stats.js';
@@ -166,26 +166,32 @@ function eventsBetween(a: Cluster, b: Cluster): ClusterEvent[] {
 
 export interface SoakChildResult { size: SizeName; changes: number; heapAfterBytes: number[]; operations: number[] }
 
-/** 10,000 single-pod changes (a local pod's label flipped back and forth, a remote pod
- *  added and deleted), each a delta batch committed: the heap after each 1,000 must stay flat. */
+/** 10,000 single-pod changes on one engine, each a delta batch committed: a local pod moved
+ *  back and forth between two apps of its namespace (it changes groups and peers), and a pod
+ *  of another node added and deleted with a fresh address. The heap after each 1,000 must
+ *  stay flat. */
 function soakJob(size: SizeName, changes: number): SoakChildResult {
-  const { cluster } = generateCluster(SIZES[size], { wirePair: true });
+  const { gen, cluster } = generateCluster(SIZES[size], { wirePair: true });
   const engine = engineFor(cluster, { node: BENCH_NODE });
   let g = 1;
   engine.fullBatch(g);
   engine.commit();
-  const local = cluster.pods.find((p) => p.nodeName === BENCH_NODE && p.namespace.startsWith('team-'))!;
+  const local = cluster.pods.find((p) => p.nodeName === BENCH_NODE && p.namespace.startsWith('team-') && gen.apps.some((a) => a.namespace === p.namespace && a.name !== p.labels.app))!;
+  const other = gen.apps.find((a) => a.namespace === local.namespace && a.name !== local.labels.app)!;
+  const moved = { ...local, labels: { ...local.labels, app: other.name, tier: other.tier } };
   const remote = cluster.pods.find((p) => p.nodeName !== BENCH_NODE && p.namespace.startsWith('team-'))!;
   const heapAfterBytes: number[] = [], operations: number[] = [];
   fullGc();
   heapAfterBytes.push(process.memoryUsage().heapUsed);
   for (let i = 1; i <= changes; i++) {
     const ev: ClusterEvent = i % 2
-      ? { kind: 'pod', op: 'upsert', pod: { ...local, labels: { ...local.labels, soak: String(i % 4) } } }
-      : i % 4 === 0 ? { kind: 'pod', op: 'upsert', pod: { ...remote, name: `${remote.name}-soak` } } : { kind: 'pod', op: 'delete', namespace: remote.namespace, name: `${remote.name}-soak` };
+      ? { kind: 'pod', op: 'upsert', pod: i % 4 === 1 ? moved : local }
+      : i % 4 === 2
+        ? { kind: 'pod', op: 'upsert', pod: { ...remote, name: `${remote.name}-soak`, ips: [syntheticIp(2_000_000 + i)] } }
+        : { kind: 'pod', op: 'delete', namespace: remote.namespace, name: `${remote.name}-soak` };
     engine.apply(ev);
     const b = engine.deltaBatch(++g);
-    if (i <= 10) operations.push(b ? batchOperations(b) : 0);
+    if (i <= 8) operations.push(b ? batchOperations(b) : 0);
     engine.commit();
     if (i % 1000 === 0) {
       fullGc();

@@ -1,7 +1,7 @@
 // The printed report: one table per measurement, each figure next to its goal.
 import { agentScaleSection, type AgentScaleResult } from './agent-scale.js';
 import type { ApplyResult } from './apply.js';
-import type { CompileChildResult, MemoryChildResult, ProfileChildResult } from './compile-child.js';
+import type { CompileChildResult, MemoryChildResult, ProfileChildResult, SoakChildResult } from './compile-child.js';
 import type { LatencyResult } from './latency.js';
 import { fmtMB, fmtMs, fmtNum, fmtRatio, median, table } from './stats.js';
 import { LOAD_UNIT, LOADS, VARIANTS, type Load, type WireResult } from './wire.js';
@@ -9,6 +9,7 @@ import { LOAD_UNIT, LOADS, VARIANTS, type Load, type WireResult } from './wire.j
 export interface BenchResult {
   meta: Record<string, unknown> & { date: string; quick: boolean; loadavgEnd?: number[]; seconds?: number };
   compile: CompileChildResult[];
+  soak?: SoakChildResult;
   profile?: ProfileChildResult;
   memory: MemoryChildResult[];
   apply: ApplyResult[];
@@ -22,7 +23,7 @@ const goal = (ok: boolean | undefined) => (ok === undefined ? '' : ok ? 'met' : 
 
 function compileSection(r: BenchResult): string {
   if (!r.compile.length) return '';
-  const rows = [['size', 'pods', 'policies', 'namespaces', 'local pods', 'compile (median)', 'runs', 'peak heap', 'peak RSS', 'RSS before', 'CompileCache', 'full batch ops', 'batch JSON']];
+  const rows = [['size', 'pods', 'policies', 'namespaces', 'local pods', 'compile (median)', 'runs', 'peak heap', 'peak RSS', 'RSS before', 'engine state', 'full batch ops', 'batch JSON']];
   for (const c of r.compile) {
     rows.push([c.size, fmtNum(c.pods), fmtNum(c.policies), fmtNum(c.namespaces), fmtNum(c.localPods), fmtMs(median(c.compileMs)), String(c.compileMs.length),
       fmtMB(c.heapPeakBytes), fmtMB(c.rssPeakBytes), fmtMB(c.rssBeforeBytes), fmtMB(c.cacheBytes), fmtNum(c.full.operations), fmtMB(c.full.jsonBytes)]);
@@ -32,7 +33,7 @@ function compileSection(r: BenchResult): string {
   if (Number.isFinite(t('L'))) lines.push(`scaling: time L / time M = ${fmtRatio(t('L') / t('M'))} (5x the pods and policies; linear would be 5)`);
   if (Number.isFinite(t('XL')) && Number.isFinite(t('L'))) lines.push(`scaling: time XL / time L = ${fmtRatio(t('XL') / t('L'))} (3x the pods and policies over 5x the nodes: a node holds 1/100 of the pods at XL, 1/20 at L)`);
   lines.push('peak heap: largest V8 heap in use during the cold compiles (GC profiler); peak RSS: process maximum (getrusage) after them; RSS before: the generated cluster alone;');
-  lines.push('CompileCache: heap retained by a cache warmed on the cluster (what an agent that keeps one for incremental compiles holds).');
+  lines.push('engine state: heap retained by a policy engine holding the cluster (what the agent keeps between syncs).');
   const m = r.compile.find((c) => c.size === 'M');
   if (m) lines.push(`where the time goes at M (separately timed): every object into a fresh engine ${fmtMs(m.phases.eventsMs)}, the ruleset value out of it ${fmtMs(m.phases.rulesetMs)}`);
   if (r.profile) {
@@ -40,6 +41,17 @@ function compileSection(r: BenchResult): string {
     lines.push(table([['function', 'self', 'share'], ...r.profile.hotspots.slice(0, 8).map((h) => [h.fn, fmtMs(h.selfMs), `${(h.share * 100).toFixed(0)}%`])]));
   }
   return lines.join('\n');
+}
+
+function soakSection(r: BenchResult): string {
+  if (!r.soak) return '';
+  const h = r.soak.heapAfterBytes;
+  const growth = h.length > 1 ? (h[h.length - 1]! - h[1]!) / h[1]! : 0;
+  return [
+    `## 2b. Soak: ${fmtNum(r.soak.changes)} single-pod changes at ${r.soak.size} on one engine, each a committed delta`,
+    table([['after changes', ...h.map((_, i) => fmtNum(i * 1000))], ['heap in use', ...h.map((b) => fmtMB(b))]]),
+    `heap growth from 1,000 to ${fmtNum(r.soak.changes)} changes: ${(growth * 100).toFixed(1)}% (goal: flat, ${goal(growth < 0.05)}); first transactions: ${r.soak.operations.join(', ')} ops`,
+  ].join('\n');
 }
 
 function incrementalSection(r: BenchResult): string {
@@ -68,8 +80,8 @@ function incrementalSection(r: BenchResult): string {
   return [
     '## 2. Incremental change: compile + diff, transaction size',
     table(rows),
-    'ops: batchOperations(diffBatch(prev, next)); compile+diff: with a CompileCache warmed on the cluster before the change (diff part in brackets);',
-    '/full: that over the full cold compile of the same size (goal <= 0.02); cold: compile without a cache + diff; apply: the batch through nft in a namespace;',
+    'ops: batchOperations of the engine\'s delta batch (the forward chain re-stamped is 13 of them); compile+diff: the change\'s events applied to a long-lived engine + its delta batch (the delta part in brackets), median;',
+    '/full: that over the full compile of the same size (goal <= 0.02); apply: the batch through nft in a namespace;',
     'ops same at M and L: met when within 1.5x of each other.',
   ].join('\n');
 }
@@ -136,5 +148,5 @@ export function report(r: BenchResult): string {
     'a small shared machine: other work may run during the bench (see the load average); figures are medians, ratios are taken within a round.',
     ...r.notes.map((n) => `note: ${n}`),
   ].join('\n');
-  return [head, compileSection(r), incrementalSection(r), applySection(r), wireSection(r.wire), latencySection(r.latency), agentScaleSection(r.agent), memorySection(r.memory)].filter(Boolean).join('\n\n') + '\n';
+  return [head, compileSection(r), incrementalSection(r), soakSection(r), applySection(r), wireSection(r.wire), latencySection(r.latency), agentScaleSection(r.agent), memorySection(r.memory)].filter(Boolean).join('\n\n') + '\n';
 }
