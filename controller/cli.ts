@@ -3,7 +3,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { batchJson, compile, ctMarkMaskError, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, explain, ExplainError, explanationText, formatProblem, fullBatch, rulesetText, type Protocol } from '../compiler/index.js';
+import { batchJson, compile, COMPILE_GENERATION, ctMarkMaskError, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, explain, ExplainError, explanationText, formatProblem, fullBatch, rulesetText, type Protocol } from '../compiler/index.js';
 import { loadCluster, LoadError } from './load.js';
 import { CliUsageError, loadState, matrixCommand, MATRIX_USAGE, parseFamily } from './matrix-cli.js';
 import { cleanupCommand, runCommand } from './run.js';
@@ -12,7 +12,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 const USAGE = `usage:
   netpol-nft compile --cluster FILE|DIR --node NAME [--output json|text] [--table NAME]
-                     [--ct-mark-mask HEX] [--established-fast-path]
+                     [--ct-mark-mask HEX] [--established-fast-path] [--generation N]
   netpol-nft explain [--cluster FILE|DIR | --kubeconfig FILE] --from NS/POD|IP --to NS/POD|IP --port N[/PROTO]
                      [--family 4|6] [--output text|json]
 ${MATRIX_USAGE}
@@ -36,12 +36,15 @@ const compileCmd: Command = async (argv) => {
     options: {
       cluster: { type: 'string' }, node: { type: 'string' }, output: { type: 'string', default: 'json' },
       table: { type: 'string', default: DEFAULT_TABLE }, 'ct-mark-mask': { type: 'string' }, 'established-fast-path': { type: 'boolean', default: false },
+      generation: { type: 'string' },
     },
   });
   if (!values.cluster || !values.node) throw new UsageError('compile needs --cluster and --node');
+  const generation = values.generation === undefined ? COMPILE_GENERATION : Number(values.generation);
+  if (!Number.isSafeInteger(generation) || generation < 1) throw new UsageError(`--generation ${values.generation}: a positive integer`);
   if (values.output !== 'json' && values.output !== 'text') throw new UsageError(`--output ${values.output}: json or text`);
   const { cluster, problems, unread } = loadCluster(values.cluster);
-  const r = compile(cluster, { node: values.node, table: values.table, ctMarkMask: parseMask(values['ct-mark-mask']), establishedFastPath: values['established-fast-path'] });
+  const r = compile(cluster, { node: values.node, table: values.table, ctMarkMask: parseMask(values['ct-mark-mask']), establishedFastPath: values['established-fast-path'], generation });
   for (const p of [...problems, ...r.problems]) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
   process.stdout.write(values.output === 'json' ? batchJson(fullBatch(r.ruleset)) : rulesetText(r.ruleset));
   // Invalid objects are reported and handled (fail closed): exit 0. Input that could not be

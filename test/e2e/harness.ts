@@ -42,9 +42,14 @@ export interface Applied { readonly stderr: Record<NodeName, string>; readonly b
  *  fullBatch() the CLI calls) to iterate faster on a loaded machine; the default is the CLI. */
 const IN_PROCESS = process.env.NPN_E2E_COMPILE === 'in-process';
 
+/** Each load carries a new generation (as the agent's transactions do), so that connections
+ *  decided under the previous ruleset are decided again at their next packet. */
+let generation = 1;
+
 /** Compiles the state for both nodes with the CLI and loads each batch in its node. */
-export async function applyState(topo: Topology, state: ClusterState, flags: readonly string[] = []): Promise<Applied> {
+export async function applyState(topo: Topology, state: ClusterState, given: readonly string[] = []): Promise<Applied> {
   const file = topo.writeCluster(state);
+  const flags = [...given, '--generation', String(++generation)];
   const out = IN_PROCESS
     ? NODES.map((n) => compileInProcess(topo, state, n, flags))
     : await Promise.all(NODES.map((n) => topo.compileNode(file, n, flags)));
@@ -88,7 +93,8 @@ export async function runStep(topo: Topology, step: Step): Promise<Applied> {
 
 function compileInProcess(topo: Topology, state: ClusterState, node: NodeName, flags: readonly string[]): { batch: string; stderr: string } {
   const { cluster, problems } = clusterFromObjects(topo.clusterObjects(state));
-  const r = compile(cluster, { node, establishedFastPath: flags.includes('--established-fast-path') });
+  const g = flags.indexOf('--generation');
+  const r = compile(cluster, { node, establishedFastPath: flags.includes('--established-fast-path'), generation: g >= 0 ? Number(flags[g + 1]) : undefined });
   const stderr = [...problems, ...r.problems].map((p) => `netpol-nft: ${formatProblem(p)}\n`).join('');
   return { batch: batchJson(fullBatch(r.ruleset)), stderr };
 }
