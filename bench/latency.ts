@@ -7,11 +7,11 @@
 // source re-reads its whole folder on each change: at M that alone takes seconds, measured and
 // reported separately as `fileSourceRescanMs`).
 //
-// How an event's enforcement time is found: every churn event carries a sequence number (a
-// label). Each snapshot the agent takes is recorded with the highest sequence it contains;
-// the kernel holds an event once the nft transaction built from the first snapshot that
-// contains it has been applied (or, when the change needed no kernel change, once that sync
-// ended). Latency = that moment - the moment the event was handed to the agent. The agent's
+// How an event's enforcement time is found: every churn event carries a sequence number. The
+// agent applies events to its engine as they arrive; each sync is recorded, at its start,
+// with the highest sequence delivered before it; the kernel holds an event once the nft
+// transaction of the first sync that started after it has been applied (or, when the change
+// needed no kernel change, once that sync ended). Latency = that moment - the moment the event was handed to the agent. The agent's
 // own histogram (netpol_nft_network_programming_duration_seconds) measures until after its
 // post-apply listing; ours stops at the apply.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -73,7 +73,9 @@ tick();
 class MemorySource implements ClusterSource {
   private hooks: SourceHooks | undefined;
   readonly churn = new Map<string, PodInfo>();
+  private readonly namespaceOf = new Map<string, string>();
   constructor(private readonly base: Cluster) {}
+  problems(): Problem[] { return []; }
   async start(hooks: SourceHooks): Promise<void> { this.hooks = hooks; }
   synced(): boolean { return true; }
   snapshot(): { cluster: Cluster; problems: Problem[] } {
@@ -84,7 +86,11 @@ class MemorySource implements ClusterSource {
     const action = pod ? (this.churn.has(key) ? 'update' : 'add') : 'delete';
     if (pod) this.churn.set(key, pod);
     else this.churn.delete(key);
-    this.hooks?.onChange({ kind: 'pod', action, seenAt: Date.now() } satisfies SourceEvent);
+    const [namespace, name] = pod ? [pod.namespace, pod.name] : [this.namespaceOf.get(key)!, key];
+    if (pod) this.namespaceOf.set(key, pod.namespace);
+    // The object rides with the event, as a watch delivers it: the agent applies it to its
+    // policy engine at once and never re-reads the whole state.
+    this.hooks?.onChange({ kind: 'pod', action, seenAt: Date.now(), object: `${namespace}/${name}`, change: pod ? { kind: 'pod', op: 'upsert', pod } : { kind: 'pod', op: 'delete', namespace, name } } satisfies SourceEvent);
   }
 }
 
@@ -106,15 +112,23 @@ async function runRate(base: Cluster, prodNs: readonly string[], ns: Netns, work
   const now = () => performance.now();
   const snaps: { maxSeq: number; taken: number; applyStart?: number; applied?: number; ended?: number; full?: boolean; failed?: boolean; ops?: number }[] = [];
   let current = -1;
+  // The agent applies each event to its engine as it arrives and reads the source once per
+  // sync, at its start (problems()): every event delivered before that moment is in that
+  // sync's transaction (events arriving during a sync wait for the next one).
+  let delivered = 0;
+  const mark = () => {
+    snaps.push({ maxSeq: delivered, taken: now() });
+    current = snaps.length - 1;
+  };
   const wrapped: ClusterSource = {
     start: (h) => source.start(h), synced: () => source.synced(), stop: () => source.stop(),
     snapshot: () => {
-      const s = source.snapshot();
-      let maxSeq = 0;
-      for (const p of source.churn.values()) maxSeq = Math.max(maxSeq, Number(p.labels[SEQ] ?? 0));
-      snaps.push({ maxSeq, taken: now() });
-      current = snaps.length - 1;
-      return s;
+      mark();
+      return source.snapshot();
+    },
+    problems: () => {
+      mark();
+      return source.problems();
     },
   };
   const cli = new NftCli(['ip', 'netns', 'exec', ns.name, 'nft']);
@@ -172,6 +186,7 @@ async function runRate(base: Cluster, prodNs: readonly string[], ns: Netns, work
       w.on('message', (m: { seq: number; at: number } | 'done') => {
         if (m === 'done') return;
         apply(m.seq);
+        delivered = m.seq;
         events.push({ seq: m.seq, at: m.at - performance.timeOrigin });
         last = m.seq;
       });
@@ -181,6 +196,7 @@ async function runRate(base: Cluster, prodNs: readonly string[], ns: Netns, work
     // A last labelled event, so that every earlier one is followed by one the snapshots see.
     const fence = last + 2 - (last % 2); // even: a relabel
     apply(fence);
+    delivered = fence;
     events.push({ seq: fence, at: now() });
     const deadline = now() + 60_000;
     while (now() < deadline && !snaps.some((s) => s.maxSeq >= fence && (s.applied ?? s.ended) !== undefined)) await new Promise((r) => setTimeout(r, 20));

@@ -132,12 +132,14 @@ export class Agent {
     let stage: 'compile' | 'apply' = 'compile';
     this.syncing = true;
     try {
-      const snap = this.o.source.snapshot();
+      let sourceProblems: readonly Problem[];
       if (this.needReconcile) {
         this.needReconcile = false;
+        const snap = this.o.source.snapshot();
+        sourceProblems = snap.problems;
         await this.reconcile(snap.cluster);
-      }
-      this.reportProblems([...snap.problems, ...this.engine.problems()]);
+      } else sourceProblems = this.o.source.problems?.() ?? this.o.source.snapshot().problems;
+      this.reportProblems([...sourceProblems, ...this.engine.problems()]);
       const count = this.engine.policyCount();
       this.o.metrics.networkPolicies.set({ state: 'valid' }, count.valid);
       this.o.metrics.networkPolicies.set({ state: 'invalid' }, count.invalid);

@@ -158,6 +158,7 @@ export function createKubeSource(opts: KubeSourceOptions = {}): KubeSource {
       }
       return { cluster: cached.value.cluster, problems: [...cached.value.problems] };
     },
+    problems: () => all.flatMap((r) => r.problems()).sort((a, b) => (a.kind + a.object < b.kind + b.object ? -1 : 1)),
     async stop() {
       stopped = true;
       for (const r of all) r.stop();

@@ -35,8 +35,12 @@ export interface ClusterSource {
   start(hooks: SourceHooks): Promise<void>;
   /** True once the initial lists are in (and after every relist completes). */
   synced(): boolean;
-  /** The current state, slim objects only; bad objects come back as problems. */
+  /** The current state, slim objects only; bad objects come back as problems. The agent
+   *  reads it only to reconcile (at start, after a relist or an event without its object). */
   snapshot(): { cluster: Cluster; problems: Problem[] };
+  /** The problems of the current state alone (cheap: read at every sync); when absent the
+   *  agent takes them from snapshot(). */
+  problems?(): Problem[];
   stop(): Promise<void>;
 }
 
