@@ -1,6 +1,9 @@
 // The intermediate representation: for one pod and one direction, is it isolated, and what
 // does it allow, rule by rule, with the policy and rule index each allowance came from.
-// Both the nftables builder and `explain` read this, so they cannot disagree.
+// `explain` and `matrix` read this; the ruleset comes from the policy engine (graph/), built
+// from the same normalised policies (policy.ts) and selectors (selectors.ts). The property
+// tests hold the three to one answer: explain == a reference evaluator == the compiled
+// ruleset decided packet by packet.
 import { ipToBigint, rangeContains, type AddrRange } from './cidr.js';
 import { ipFamily, podIsActive, type Cluster, type NamedPort, type NamespaceInfo, type PodInfo, type PolicyInfo, type Problem, type Protocol } from './model.js';
 import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer, type PortMatch } from './policy.js';
@@ -50,11 +53,9 @@ export interface ClusterIndex {
   readonly podsEpoch: object;
 }
 
-/** Work an index can reuse from the previous one, keyed by object identity: sources keep
- *  unchanged objects (and per-namespace pod lists) identical, so after a small change only
- *  the touched namespaces and the peers that read them are evaluated again. The index is the
- *  same with or without a cache; the cache only saves time. */
-export class IndexCache {
+/** Memo tables of one index build (per call: nothing is carried from one build to the next;
+ *  the policy engine, not this module, is what updates incrementally). */
+class IndexCache {
   readonly policies = new WeakMap<PolicyInfo, ReturnType<typeof normalizePolicy>>();
   podsByNs = new Map<string, readonly PodInfo[]>();
   namespaces = new Map<string, NamespaceInfo | undefined>();
@@ -82,7 +83,8 @@ function podsPeer(parts: readonly (readonly PodInfo[])[]): ResolvedPeer {
 }
 const sameItems = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-export function indexCluster(cluster: Cluster, cache: IndexCache = new IndexCache()): ClusterIndex {
+export function indexCluster(cluster: Cluster): ClusterIndex {
+  const cache = new IndexCache();
   const labels = new Map<string, Readonly<Record<string, string>>>();
   for (const ns of cluster.namespaces) labels.set(ns.name, ns.labels);
   const nsLabels = (ns: string) => labels.get(ns) ?? { 'kubernetes.io/metadata.name': ns };
