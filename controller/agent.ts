@@ -21,7 +21,7 @@
 //  - Invalid objects are the compiler's business (it fails closed); here they are logged once
 //    each, counted, and never stop the agent.
 import type { Logger } from 'pino';
-import { batchJson, batchOperations, formatProblem, PolicyEngine, type Batch, type ChainDef, type ClusterEvent, type CompileOptions, type LocalPod, type Problem, type Ruleset } from '../compiler/index.js';
+import { batchJson, batchOperations, formatProblem, PolicyEngine, type Batch, type ChainDef, type Cluster, type ClusterEvent, type CompileOptions, type LocalPod, type Problem, type Ruleset } from '../compiler/index.js';
 import type { Metrics, ObjectType, SyncType } from './metrics.js';
 import { chainShapes, countersOf, NftError, type NftPort } from './nft.js';
 import type { Clock, SyncReason } from './runner.js';
@@ -195,11 +195,14 @@ export class Agent {
   }
 
   /** Brings the engine to the snapshot: the differences by key, applied in slices. */
-  private async reconcile(cluster: Parameters<PolicyEngine['reconcileEvents']>[0]): Promise<void> {
+  private async reconcile(cluster: Cluster): Promise<void> {
     let n = 0;
-    for (const ev of this.engine.reconcileEvents(cluster)) {
-      this.engine.apply(ev as ClusterEvent);
-      if (++n % SLICE === 0) await yieldLoop();
+    for (const ev of this.engine.reconcileSteps(cluster)) {
+      if (ev === null) await yieldLoop(); // a slice of objects compared, nothing to apply
+      else {
+        this.engine.apply(ev);
+        if (++n % SLICE === 0) await yieldLoop();
+      }
     }
   }
 

@@ -305,15 +305,23 @@ export class PolicyEngine {
   }
 
   /** The events that turn what the engine holds into `cluster`, compared key by key (for a
-   *  source that cannot say which objects changed: a relist, a start). Lazy: the caller may
-   *  apply them in slices. */
+   *  source that cannot say which objects changed: a relist, a start). Lazy. */
   *reconcileEvents(cluster: Cluster): Generator<ClusterEvent> {
+    for (const ev of this.reconcileSteps(cluster)) if (ev) yield ev;
+  }
+
+  /** reconcileEvents with a `null` after every `every` objects compared, so that a caller can
+   *  let other work run between slices even when nothing differs. */
+  *reconcileSteps(cluster: Cluster, every = 2000): Generator<ClusterEvent | null> {
     const same = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
+    let n = 0;
+    const tick = () => ++n % every === 0;
     const nsSeen = new Set<string>();
-    for (const n of cluster.namespaces) {
-      nsSeen.add(n.name);
-      const rec = this.namespaces.get(n.name);
-      if (!rec || !rec.hasObject || !same(rec.labels, n.labels)) yield { kind: 'namespace', op: 'upsert', namespace: n };
+    for (const ns of cluster.namespaces) {
+      nsSeen.add(ns.name);
+      const rec = this.namespaces.get(ns.name);
+      if (!rec || !rec.hasObject || !same(rec.labels, ns.labels)) yield { kind: 'namespace', op: 'upsert', namespace: ns };
+      if (tick()) yield null;
     }
     for (const rec of [...this.namespaces.values()]) if (rec.hasObject && !nsSeen.has(rec.name)) yield { kind: 'namespace', op: 'delete', name: rec.name };
     const polSeen = new Set<string>();
@@ -322,6 +330,7 @@ export class PolicyEngine {
       polSeen.add(k);
       const rec = this.policies.get(k);
       if (!rec || !same(rec.info, p)) yield { kind: 'networkpolicy', op: 'upsert', policy: p };
+      if (tick()) yield null;
     }
     for (const rec of [...this.policies.values()]) if (!polSeen.has(rec.key)) yield { kind: 'networkpolicy', op: 'delete', namespace: rec.info.namespace, name: rec.info.name };
     const podSeen = new Set<string>();
@@ -330,6 +339,7 @@ export class PolicyEngine {
       podSeen.add(k);
       const rec = this.pods.get(k);
       if (!rec || !same(rec.info, p)) yield { kind: 'pod', op: 'upsert', pod: p };
+      if (tick()) yield null;
     }
     for (const rec of [...this.pods.values()]) if (!podSeen.has(rec.key)) yield { kind: 'pod', op: 'delete', namespace: rec.info.namespace, name: rec.info.name };
   }
