@@ -147,7 +147,7 @@ export class Agent {
       this.o.metrics.setLocalPods(localPods);
 
       const gen = this.nextGeneration();
-      const batch: Batch | undefined = full ? this.engine.fullBatch(gen) : this.engine.deltaBatch(gen);
+      const batch: Batch | undefined = full ? await this.engine.fullBatchSliced(gen, yieldLoop) : this.engine.deltaBatch(gen);
       const ops = batch ? batchOperations(batch) : 0;
       stage = 'apply';
       if (batch) {

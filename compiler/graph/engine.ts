@@ -230,6 +230,12 @@ export class PolicyEngine {
     return this.store.fullBatch(this.table);
   }
 
+  /** fullBatch in slices: `pause` (the caller's, e.g. a setImmediate) is awaited between them. */
+  async fullBatchSliced(gen: number, pause: () => Promise<void>): Promise<Batch> {
+    this.setBase(gen);
+    return this.store.fullBatchSliced(this.table, pause);
+  }
+
   /** Only what changed since the last commit, with the forward chain re-stamped with `gen`;
    *  undefined when nothing changed. */
   deltaBatch(gen: number): Batch | undefined {

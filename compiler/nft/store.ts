@@ -148,20 +148,64 @@ export class ElementStore {
 
   // ---------------------------------------------------------------- output
 
-  /** The wanted table as a Ruleset value (sorted by name, elements sorted). */
-  ruleset(table: string): Ruleset {
+  /** The wanted table as a Ruleset value (sorted by name; elements sorted unless `unsorted`,
+   *  which nft does not need: the agent's full batch skips that work). */
+  ruleset(table: string, unsorted = false): Ruleset {
     const sets: SetDef[] = [], maps: MapDef[] = [];
     for (const name of [...this.containers.keys()].sort()) {
       const c = this.containers.get(name)!;
-      if (c.shape.kind === 'set') sets.push({ name, type: c.shape.type, flags: c.shape.flags, elems: sortedElems(c) });
-      else maps.push({ name, type: c.shape.type, map: c.shape.map, elems: mapElems(c, [...c.elems.keys()].sort()) });
+      if (c.shape.kind === 'set') sets.push({ name, type: c.shape.type, flags: c.shape.flags, elems: unsorted ? [...c.elems.values()] : sortedElems(c) });
+      else maps.push({ name, type: c.shape.type, map: c.shape.map, elems: mapElems(c, unsorted ? [...c.elems.keys()] : [...c.elems.keys()].sort()) });
     }
     const chains = [...this.chainDefs.keys()].sort().map((n) => this.chainDefs.get(n)!);
     return { family: 'inet', table, chains, counters: [...this.counters].sort(), sets, maps };
   }
 
   fullBatch(table: string): Batch {
-    return fullBatch(this.ruleset(table));
+    return fullBatch(this.ruleset(table, true));
+  }
+
+  /** fullBatch built a slice at a time: `pause` is awaited after every few thousand objects,
+   *  so that a large table does not hold the caller's event loop in one step. The same
+   *  commands as fullBatch (the compiler stays free of timers: the caller says how to pause). */
+  async fullBatchSliced(table: string, pause: () => Promise<void>, every = 4000): Promise<Batch> {
+    const ref = { family: 'inet' as const, table };
+    const cmds: Command[] = [
+      { add: { table: { family: 'inet', name: table } } },
+      { delete: { table: { family: 'inet', name: table } } },
+      { add: { table: { family: 'inet', name: table } } },
+    ];
+    let work = 0;
+    const step = async (n = 1) => {
+      work += n;
+      if (work >= every) { work = 0; await pause(); }
+    };
+    const chainNames = [...this.chainDefs.keys()].sort();
+    for (const n of chainNames) {
+      cmds.push({ add: { chain: chainObj(ref, this.chainDefs.get(n)!) } });
+      await step();
+    }
+    for (const n of [...this.counters].sort()) {
+      cmds.push({ add: { counter: { ...ref, name: n } } });
+      await step();
+    }
+    const names = [...this.containers.keys()].sort();
+    for (const kind of ['set', 'map'] as const) for (const name of names) {
+      const c = this.containers.get(name)!;
+      if (c.shape.kind !== kind) continue;
+      const o: Record<string, unknown> = { ...ref, name, type: c.shape.type };
+      if (c.shape.kind === 'set' && c.shape.flags.length) o.flags = c.shape.flags;
+      if (c.shape.kind === 'map') o.map = c.shape.map;
+      if (c.elems.size) o.elem = c.shape.kind === 'set' ? [...c.elems.values()] : mapElems(c, [...c.elems.keys()]);
+      cmds.push(kind === 'set' ? { add: { set: o } } : { add: { map: o } });
+      await step(1 + c.elems.size);
+    }
+    for (const n of chainNames) {
+      const c = this.chainDefs.get(n)!;
+      for (const [i, r] of c.rules.entries()) cmds.push({ add: { rule: ruleObj(ref, n, r, c.comments?.[i]) } });
+      await step(c.rules.length);
+    }
+    return { nftables: cmds };
   }
 
   /** True when the wanted table differs from the written one. */

@@ -124,4 +124,14 @@ describe('policy engine: incremental == fresh compile', function () {
       { numRuns: 50 },
     );
   });
+
+  it('the full batch built in slices (as the agent builds it) is the same batch, byte for byte', async () => {
+    const states = fc.sample(editChainArb(0, 0), { numRuns: 20, seed: 5 });
+    for (const [start] of states) {
+      const engine = new PolicyEngine({ node: 'n1' });
+      for (const ev of events(EMPTY, rawState(start!), false)) engine.apply(ev);
+      const sliced = await engine.fullBatchSliced(3, async () => {});
+      expect(JSON.stringify(sliced)).to.equal(JSON.stringify(engine.fullBatch(3)));
+    }
+  });
 });
