@@ -19,7 +19,7 @@ import { applyChange, CHANGES } from './changes.js';
 import { BENCH_NODE, generateCluster, SIZES, syntheticIp, type SizeName } from './generate.js';
 import { measureMemory, type MemoryResult } from './memory.js';
 import { profileSelfTime, type Hotspot } from './profile.js';
-import { median, ms, repeat } from './stats.js';
+import { ms, repeat } from './stats.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with --expose-gc');

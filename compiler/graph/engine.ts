@@ -32,7 +32,7 @@ import { baseChains, ctMarkMaskError, DEFAULT_CT_MARK_MASK, dispatchMap } from '
 import { ipFamily, podIsActive, type Cluster, type NamedPort, type NamespaceInfo, type PodInfo, type PolicyInfo, type Problem } from '../model.js';
 import type { Batch, ChainDef, Ruleset } from '../nft.js';
 import { anyNamedPortSet, counterMap, counterName, groupChain, localSet, namedPortSet, peerSet } from '../nft/names.js';
-import { setKey, ElementStore } from '../nft/store.js';
+import { ElementStore } from '../nft/store.js';
 import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer } from '../policy.js';
 import { matches, type Selector } from '../selectors.js';
 import { SelectorIndex } from './labels.js';
@@ -724,4 +724,3 @@ function splitNamed(k: string): [string, 'TCP' | 'UDP' | 'SCTP'] {
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-export { setKey };

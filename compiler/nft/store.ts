@@ -21,9 +21,6 @@ const ABSENT = undefined;
 const shapeKey = (s: Shape | undefined) => (s ? JSON.stringify(s) : '');
 const sameChain = (a: ChainDef, b: ChainDef) => a === b || JSON.stringify([a.base, a.rules, a.comments]) === JSON.stringify([b.base, b.rules, b.comments]);
 
-/** The key of a set element: an address or other plain string is its own key. */
-export const setKey = (e: unknown): string => (typeof e === 'string' ? e : elemKey(e));
-
 export class ElementStore {
   private readonly containers = new Map<string, Container>();
   private readonly chainDefs = new Map<string, ChainDef>();
