@@ -1,7 +1,8 @@
 // The kernel's view of our table (`nft -j list table`), reduced to what defines it, so that
 // two tables with the same content compare equal as strings: handles, counter values and
 // the metainfo header dropped, objects and set elements sorted (interval sets of
-// concatenations list their elements in insertion order, which a diff changes).
+// concatenations list their elements in insertion order, which a diff changes; anonymous
+// sets inside rules in hash order).
 // Used by the agent's drift check and by the tests.
 
 type Obj = Record<string, unknown>;
@@ -14,7 +15,12 @@ export function normalizeListing(json: string): string {
     if (Array.isArray(rest.elem)) rest.elem = rest.elem.map((e) => JSON.stringify(e)).sort().map((e) => JSON.parse(e) as unknown);
     if (k === 'rule') {
       // Statements carry counter values too (`counter` with packets/bytes).
-      rest.expr = JSON.parse(JSON.stringify(rest.expr, (key, val) => (key === 'packets' || key === 'bytes' ? undefined : val)));
+      // Anonymous sets inside rules list in hash order, which says nothing: sort them too.
+      rest.expr = JSON.parse(JSON.stringify(rest.expr, (key, val) => {
+        if (key === 'packets' || key === 'bytes') return undefined;
+        if (key === 'set' && Array.isArray(val)) return val.map((e) => JSON.stringify(e)).sort().map((e) => JSON.parse(e) as unknown);
+        return val;
+      }));
     }
     return JSON.stringify({ [k]: rest });
   });

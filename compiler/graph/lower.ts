@@ -10,7 +10,8 @@
 // from[1]`); then the per-pod drop counter (a counter map keyed by the local address) and
 // `drop`. A rule's ports become anonymous sets inside the rule: exact ports in a hash set,
 // port ranges in an interval set, whole protocols as `meta l4proto { … }`.
-import { rangeElem, type Family } from '../cidr.js';
+import { isIP } from 'node:net';
+import { ipToBigint, rangeElem, type Family } from '../cidr.js';
 import { roles } from '../groups.js';
 import type { NamedPort, Protocol } from '../model.js';
 import type { Expr, Rule } from '../nft.js';
@@ -21,9 +22,45 @@ const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' }
 const payload = (protocol: string, field: string): Expr => ({ payload: { protocol, field } });
 const meta = (key: string): Expr => ({ meta: { key } });
 const match = (left: unknown, right: unknown): Expr => ({ match: { op: '==', left, right } });
-const anon = (elems: unknown[]): { set: unknown[] } => ({ set: sortByJson(elems) });
+/** An anonymous set inside the rule. One element is written as the plain value: nft lists a
+ *  one-element set as that value, so what we write and what a listing shows stay alike. */
+const anon = (elems: unknown[]): unknown => {
+  const set = sortByValue(elems);
+  return set.length === 1 && !(set[0] && typeof set[0] === 'object' && 'concat' in set[0]) ? set[0] : { set };
+};
+/** `meta l4proto . th PORT` against protocol-port elements. nft refuses a concatenation
+ *  against a single value, so one element becomes two plain matches. */
+const l4portMatch = (l4port: Expr, port: Expr, elems: unknown[]): Expr[] => {
+  const set = sortByValue(elems);
+  if (set.length !== 1) return [match(l4port, anon(set))];
+  const [proto, p] = (set[0] as { concat: [string, unknown] }).concat;
+  return [match(meta('l4proto'), proto), match(port, p)];
+};
 const RETURN: Expr = { return: null };
 const DROP: Expr = { drop: null };
+
+/** Unique elements in the order nft lists a set: by value, field by field (a protocol by its
+ *  number, an address range or a prefix by its first address), so a listing reads back as
+ *  written. */
+const PROTO_NUMBER: Record<string, bigint> = { tcp: 6n, udp: 17n, sctp: 132n };
+function sortByValue(xs: unknown[]): unknown[] {
+  const low = (e: unknown): bigint | undefined => {
+    const o = e as { range?: [unknown, unknown]; prefix?: { addr: string } } | null;
+    const v = o && typeof o === 'object' ? (o.range ? o.range[0] : o.prefix ? o.prefix.addr : undefined) : e;
+    if (typeof v === 'number') return BigInt(v);
+    if (typeof v === 'string') return isIP(v) ? ipToBigint(v) : PROTO_NUMBER[v];
+    return undefined;
+  };
+  const fields = (e: unknown) => (e && typeof e === 'object' && Array.isArray((e as { concat?: unknown }).concat) ? (e as { concat: unknown[] }).concat : [e]).map(low);
+  const uniq = sortByJson(xs);
+  if (uniq.some((e) => fields(e).some((f) => f === undefined))) return uniq;
+  const cmp = (a: unknown, b: unknown) => {
+    const fa = fields(a), fb = fields(b);
+    for (let i = 0; i < Math.min(fa.length, fb.length); i++) if (fa[i] !== fb[i]) return fa[i]! < fb[i]! ? -1 : 1;
+    return fa.length - fb.length;
+  };
+  return uniq.sort(cmp);
+}
 
 function sortByJson(xs: unknown[]): unknown[] {
   const m = new Map(xs.map((x) => [JSON.stringify(x), x]));
@@ -88,6 +125,7 @@ export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: Group
       const { local, peer: peerAddr, port } = roles(g.dir, pd);
       const ch: LoweredChain = { name: groupChain(g.dir, f, pd, g.hash), rules: [], comments: [], origins: [] };
       const l4port = { concat: [meta('l4proto'), payload('th', port)] };
+      const portField = payload('th', port);
       const addrPortKey = { concat: [payload(ipp, peerAddr), meta('l4proto'), payload('th', port)] };
       for (const p of g.policies) {
         p.rules[g.dir].forEach((rule, i) => {
@@ -140,10 +178,10 @@ export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: Group
             }
             if (!peerMatch) return;
             if (whole.length) emit([...peerMatch, match(meta('l4proto'), anon([...new Set(whole)]))]);
-            if (exact.length) emit([...peerMatch, match(l4port, anon(exact))]);
+            if (exact.length) emit([...peerMatch, ...l4portMatch(l4port, portField, exact)]);
             // Interval sets refuse overlapping elements: merge each protocol's ranges first.
             const intervals = Object.entries(ranged).flatMap(([proto, rs]) => mergePortRanges(rs).map(([lo, hi]) => ({ concat: [proto, lo === hi ? lo : { range: [lo, hi] }] })));
-            if (intervals.length) emit([...peerMatch, match(l4port, anon(intervals))]);
+            if (intervals.length) emit([...peerMatch, ...l4portMatch(l4port, portField, intervals)]);
           });
         });
       }

@@ -203,6 +203,10 @@ function matchExpr(m: { op: string; left: any; right: unknown }, ctx: Ctx): bool
     if (op === '!=') return !hit;
     throw new Error(`op ${op} against an anonymous set not modelled`);
   }
+  if (typeof right === 'string' || (right && typeof right === 'object' && ('concat' in right || 'prefix' in right || 'range' in right))) {
+    // A plain value (a protocol, an address, a prefix, a concatenation): a one-element set.
+    return matchExpr({ op, left, right: { set: [right] } }, ctx);
+  }
   const k = key(left, ctx);
   if (!k) return false;
   if (k.length !== 1 || typeof right !== 'number') throw new Error(`match ${JSON.stringify(m)} not modelled`);
