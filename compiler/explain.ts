@@ -1,9 +1,14 @@
 // `explain`: is one connection allowed, and which policies and rules decided, at both ends.
 // It reads the same IR as the nftables builder (ir.ts), so the two cannot disagree.
+// With ClusterNetworkPolicies, each side is the tier walk of compiler/tiers.ts (Admin →
+// NetworkPolicy → Baseline → allow), each step saying which policy and rule decided or that it
+// passed.
+import { normalizeCnp, orderTier, type CnpRule, type NormalizedCnp } from './cnp.js';
 import { indexCluster, matchingAllowances, podView, type ClusterIndex, type Probe } from './ir.js';
-import { canonicalIp, formatProblem, ipFamily, podIsActive, type Cluster, type PodInfo, type Protocol } from './model.js';
+import { canonicalIp, formatProblem, ipFamily, podIsActive, type Cluster, type PodInfo, type Problem, type Protocol } from './model.js';
 import type { NodeInfo } from './nodes.js';
 import type { Direction } from './policy.js';
+import { decideDirection, subjectSelects, walkTier, type TierOutcome, type TierWorld } from './tiers.js';
 
 export interface Endpoint {
   readonly ip: string;
@@ -24,6 +29,10 @@ export interface Side {
   /** The rules that allow this connection (`policy` and the rule's index in spec.ingress/egress). */
   readonly matched: readonly { readonly policy: string; readonly rule: number }[];
   readonly reason: string;
+  /** With ClusterNetworkPolicies in the cluster: the step that decided, and the walk, one line
+   *  per step (`Admin: Pass by cnp/delegate egress[0] "tenants"`). */
+  readonly decidedBy?: 'Admin' | 'NetworkPolicy' | 'Baseline' | 'default';
+  readonly tiers?: readonly string[];
 }
 
 export interface Explanation {
@@ -59,19 +68,76 @@ function candidates(index: ClusterIndex, cluster: Cluster, spec: string): { lite
   return { literal: false, addrs: pod.ips, pod };
 }
 
-function side(index: ClusterIndex, dir: Direction, local: PodInfo | undefined, probe: Probe): Side {
+/** The cluster's ClusterNetworkPolicies, read once per explain. */
+interface TierIndex {
+  readonly admin: readonly NormalizedCnp[];
+  readonly baseline: readonly NormalizedCnp[];
+  readonly all: readonly NormalizedCnp[];
+  readonly problems: readonly Problem[];
+  readonly world: TierWorld;
+}
+
+/** Per index (matrix explains many pairs on one index). */
+const TIER_INDEX = new WeakMap<ClusterIndex, TierIndex | undefined>();
+
+function tierIndex(cluster: Cluster, index: ClusterIndex, nodes: readonly NodeInfo[]): TierIndex | undefined {
+  if (TIER_INDEX.has(index)) return TIER_INDEX.get(index);
+  const t = buildTierIndex(cluster, index, nodes);
+  TIER_INDEX.set(index, t);
+  return t;
+}
+
+function buildTierIndex(cluster: Cluster, index: ClusterIndex, nodes: readonly NodeInfo[]): TierIndex | undefined {
+  if (!cluster.clusterPolicies?.length) return undefined;
+  const results = cluster.clusterPolicies.map((p) => normalizeCnp(p));
+  const all = results.flatMap((r) => (r.policy ? [r.policy] : []));
+  return {
+    admin: orderTier(all, 'Admin').ordered,
+    baseline: orderTier(all, 'Baseline').ordered,
+    all,
+    problems: results.flatMap((r) => r.problems),
+    world: { nsLabels: index.nsLabels, nodes },
+  };
+}
+
+/** `cnp/NAME ingress[2] "rule-name"`: the same words as the ruleset's comments. */
+export function cnpRuleText(policy: string, dir: Direction, rule: CnpRule): string {
+  return `cnp/${policy} ${dir}[${rule.index}]${rule.name ? ` ${JSON.stringify(rule.name)}` : ''}${rule.note ? ` (${rule.note})` : ''}`;
+}
+
+function tierLine(tier: 'Admin' | 'Baseline', dir: Direction, o: TierOutcome | undefined): string {
+  if (!o) return `${tier}: not reached`;
+  if (o.decision === 'NoMatch') return `${tier}: no rule matches (passes)`;
+  return `${tier}: ${o.decision} by ${cnpRuleText(o.policy, dir, o.rule)}`;
+}
+
+function side(index: ClusterIndex, dir: Direction, local: PodInfo | undefined, probe: Probe, tiers?: TierIndex): Side {
   if (!local) {
     return { direction: dir, isolated: false, allowed: true, policies: [], invalidPolicies: [], matched: [], reason: `not a pod: NetworkPolicy does not restrict ${dir} there` };
   }
   const id = `${local.namespace}/${local.name}`;
   const view = podView(index, local, dir);
-  if (!view.isolated) return { direction: dir, pod: id, isolated: false, allowed: true, policies: [], invalidPolicies: [], matched: [], reason: `no policy selects ${id} for ${dir}` };
-  const matched = matchingAllowances(view, probe).map((a) => ({ policy: a.policy, rule: a.rule }));
-  const allowed = matched.length > 0;
-  const reason = allowed
-    ? `allowed by ${matched.map((m) => `${m.policy} ${dir}[${m.rule}]`).join(', ')}`
-    : `isolated by ${view.policies.join(', ')}; no rule allows it${view.invalidPolicies.length ? ` (invalid, allowing nothing: ${view.invalidPolicies.join(', ')})` : ''}`;
-  return { direction: dir, pod: id, isolated: true, allowed, policies: view.policies, invalidPolicies: view.invalidPolicies, matched, reason };
+  const matched = view.isolated ? matchingAllowances(view, probe).map((a) => ({ policy: a.policy, rule: a.rule })) : [];
+  const npAllowed = !view.isolated || matched.length > 0;
+  const npReason = !view.isolated
+    ? `no policy selects ${id} for ${dir}`
+    : npAllowed
+      ? `allowed by ${matched.map((m) => `${m.policy} ${dir}[${m.rule}]`).join(', ')}`
+      : `isolated by ${view.policies.join(', ')}; no rule allows it${view.invalidPolicies.length ? ` (invalid, allowing nothing: ${view.invalidPolicies.join(', ')})` : ''}`;
+  const npSide = { direction: dir, pod: id, isolated: view.isolated, policies: view.policies, invalidPolicies: view.invalidPolicies, matched };
+  if (!tiers) return { ...npSide, allowed: npAllowed, reason: npReason };
+  const admin = walkTier(tiers.admin, 'Admin', dir, local, probe, tiers.world);
+  let baseline: TierOutcome | undefined;
+  const d = decideDirection(admin, view.isolated ? { isolated: true, allowed: npAllowed } : { isolated: false }, () => (baseline = walkTier(tiers.baseline, 'Baseline', dir, local, probe, tiers.world)));
+  const npLine = d.by === 'Admin' ? 'NetworkPolicy: not reached' : `NetworkPolicy: ${view.isolated ? (npAllowed ? 'allows' : 'denies') : 'passes'} (${npReason})`;
+  const walk = [tierLine('Admin', dir, admin), npLine, tierLine('Baseline', dir, baseline)];
+  const decider = d.by === 'Admin' ? admin : d.by === 'Baseline' ? baseline : undefined;
+  const reason = decider && decider.decision !== 'NoMatch'
+    ? `${d.allowed ? 'accepted' : 'denied'} by ${cnpRuleText(decider.policy, dir, decider.rule)} (${d.by} tier)`
+    : d.by === 'NetworkPolicy'
+      ? npReason
+      : `no tier decides: allowed by default (${npReason})`;
+  return { ...npSide, allowed: d.allowed, reason, decidedBy: d.by, tiers: walk };
 }
 
 /** A node's own addresses: its Node object's (status.addresses, see nodes.ts) and those of
@@ -113,16 +179,28 @@ export interface PairEnd {
 
 /** The answer for two resolved endpoints of one family, on an index built once: what both
  *  `explain` and `matrix` (for its cells' explanations) call. */
-export function explainPair(index: ClusterIndex, src: PairEnd, dst: PairEnd, port: number, protocol: Protocol, nodes: readonly NodeInfo[] = []): Explanation {
-  let egress = side(index, 'egress', src.pod, { peerIp: dst.ip, peerPod: dst.pod, protocol, port, destinationPod: dst.pod });
+export function explainPair(index: ClusterIndex, src: PairEnd, dst: PairEnd, port: number, protocol: Protocol, givenNodes: readonly NodeInfo[] = []): Explanation {
+  // Node objects: given by the caller, or read with the cluster.
+  const nodes = givenNodes.length ? givenNodes : index.cluster.nodes ?? [];
+  const tiers = tierIndex(index.cluster, index, nodes);
+  let egress = side(index, 'egress', src.pod, { peerIp: dst.ip, peerPod: dst.pod, protocol, port, destinationPod: dst.pod }, tiers);
   const srcNode = src.pod ? undefined : nodeOf(index.cluster, nodes, src.ip);
   if (srcNode) egress = { ...egress, reason: `node ${srcNode}: not a pod, NetworkPolicy does not restrict its egress` };
   const ingress = !src.pod && dst.pod && nodeAddresses(index.cluster, nodes, dst.pod.nodeName).has(src.ip)
     ? fromOwnNode(index, dst.pod)
-    : side(index, 'ingress', dst.pod, { peerIp: src.ip, peerPod: src.pod, protocol, port, destinationPod: dst.pod });
+    : side(index, 'ingress', dst.pod, { peerIp: src.ip, peerPod: src.pod, protocol, port, destinationPod: dst.pod }, tiers);
   const ep = (e: PairEnd): Endpoint => (e.pod ? { ip: e.ip, pod: `${e.pod.namespace}/${e.pod.name}` } : { ip: e.ip });
   const invalid = new Set([...egress.invalidPolicies, ...ingress.invalidPolicies]);
   const problems = index.problems.filter((p) => p.kind === 'networkpolicy' && invalid.has(p.object)).map(formatProblem);
+  if (tiers) {
+    // Cluster policies whose subject selects either end: what is wrong with them, and what of
+    // them is not enforced (domainNames peers).
+    const ends = [src.pod, dst.pod].filter((p): p is PodInfo => !!p);
+    const selecting = tiers.all.filter((c) => ends.some((p) => subjectSelects(c.subject, p, tiers.world)));
+    const names = new Set(selecting.map((c) => c.name));
+    problems.push(...tiers.problems.filter((p) => names.has(p.object)).map(formatProblem));
+    for (const c of selecting) for (const u of c.unsupported) problems.push(`clusternetworkpolicy ${c.name}: unsupported, not enforced: ${u}`);
+  }
   return { from: ep(src), to: ep(dst), protocol, port, allowed: egress.allowed && ingress.allowed, egress, ingress, problems };
 }
 
@@ -153,7 +231,9 @@ export function explanationText(e: Explanation): string {
   return [
     `${name(e.from)} -> ${name(e.to)} ${e.protocol}/${e.port}: ${e.allowed ? 'ALLOWED' : 'DENIED'}`,
     `  egress  at source:      ${mark(e.egress)}  ${e.egress.reason}`,
+    ...(e.egress.tiers ?? []).map((t) => `      ${t}`),
     `  ingress at destination: ${mark(e.ingress)}  ${e.ingress.reason}`,
-    ...e.problems.map((p) => `  invalid: ${p}`),
+    ...(e.ingress.tiers ?? []).map((t) => `      ${t}`),
+    ...e.problems.map((p) => `  ${p.includes(': unsupported, not enforced: ') ? 'note' : 'invalid'}: ${p}`),
   ].join('\n') + '\n';
 }

@@ -7,6 +7,9 @@
 import { isIP } from 'node:net';
 import { normalizeCidr } from 'cidr-tools';
 import { z } from 'zod';
+import { parseNode, type NodeInfo } from './nodes.js';
+
+export type { NodeInfo };
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
@@ -48,15 +51,26 @@ export interface PolicyInfo {
   readonly spec: unknown;
 }
 
+/** A ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) as stored: cluster-scoped,
+ *  its spec kept raw and validated by the compiler (compiler/cnp.ts), like a NetworkPolicy's. */
+export interface ClusterPolicyInfo {
+  readonly name: string;
+  readonly spec: unknown;
+}
+
 export interface Cluster {
   readonly namespaces: readonly NamespaceInfo[];
   readonly pods: readonly PodInfo[];
   readonly policies: readonly PolicyInfo[];
+  /** ClusterNetworkPolicies (absent: none). */
+  readonly clusterPolicies?: readonly ClusterPolicyInfo[];
+  /** Nodes (absent: none known; `nodes` peers then match nothing). */
+  readonly nodes?: readonly NodeInfo[];
 }
 
 /** A problem with one object, worded as `kind ns/name: field.path: what is wrong`. */
 export interface Problem {
-  readonly kind: 'namespace' | 'pod' | 'networkpolicy' | 'node' | 'document';
+  readonly kind: 'namespace' | 'pod' | 'networkpolicy' | 'clusternetworkpolicy' | 'node' | 'document';
   readonly object: string;
   readonly path: string;
   readonly message: string;
@@ -126,6 +140,11 @@ const PolicySchema = z.object({
   metadata: Metadata,
   // Optional, as in the API (an absent spec is an empty one: every pod, ingress isolated).
   spec: z.unknown().optional(),
+});
+
+const ClusterPolicySchema = z.object({
+  metadata: z.object({ name: z.string().min(1) }),
+  spec: z.unknown(),
 });
 
 /** `ok` with `problems`: the object was not what the API server accepts, and `value` is the
@@ -374,19 +393,29 @@ export function parsePolicy(obj: unknown): ParseResult<PolicyInfo> {
   return { ok: true, value: { namespace, name: id.name, spec: o.spec }, problems };
 }
 
+export function parseClusterPolicy(obj: unknown): ParseResult<ClusterPolicyInfo> {
+  const r = ClusterPolicySchema.safeParse(obj);
+  if (!r.success) return { ok: false, problem: zodProblem('clusternetworkpolicy', obj, r.error) };
+  return { ok: true, value: { name: r.data.metadata.name, spec: r.data.spec } };
+}
+
 /** A pod takes part in policy (as a selected pod or as a peer) when it has an IP, is not
  *  finished, and does not share the node's network namespace (docs/design.md 1.11, 1.12). */
 export function podIsActive(p: PodInfo): boolean {
   return p.ips.length > 0 && p.phase !== 'Succeeded' && p.phase !== 'Failed' && !p.hostNetwork;
 }
 
-const KINDS = ['Namespace', 'Pod', 'NetworkPolicy'] as const;
+const KINDS = ['Namespace', 'Pod', 'NetworkPolicy', 'ClusterNetworkPolicy', 'Node'] as const;
 /** `kind: List` inside `kind: List`: real dumps nest one level; this many is already absurd. */
 const MAX_LIST_DEPTH = 8;
 /** Other API groups reuse these kind names (Calico's projectcalico.org/v3 NetworkPolicy has
  *  another spec entirely): read only the core ones. An absent apiVersion is accepted. */
-const API_VERSION: Record<(typeof KINDS)[number], string> = { Namespace: 'v1', Pod: 'v1', NetworkPolicy: 'networking.k8s.io/v1' };
-const PROBLEM_KIND: Record<(typeof KINDS)[number], Problem['kind']> = { Namespace: 'namespace', Pod: 'pod', NetworkPolicy: 'networkpolicy' };
+const API_VERSION: Record<(typeof KINDS)[number], string> = {
+  Namespace: 'v1', Pod: 'v1', NetworkPolicy: 'networking.k8s.io/v1', ClusterNetworkPolicy: 'policy.networking.k8s.io/v1alpha2', Node: 'v1',
+};
+const PROBLEM_KIND: Record<(typeof KINDS)[number], Problem['kind']> = {
+  Namespace: 'namespace', Pod: 'pod', NetworkPolicy: 'networkpolicy', ClusterNetworkPolicy: 'clusternetworkpolicy', Node: 'node',
+};
 
 /** Sorts loose Kubernetes objects (already decoded from YAML or JSON) into a Cluster.
  *  `List` objects are unwrapped; other kinds are ignored; bad objects become problems. */
@@ -394,6 +423,8 @@ export function clusterFromObjects(objects: readonly unknown[], origins?: readon
   const namespaces = new Map<string, NamespaceInfo>();
   const pods = new Map<string, PodInfo>();
   const policies = new Map<string, PolicyInfo>();
+  const clusterPolicies = new Map<string, ClusterPolicyInfo>();
+  const nodes = new Map<string, NodeInfo>();
   const problems: Problem[] = [];
   const visit = (o: unknown, where: string, depth = 0) => {
     if (o === null || o === undefined) return;
@@ -464,6 +495,14 @@ export function clusterFromObjects(objects: readonly unknown[], origins?: readon
         keep(pods, `${r.value.namespace}/${r.value.name}`, r.value, 'pod');
         if (r.problems) problems.push(...r.problems);
       } else problems.push(unreadable(r.problem, where));
+    } else if (kind === 'ClusterNetworkPolicy') {
+      const r = parseClusterPolicy(o);
+      if (r.ok) keep(clusterPolicies, r.value.name, r.value, 'clusternetworkpolicy');
+      else problems.push(unreadable(r.problem, where));
+    } else if (kind === 'Node') {
+      const r = parseNode(o);
+      if (r.ok) keep(nodes, r.value.name, r.value, 'node');
+      else problems.push(unreadable(r.problem, where));
     } else {
       const r = parsePolicy(o);
       if (r.ok) {
@@ -474,7 +513,13 @@ export function clusterFromObjects(objects: readonly unknown[], origins?: readon
   };
   // Objects no longer know their file here, unless the caller says (`origins`, one per object).
   objects.forEach((o, i) => visit(o, origins?.[i] ?? `#${i + 1}`));
-  return { cluster: sortCluster({ namespaces: [...namespaces.values()], pods: [...pods.values()], policies: [...policies.values()] }), problems };
+  const cluster: Cluster = {
+    namespaces: [...namespaces.values()], pods: [...pods.values()], policies: [...policies.values()],
+    // Only when present, so that a cluster without them reads as before.
+    ...(clusterPolicies.size ? { clusterPolicies: [...clusterPolicies.values()] } : {}),
+    ...(nodes.size ? { nodes: [...nodes.values()] } : {}),
+  };
+  return { cluster: sortCluster(cluster), problems };
 }
 
 /** An object of our kinds whose name or namespace cannot be read cannot be placed at all:
@@ -495,7 +540,11 @@ const byKey = <T extends { namespace?: string; name: string }>(a: T, b: T) => {
  *  Address claims are settled here too, so that every reader of the cluster (the ruleset,
  *  explain, the IR) sees one owner per address. */
 export function sortCluster(c: Cluster): Cluster {
-  return { namespaces: [...c.namespaces].sort(byKey), pods: resolveAddressClaims([...c.pods].sort(byKey)), policies: [...c.policies].sort(byKey) };
+  return {
+    namespaces: [...c.namespaces].sort(byKey), pods: resolveAddressClaims([...c.pods].sort(byKey)), policies: [...c.policies].sort(byKey),
+    ...(c.clusterPolicies ? { clusterPolicies: [...c.clusterPolicies].sort(byKey) } : {}),
+    ...(c.nodes ? { nodes: [...c.nodes].sort(byKey) } : {}),
+  };
 }
 
 /** IPs are reused (docs/design.md 1.12): the API can briefly show an ended pod as still running

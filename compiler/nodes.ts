@@ -1,13 +1,16 @@
 // Nodes' own addresses, for `explain` and `matrix`: traffic a node sends to its own pods
-// leaves through the output hook, which the ruleset never filters (docs: "Node traffic").
+// leaves through the output hook, which the ruleset never filters (docs: "Node traffic"); and
+// their labels and addresses for ClusterNetworkPolicy `nodes` peers (the ruleset's node sets).
 //
 // Where they come from: `kind: Node` objects in the cluster files (or the API), their
 // `status.addresses` of type InternalIP and ExternalIP; and, as before, the addresses of a
-// node's host-network pods, which are the node's. Nothing else in the compiler reads nodes.
+// node's host-network pods, which are the node's.
 import { canonicalIp, type Problem } from './model.js';
 
 export interface NodeInfo {
   readonly name: string;
+  /** metadata.labels (for `nodes` peers). */
+  readonly labels: Readonly<Record<string, string>>;
   /** Canonical addresses, IPv4 first. */
   readonly addresses: readonly string[];
 }
@@ -16,7 +19,7 @@ const ADDRESS_TYPES = new Set(['InternalIP', 'ExternalIP']);
 
 /** One Node object; problems name the node and the field. */
 export function parseNode(obj: unknown): { ok: true; value: NodeInfo } | { ok: false; problem: Problem } {
-  const o = obj as { metadata?: { name?: unknown }; status?: { addresses?: unknown } } | null;
+  const o = obj as { metadata?: { name?: unknown; labels?: unknown }; status?: { addresses?: unknown } } | null;
   const name = o?.metadata?.name;
   if (typeof name !== 'string' || !name) return { ok: false, problem: { kind: 'node', object: '<unnamed>', path: 'metadata.name', message: 'required' } };
   const raw = o?.status?.addresses ?? [];
@@ -30,7 +33,11 @@ export function parseNode(obj: unknown): { ok: true; value: NodeInfo } | { ok: f
     if (!addresses.includes(ip)) addresses.push(ip);
   }
   addresses.sort((a, b) => Number(a.includes(':')) - Number(b.includes(':')));
-  return { ok: true, value: { name, addresses } };
+  const rawLabels = o?.metadata?.labels ?? {};
+  if (typeof rawLabels !== 'object' || Array.isArray(rawLabels) || Object.values(rawLabels as object).some((v) => typeof v !== 'string')) {
+    return { ok: false, problem: { kind: 'node', object: name, path: 'metadata.labels', message: 'must map strings to strings' } };
+  }
+  return { ok: true, value: { name, labels: rawLabels as Record<string, string>, addresses } };
 }
 
 /** The Node objects among loose objects (`List`s unwrapped), sorted by name. */

@@ -47,6 +47,8 @@ export function engineFor(cluster: Cluster, opts: EngineOptions): PolicyEngine {
   const e = new PolicyEngine(opts);
   for (const namespace of cluster.namespaces) e.apply({ kind: 'namespace', op: 'upsert', namespace });
   for (const policy of cluster.policies) e.apply({ kind: 'networkpolicy', op: 'upsert', policy });
+  for (const node of cluster.nodes ?? []) e.apply({ kind: 'node', op: 'upsert', node });
+  for (const policy of cluster.clusterPolicies ?? []) e.apply({ kind: 'clusternetworkpolicy', op: 'upsert', policy });
   for (const pod of cluster.pods) e.apply({ kind: 'pod', op: 'upsert', pod });
   return e;
 }

@@ -139,10 +139,16 @@ export class Agent {
         sourceProblems = snap.problems;
         await this.reconcile(snap.cluster);
       } else sourceProblems = this.o.source.problems?.() ?? this.o.source.snapshot().problems;
-      this.reportProblems([...sourceProblems, ...this.engine.problems()]);
+      const tiers = this.engine.tierReport();
+      this.reportProblems([...sourceProblems, ...this.engine.problems(), ...tierNotes(tiers)]);
       const count = this.engine.policyCount();
       this.o.metrics.networkPolicies.set({ state: 'valid' }, count.valid);
       this.o.metrics.networkPolicies.set({ state: 'invalid' }, count.invalid);
+      for (const tier of ['Admin', 'Baseline'] as const) {
+        for (const [state, n] of Object.entries(tiers.policies[tier])) this.o.metrics.clusterNetworkPolicies.set({ tier, state }, n);
+        this.o.metrics.clusterNetworkPolicyTies.set({ tier }, tiers.ties[tier].length);
+      }
+      this.o.metrics.clusterNetworkPolicies.set({ tier: 'none', state: 'invalid' }, tiers.unusable);
       const localPods = this.engine.localPods();
       this.o.metrics.setLocalPods(localPods);
 
@@ -233,6 +239,19 @@ export class Agent {
     for (const t of this.knownProblems) if (!now.has(t)) this.o.logger.info(`resolved: ${t}`);
     this.knownProblems = now;
   }
+}
+
+/** Ties and unsupported parts of ClusterNetworkPolicies, worded as problems: one log line
+ *  each when they appear, one when they are resolved. */
+function tierNotes(t: ReturnType<PolicyEngine['tierReport']>): Problem[] {
+  const out: Problem[] = [];
+  for (const tier of ['Admin', 'Baseline'] as const) {
+    for (const names of t.ties[tier]) {
+      out.push({ kind: 'clusternetworkpolicy', object: names.join(', '), path: 'spec.priority', message: `equal priorities in the ${tier} tier: evaluated by name (${names.join(' before ')}); the API leaves this order to the implementation, so do not rely on it` });
+    }
+  }
+  for (const u of t.unsupported) out.push({ kind: 'clusternetworkpolicy', object: u.policy, path: '', message: `unsupported, not enforced: ${u.what}` });
+  return out;
 }
 
 /** The chains as the drift check compares them with `nft list chains` (controller/nft.ts). */

@@ -19,11 +19,12 @@
 //  - at start, a folder with no object at all is not reported synced (so the agent does not
 //    replace the table in force with an empty one) unless `allowEmpty` says it is meant.
 import { watch, type FSWatcher } from 'node:fs';
-import { clusterFromObjects, sortCluster, type Cluster, type NamespaceInfo, type PodInfo, type PolicyInfo, type Problem } from '../compiler/index.js';
+import { clusterFromObjects, sortCluster, type Cluster, type ClusterEvent, type ClusterPolicyInfo, type NamespaceInfo, type PodInfo, type PolicyInfo, type Problem } from '../compiler/index.js';
+import type { NodeInfo } from '../compiler/nodes.js';
 import { DEFAULT_MAX_FILE_BYTES, listManifests, parseManifestFile, readManifestFile } from './load.js';
 import type { Clock, Timer } from './runner.js';
 import { systemClock } from './runner.js';
-import type { ClusterSource, ResourceAction, ResourceKind, SourceEvent, SourceHooks } from './source.js';
+import { objectEvent, type ClusterSource, type ResourceAction, type ResourceKind, type SourceEvent, type SourceHooks } from './source.js';
 
 export interface FileSourceOptions {
   readonly dir: string;
@@ -48,7 +49,7 @@ export interface FileSourceOptions {
 export type FileErrorReason = 'read' | 'parse';
 
 type Snapshot = { cluster: Cluster; problems: Problem[] };
-type Slim = NamespaceInfo | PodInfo | PolicyInfo;
+type Slim = NamespaceInfo | PodInfo | PolicyInfo | ClusterPolicyInfo | NodeInfo;
 
 const EMPTY: Snapshot = { cluster: { namespaces: [], pods: [], policies: [] }, problems: [] };
 
@@ -65,6 +66,8 @@ function keyed(c: Cluster): Map<string, { kind: ResourceKind; obj: Slim }> {
   for (const n of c.namespaces) m.set(`namespace ${n.name}`, { kind: 'namespace', obj: n });
   for (const p of c.pods) m.set(`pod ${p.namespace}/${p.name}`, { kind: 'pod', obj: p });
   for (const p of c.policies) m.set(`networkpolicy ${p.namespace}/${p.name}`, { kind: 'networkpolicy', obj: p });
+  for (const p of c.clusterPolicies ?? []) m.set(`clusternetworkpolicy ${p.name}`, { kind: 'clusternetworkpolicy', obj: p });
+  for (const n of c.nodes ?? []) m.set(`node ${n.name}`, { kind: 'node', obj: n });
   return m;
 }
 
@@ -81,17 +84,41 @@ export function changes(prev: Cluster, next: Cluster): { kind: ResourceKind; act
   return out;
 }
 
+/** The engine's events for the objects `changes` names: each one's form in `c`, or its deletion. */
+function changesOf(c: Cluster, diff: readonly { kind: ResourceKind; object: string }[]): ClusterEvent[] {
+  if (!diff.length) return [];
+  const byKey = new Map<string, unknown>([
+    ...c.namespaces.map((n) => [`namespace ${n.name}`, n] as const),
+    ...c.pods.map((p) => [`pod ${p.namespace}/${p.name}`, p] as const),
+    ...c.policies.map((p) => [`networkpolicy ${p.namespace}/${p.name}`, p] as const),
+    ...(c.clusterPolicies ?? []).map((p) => [`clusternetworkpolicy ${p.name}`, p] as const),
+    ...(c.nodes ?? []).map((n) => [`node ${n.name}`, n] as const),
+  ]);
+  return diff.map((d) => {
+    const object = d.object.slice(d.object.indexOf(' ') + 1);
+    const slash = object.indexOf('/');
+    const clusterScoped = d.kind === 'namespace' || d.kind === 'clusternetworkpolicy' || d.kind === 'node';
+    const [ns, name] = clusterScoped ? ['', object] : [object.slice(0, slash), object.slice(slash + 1)];
+    return objectEvent(d.kind, ns, name, byKey.get(d.object));
+  });
+}
+
 /** What one file gives: its slim objects (in file order) and the problems of its objects. */
 interface Contribution {
   readonly namespaces: readonly NamespaceInfo[];
   readonly pods: readonly PodInfo[];
   readonly policies: readonly PolicyInfo[];
+  readonly clusterPolicies: readonly ClusterPolicyInfo[];
+  readonly nodes: readonly NodeInfo[];
   readonly problems: readonly Problem[];
 }
 
-const NOTHING: Contribution = { namespaces: [], pods: [], policies: [], problems: [] };
+const NOTHING: Contribution = { namespaces: [], pods: [], policies: [], clusterPolicies: [], nodes: [], problems: [] };
 
-const keysOf = (c: Contribution) => [...c.namespaces.map((n) => `namespace ${n.name}`), ...c.pods.map((p) => `pod ${p.namespace}/${p.name}`), ...c.policies.map((p) => `networkpolicy ${p.namespace}/${p.name}`)];
+const keysOf = (c: Contribution) => [
+  ...c.namespaces.map((n) => `namespace ${n.name}`), ...c.pods.map((p) => `pod ${p.namespace}/${p.name}`), ...c.policies.map((p) => `networkpolicy ${p.namespace}/${p.name}`),
+  ...c.clusterPolicies.map((p) => `clusternetworkpolicy ${p.name}`), ...c.nodes.map((n) => `node ${n.name}`),
+];
 
 interface FileState {
   /** Stamp of the content last read (undefined: never read successfully, or gone). */
@@ -202,7 +229,10 @@ export class FileSource implements ClusterSource {
     if (!diff.length && !problemsChanged) return 0;
     this.current = next;
     const seenAt = this.clock.now();
-    for (const c of diff) this.hooks?.onChange({ kind: c.kind, action: c.action, seenAt, object: c.object.slice(c.object.indexOf(' ') + 1) } satisfies SourceEvent);
+    // Each event carries the object as it now is (or its deletion), so the engine applies it
+    // without comparing the whole cluster.
+    const events = changesOf(next.cluster, diff);
+    diff.forEach((c, i) => this.hooks?.onChange({ kind: c.kind, action: c.action, seenAt, object: c.object.slice(c.object.indexOf(' ') + 1), change: events[i] } satisfies SourceEvent));
     // A document that stopped parsing (or started again) is news even if no object changed.
     if (!diff.length && problemsChanged) this.hooks?.onChange({ kind: 'networkpolicy', action: 'update', seenAt });
     if (this.waitingForObjects && this.objectCount() > 0) {
@@ -216,7 +246,7 @@ export class FileSource implements ClusterSource {
 
   private objectCount(): number {
     const c = this.current.cluster;
-    return c.namespaces.length + c.pods.length + c.policies.length;
+    return c.namespaces.length + c.pods.length + c.policies.length + (c.clusterPolicies?.length ?? 0) + (c.nodes?.length ?? 0);
   }
 
   /** One pass over the folder: updates each file's state, returns the snapshot they make.
@@ -249,6 +279,8 @@ export class FileSource implements ClusterSource {
         namespaces: c.cluster.namespaces.map((n) => same(previous, `namespace ${n.name}`, n)),
         pods: c.cluster.pods.map((x) => same(previous, `pod ${x.namespace}/${x.name}`, x)),
         policies: c.cluster.policies.map((x) => same(previous, `networkpolicy ${x.namespace}/${x.name}`, x)),
+        clusterPolicies: (c.cluster.clusterPolicies ?? []).map((x) => same(previous, `clusternetworkpolicy ${x.name}`, x)),
+        nodes: (c.cluster.nodes ?? []).map((x) => same(previous, `node ${x.name}`, x)),
         problems: [...p.problems, ...c.problems].filter((x) => x.kind !== 'document'),
       };
       const size = Buffer.byteLength(r.text);
@@ -312,7 +344,7 @@ export class FileSource implements ClusterSource {
       if (under) continue; // its folder is unreadable: keep what it gave (reported below)
       const gone = listing.failed.find((d) => d.path === path);
       if (gone) continue; // a dangling link now: handled as a failure below
-      if (!st.held.namespaces.length && !st.held.pods.length && !st.held.policies.length) {
+      if (!keysOf(st.held).length) {
         this.files.delete(path);
         continue;
       }
@@ -348,6 +380,7 @@ export class FileSource implements ClusterSource {
    *  and is reported), sorted as the compiler wants it. */
   private assemble(): Snapshot {
     const namespaces = new Map<string, NamespaceInfo>(), pods = new Map<string, PodInfo>(), policies = new Map<string, PolicyInfo>();
+    const clusterPolicies = new Map<string, ClusterPolicyInfo>(), nodes = new Map<string, NodeInfo>();
     const problems: Problem[] = [];
     const paths = [...this.files.keys()].sort();
     for (const path of paths) {
@@ -362,9 +395,16 @@ export class FileSource implements ClusterSource {
       for (const n of c.namespaces) put(namespaces, n.name, n, 'namespace');
       for (const p of c.pods) put(pods, `${p.namespace}/${p.name}`, p, 'pod');
       for (const p of c.policies) put(policies, `${p.namespace}/${p.name}`, p, 'networkpolicy');
+      for (const p of c.clusterPolicies) put(clusterPolicies, p.name, p, 'clusternetworkpolicy');
+      for (const n of c.nodes) put(nodes, n.name, n, 'node');
     }
     problems.push(...this.folderFailures);
-    return { cluster: sortCluster({ namespaces: [...namespaces.values()], pods: [...pods.values()], policies: [...policies.values()] }), problems };
+    const cluster: Cluster = {
+      namespaces: [...namespaces.values()], pods: [...pods.values()], policies: [...policies.values()],
+      ...(clusterPolicies.size ? { clusterPolicies: [...clusterPolicies.values()] } : {}),
+      ...(nodes.size ? { nodes: [...nodes.values()] } : {}),
+    };
+    return { cluster: sortCluster(cluster), problems };
   }
 
   /** A rescan when a held loss is due to be confirmed. */

@@ -1,9 +1,11 @@
 // The cluster state read once from the Kubernetes API (for `explain` and `matrix` with
 // --kubeconfig, and as a kubectl plugin): list only, read-only, page by page, through the
 // same typed calls and slim parsers as the agent's source. Nodes are listed too, for their
-// own addresses; a cluster that does not let us list them (RBAC) is read without them.
+// own addresses and for ClusterNetworkPolicy `nodes` peers; a cluster that does not let us
+// list them (RBAC) is read without them. ClusterNetworkPolicies are listed when their CRD is
+// installed.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { sortCluster, type Cluster, type Problem } from '../compiler/index.js';
+import { sortCluster, type Cluster, type ClusterPolicyInfo, type Problem } from '../compiler/index.js';
 import { nodesFromObjects, type NodeInfo } from '../compiler/nodes.js';
 import { describeError, httpStatus } from './kube/reflector.js';
 import { kubeResources, toWire, type Resource } from './kube/resources.js';
@@ -52,5 +54,15 @@ export async function listCluster(kc: KubeConfig, opts: { pageSize?: number; war
     // Only host-network pods then tell a node's addresses (explain says "not a pod" for others).
     opts.warn?.(`nodes not listed (${httpStatus(e) ?? describeError(e)}): a node's own address is known only through its host-network pods`);
   }
-  return { cluster: sortCluster({ namespaces, pods, policies }), problems, nodes };
+  // ClusterNetworkPolicies, when their CRD is installed (a 404 means it is not: none).
+  let clusterPolicies: Awaited<ReturnType<typeof listAll<ClusterPolicyInfo>>> = [];
+  try {
+    clusterPolicies = await listAll(res.clusternetworkpolicy, problems, size);
+  } catch (e) {
+    if (!(e instanceof ListError && / 404\b|HTTP 404|NotFound/.test(e.message))) opts.warn?.(`clusternetworkpolicies not listed (${(e as Error).message}): the tiers are left out`);
+  }
+  return {
+    cluster: sortCluster({ namespaces, pods, policies, ...(clusterPolicies.length ? { clusterPolicies } : {}), ...(nodes.length ? { nodes } : {}) }),
+    problems, nodes,
+  };
 }

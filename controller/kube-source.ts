@@ -1,5 +1,6 @@
-// The cluster state from the Kubernetes API: pods, namespaces and network policies, each
-// listed then watched by its own reflector (kube/reflector.ts) into a slim store.
+// The cluster state from the Kubernetes API: pods, namespaces, network policies, nodes and
+// cluster network policies (when their CRD is installed), each listed then watched by its own
+// reflector (kube/reflector.ts) into a slim store.
 //
 // Relists keep serving the old data: synced() turns true once all three initial lists are in
 // and stays true. A relist (after 410 Gone) builds a new store on the side and swaps it in
@@ -7,7 +8,7 @@
 // store equals the list — objects deleted while we were disconnected are gone. Flipping to
 // "not synced" during an outage would only stop the agent from applying what it does know.
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { sortCluster, type Cluster, type NamespaceInfo, type PodInfo, type PolicyInfo, type Problem } from '../compiler/index.js';
+import { sortCluster, type Cluster, type ClusterPolicyInfo, type NamespaceInfo, type NodeInfo, type PodInfo, type PolicyInfo, type Problem } from '../compiler/index.js';
 import { Backoff, DEFAULT_BACKOFF } from './kube/backoff.js';
 import { Reflector, type Logger, type WatchClient } from './kube/reflector.js';
 import { kubeResources } from './kube/resources.js';
@@ -39,6 +40,8 @@ export interface KubeSourceOptions {
   };
   /** Items per list page (default 500). */
   pageSize?: number;
+  /** How often a missing ClusterNetworkPolicy CRD is looked for again (default 30 s). */
+  crdRetryMs?: number;
   /** A list page slower than this is retried (default 60 s). */
   listTimeoutMs?: number;
 }
@@ -48,6 +51,8 @@ export interface KubeSourceStatus {
   readonly listed: boolean;
   readonly resourceVersion: string;
   readonly objects: number;
+  /** False while the kind's API (the ClusterNetworkPolicy CRD) is not installed. */
+  readonly installed: boolean;
 }
 
 export interface KubeSource extends ClusterSource {
@@ -100,7 +105,8 @@ export function createKubeSource(opts: KubeSourceOptions = {}): KubeSource {
   const clock = opts.clock ?? Date.now;
   const random = opts.random ?? Math.random;
   const logger = opts.logger ?? defaultLogger;
-  const resources = kubeResources(kc);
+  const base = kubeResources(kc);
+  const resources = opts.crdRetryMs === undefined ? base : { ...base, clusternetworkpolicy: { ...base.clusternetworkpolicy, optional: { ...base.clusternetworkpolicy.optional, retryMs: opts.crdRetryMs } } };
   const watchClient: WatchClient = new Watch(kc);
   let hooks: SourceHooks | undefined;
   const common = {
@@ -120,7 +126,9 @@ export function createKubeSource(opts: KubeSourceOptions = {}): KubeSource {
   const pods = new Reflector<PodInfo>(resources.pod, { ...common, backoff: backoff() });
   const namespaces = new Reflector<NamespaceInfo>(resources.namespace, { ...common, backoff: backoff() });
   const policies = new Reflector<PolicyInfo>(resources.networkpolicy, { ...common, backoff: backoff() });
-  const all = [pods, namespaces, policies];
+  const cnps = new Reflector<ClusterPolicyInfo>(resources.clusternetworkpolicy, { ...common, backoff: backoff() });
+  const nodes = new Reflector<NodeInfo>(resources.node, { ...common, backoff: backoff() });
+  const all = [pods, namespaces, policies, cnps, nodes];
   let loops: Promise<void>[] = [];
   let started = false;
   let stopped = false;
@@ -152,7 +160,12 @@ export function createKubeSource(opts: KubeSourceOptions = {}): KubeSource {
     snapshot() {
       const versions = all.map((r) => r.store.version).join(',');
       if (cached?.versions !== versions) {
-        const cluster = sortCluster({ namespaces: [...namespaces.store.items()], pods: [...pods.store.items()], policies: [...policies.store.items()] });
+        const clusterPolicies = [...cnps.store.items()], nodeList = [...nodes.store.items()];
+        const cluster = sortCluster({
+          namespaces: [...namespaces.store.items()], pods: [...pods.store.items()], policies: [...policies.store.items()],
+          ...(clusterPolicies.length ? { clusterPolicies } : {}),
+          ...(nodeList.length ? { nodes: nodeList } : {}),
+        });
         const problems = all.flatMap((r) => r.problems()).sort((a, b) => (a.kind + a.object < b.kind + b.object ? -1 : 1));
         cached = { versions, value: { cluster, problems } };
       }
@@ -164,6 +177,6 @@ export function createKubeSource(opts: KubeSourceOptions = {}): KubeSource {
       for (const r of all) r.stop();
       await Promise.all(loops);
     },
-    status: () => all.map((r) => ({ kind: r.kind, listed: r.listed, resourceVersion: r.resourceVersion, objects: r.store.size })),
+    status: () => all.map((r) => ({ kind: r.kind, listed: r.listed, resourceVersion: r.resourceVersion, objects: r.store.size, installed: r.installed })),
   };
 }

@@ -10,7 +10,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import { join } from 'node:path';
 import { clusterFromObjects, parseManifestText, type Cluster, type Problem } from '../compiler/index.js';
 import { checkDepth } from '../compiler/manifests.js';
-import { nodesFromObjects, type NodeInfo } from '../compiler/nodes.js';
+import type { NodeInfo } from '../compiler/nodes.js';
 
 export class LoadError extends Error {}
 
@@ -181,8 +181,9 @@ export function loadCluster(path: string, maxBytes = DEFAULT_MAX_FILE_BYTES): { 
     });
     problems.push(...p.problems);
   }
+  // Node objects are read with the cluster (ClusterNetworkPolicy `nodes` peers need them too),
+  // their problems reported once.
   const c = clusterFromObjects(objects, origins);
-  const n = nodesFromObjects(objects);
-  const all = [...problems, ...c.problems, ...n.problems];
-  return { cluster: c.cluster, problems: all, unread: all.filter((p) => p.kind === 'document').length, nodes: n.nodes };
+  const all = [...problems, ...c.problems];
+  return { cluster: c.cluster, problems: all, unread: all.filter((p) => p.kind === 'document').length, nodes: [...(c.cluster.nodes ?? [])] };
 }

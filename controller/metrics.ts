@@ -59,6 +59,8 @@ export class Metrics {
   readonly transactionOperations: Histogram;
   readonly nftablesObjects: Gauge<'type'>;
   readonly networkPolicies: Gauge<'state'>;
+  readonly clusterNetworkPolicies: Gauge<'tier' | 'state'>;
+  readonly clusterNetworkPolicyTies: Gauge<'tier'>;
   readonly localPods: Gauge<'isolation'>;
   readonly kubernetesEvents: Counter<'kind' | 'action'>;
   readonly watchRestarts: Counter<'kind' | 'reason'>;
@@ -105,6 +107,18 @@ export class Metrics {
     });
     this.nftablesObjects = new Gauge({ name: 'netpol_nft_nftables_objects', help: 'Objects in the table as last applied.', labelNames: ['type'], registers });
     this.networkPolicies = new Gauge({ name: 'netpol_nft_network_policies', help: 'NetworkPolicies known, valid or invalid (invalid ones fail closed).', labelNames: ['state'], registers });
+    this.clusterNetworkPolicies = new Gauge({
+      name: 'netpol_nft_cluster_network_policies', labelNames: ['tier', 'state'], registers,
+      help: 'ClusterNetworkPolicies known, by tier and state: valid, invalid (fail closed), unsupported (valid, with parts not enforced: domainNames peers); tier "none": not even tier, priority and subject usable.',
+    });
+    this.clusterNetworkPolicyTies = new Gauge({
+      name: 'netpol_nft_cluster_network_policy_ties', labelNames: ['tier'], registers,
+      help: 'Groups of ClusterNetworkPolicies with equal priority in one tier (ordered by name; the API leaves that order to the implementation).',
+    });
+    for (const tier of ['Admin', 'Baseline']) {
+      for (const state of ['valid', 'invalid', 'unsupported']) this.clusterNetworkPolicies.set({ tier, state }, 0);
+      this.clusterNetworkPolicyTies.set({ tier }, 0);
+    }
     this.localPods = new Gauge({ name: 'netpol_nft_local_pods', help: 'Active pods on this node by isolation.', labelNames: ['isolation'], registers });
     this.kubernetesEvents = new Counter({ name: 'netpol_nft_kubernetes_events_total', help: 'Changes received from the cluster source.', labelNames: ['kind', 'action'], registers });
     this.watchRestarts = new Counter({ name: 'netpol_nft_watch_restarts_total', help: 'Watches that ended and were restarted.', labelNames: ['kind', 'reason'], registers });

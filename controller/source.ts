@@ -3,9 +3,9 @@
 // ever sees this interface: each event carries the object it is about (applied to the policy
 // engine as it arrives) and requests a sync; the snapshot is read only to reconcile when an
 // event could not name its object.
-import type { Cluster, ClusterEvent, NamespaceInfo, PodInfo, PolicyInfo, Problem } from '../compiler/index.js';
+import type { Cluster, ClusterEvent, ClusterPolicyInfo, NamespaceInfo, NodeInfo, PodInfo, PolicyInfo, Problem } from '../compiler/index.js';
 
-export type ResourceKind = 'pod' | 'namespace' | 'networkpolicy';
+export type ResourceKind = 'pod' | 'namespace' | 'networkpolicy' | 'clusternetworkpolicy' | 'node';
 export type ResourceAction = 'add' | 'update' | 'delete' | 'resync';
 
 export interface SourceEvent {
@@ -50,6 +50,8 @@ export function objectEvent(kind: ResourceKind, ns: string, name: string, value:
     case 'pod': return value ? { kind, op: 'upsert', pod: value as PodInfo } : { kind, op: 'delete', namespace: ns, name };
     case 'namespace': return value ? { kind, op: 'upsert', namespace: value as NamespaceInfo } : { kind, op: 'delete', name };
     case 'networkpolicy': return value ? { kind, op: 'upsert', policy: value as PolicyInfo } : { kind, op: 'delete', namespace: ns, name };
+    case 'clusternetworkpolicy': return value ? { kind, op: 'upsert', policy: value as ClusterPolicyInfo } : { kind, op: 'delete', name };
+    case 'node': return value ? { kind, op: 'upsert', node: value as NodeInfo } : { kind, op: 'delete', name };
     default: {
       const never: never = kind;
       throw new Error(`unknown kind ${String(never)}`);

@@ -239,10 +239,10 @@ describe('helm chart: rendered with the default values', () => {
     expect(c.resources.limits).to.have.keys('memory');
   });
 
-  it('RBAC: exactly get, list and watch on pods, namespaces and networkpolicies, bound to the agent', () => {
+  it('RBAC: exactly get, list and watch on pods, namespaces, networkpolicies, nodes and clusternetworkpolicies, bound to the agent', () => {
     const role = get(objs, 'ClusterRole', 'netpol-nft');
     const granted = (role.rules as Obj[]).flatMap((r) => (r.apiGroups as string[]).flatMap((g) => (r.resources as string[]).flatMap((res) => (r.verbs as string[]).map((v) => `${g}/${res}/${v}`))));
-    const want = ['/pods', '/namespaces', 'networking.k8s.io/networkpolicies'].flatMap((r) => ['get', 'list', 'watch'].map((v) => `${r}/${v}`));
+    const want = ['/pods', '/namespaces', 'networking.k8s.io/networkpolicies', '/nodes', 'policy.networking.k8s.io/clusternetworkpolicies'].flatMap((r) => ['get', 'list', 'watch'].map((v) => `${r}/${v}`));
     expect(granted.sort()).to.deep.equal(want.sort());
     expect((role.rules as Obj[]).every((r) => !('resourceNames' in r) && !('nonResourceURLs' in r))).to.equal(true);
     const rb = get(objs, 'ClusterRoleBinding', 'netpol-nft');

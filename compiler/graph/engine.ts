@@ -20,7 +20,12 @@
 //    through SelectorIndex (per namespace, and for namespace-selector peers by the namespaces
 //    they match), never by testing every selector of the cluster;
 //  - group: local pods selected by the same policies in one direction (plus, for ingress, the
-//    named ports those policies resolve on the pod); its chains come from lower.ts.
+//    named ports those policies resolve on the pod); its chains come from lower.ts;
+//  - cluster policy `name` (ClusterNetworkPolicy, cluster-scoped): a local pod's group also
+//    holds the Admin and Baseline policies whose subject selects it in that direction, and
+//    then its chains come from tiers.ts (the tiers as steps around the NetworkPolicy step).
+//    Their `pods`/`namespaces` peers are shared pod peers like any other; a `nodes` peer is a
+//    shared set of the selected nodes' addresses (node `name`: labels and addresses).
 //
 // Cost of an event: a pod event touches the peers that pod is (or was) in and, for a pod of
 // this node, its groups: one element per family per peer, one map element per address. A
@@ -28,15 +33,17 @@
 // event touches this node's pods in its namespace and the groups that include it.
 import { createHash } from 'node:crypto';
 import type { Family } from '../cidr.js';
+import { normalizeCnp, orderTier, type NormalizedCnp, type Tier } from '../cnp.js';
 import { baseChains, ctMarkMaskError, DEFAULT_CT_MARK_MASK, dispatchMap } from '../base.js';
-import { ipFamily, podIsActive, type Cluster, type NamedPort, type NamespaceInfo, type PodInfo, type PolicyInfo, type Problem } from '../model.js';
+import { ipFamily, podIsActive, type Cluster, type ClusterPolicyInfo, type NamedPort, type NamespaceInfo, type NodeInfo, type PodInfo, type PolicyInfo, type Problem } from '../model.js';
 import type { Batch, ChainDef, Ruleset } from '../nft.js';
-import { anyNamedPortSet, counterMap, counterName, groupChain, localSet, namedPortSet, peerSet } from '../nft/names.js';
+import { anyNamedPortSet, counterMap, counterName, groupChain, hairpinSet, localSet, namedPortSet, nodePeerSet, peerSet } from '../nft/names.js';
 import { ElementStore } from '../nft/store.js';
 import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer } from '../policy.js';
 import { matches, type Selector } from '../selectors.js';
 import { SelectorIndex } from './labels.js';
 import { lowerGroup, namedKey, type GroupRefs, type LoweredChain, type RuleOrigin } from './lower.js';
+import { lowerTierGroup, type TierRefs } from './tiers.js';
 
 export const DEFAULT_TABLE = 'netpol_nft';
 /** The generation the `compile` command stamps (it has no earlier ruleset to tell apart). */
@@ -49,7 +56,11 @@ export type ClusterEvent =
   | { readonly kind: 'namespace'; readonly op: 'upsert'; readonly namespace: NamespaceInfo }
   | { readonly kind: 'namespace'; readonly op: 'delete'; readonly name: string }
   | { readonly kind: 'networkpolicy'; readonly op: 'upsert'; readonly policy: PolicyInfo }
-  | { readonly kind: 'networkpolicy'; readonly op: 'delete'; readonly namespace: string; readonly name: string };
+  | { readonly kind: 'networkpolicy'; readonly op: 'delete'; readonly namespace: string; readonly name: string }
+  | { readonly kind: 'clusternetworkpolicy'; readonly op: 'upsert'; readonly policy: ClusterPolicyInfo }
+  | { readonly kind: 'clusternetworkpolicy'; readonly op: 'delete'; readonly name: string }
+  | { readonly kind: 'node'; readonly op: 'upsert'; readonly node: NodeInfo }
+  | { readonly kind: 'node'; readonly op: 'delete'; readonly name: string };
 
 export interface EngineOptions {
   /** The node whose pods this ruleset enforces (spec.nodeName). */
@@ -129,15 +140,34 @@ interface PeerRec {
   readonly named: Map<string, number>;
 }
 
+interface CnpRec {
+  readonly name: string;
+  info: ClusterPolicyInfo;
+  norm: NormalizedCnp | undefined;
+  problems: readonly Problem[];
+  readonly groups: Set<GroupRec>;
+}
+
+interface NodePeerRec {
+  readonly id: string;
+  readonly hash: string;
+  readonly selector: Selector;
+  refs: number;
+  /** Addresses its sets hold. */
+  readonly members: Set<string>;
+}
+
 interface GroupRec {
   readonly key: string;
   readonly hash: string;
   readonly dir: Direction;
   readonly policies: readonly PolRec[];
+  /** Cluster policies whose subject selects the group's pods (by name; empty: no tiers). */
+  readonly cnps: readonly CnpRec[];
   readonly namedPorts: readonly NamedPort[];
   readonly pods: Set<PodRec>;
   readonly famCount: Record<Family, number>;
-  refs: GroupRefs | undefined;
+  refs: GroupRefs | TierRefs | undefined;
   chains: LoweredChain[];
 }
 
@@ -179,6 +209,11 @@ export class PolicyEngine {
   /** Active pods claiming each address (the newest owns it). */
   private readonly claims = new Map<string, Set<PodRec>>();
   private readonly dirtyGroups = new Set<GroupRec>();
+  private readonly cnps = new Map<string, CnpRec>();
+  private readonly nodes = new Map<string, NodeInfo>();
+  private readonly nodePeers = new Map<string, NodePeerRec>();
+  /** Groups with cluster policies (the hairpin sets live while there is one). */
+  private tiered = 0;
   private dirt = { peers: 0, groups: 0, pods: 0 };
 
   constructor(readonly opts: EngineOptions) {
@@ -212,6 +247,12 @@ export class PolicyEngine {
       case 'networkpolicy':
         if (ev.op === 'upsert') this.setPolicy(`${ev.policy.namespace}/${ev.policy.name}`, ev.policy);
         else this.setPolicy(`${ev.namespace}/${ev.name}`, undefined);
+        break;
+      case 'clusternetworkpolicy':
+        this.setCnp(ev.op === 'upsert' ? ev.policy.name : ev.name, ev.op === 'upsert' ? ev.policy : undefined);
+        break;
+      case 'node':
+        this.setNode(ev.op === 'upsert' ? ev.node.name : ev.name, ev.op === 'upsert' ? ev.node : undefined);
         break;
       default: {
         const never: never = ev;
@@ -276,7 +317,8 @@ export class PolicyEngine {
     for (const ns of this.namespaces.values()) for (const r of ns.local) {
       const side = (dir: Direction) => {
         const g = r.groups[dir];
-        return g ? { isolated: true, counter: counterName(dir, r.info.namespace, r.info.name), policies: g.policies.map((p) => p.key) } : { isolated: false, policies: [] };
+        // A group of cluster policies alone does not isolate (it has a counter, for its Deny rules).
+        return g ? { isolated: g.policies.length > 0, counter: counterName(dir, r.info.namespace, r.info.name), policies: g.policies.map((p) => p.key) } : { isolated: false, policies: [] };
       };
       out.push({ namespace: r.info.namespace, name: r.info.name, ips: r.ips, ingress: side('ingress'), egress: side('egress') });
     }
@@ -285,7 +327,25 @@ export class PolicyEngine {
 
   /** Problems of the policies (pods and namespaces are validated by the sources). */
   problems(): Problem[] {
-    return [...this.policies.keys()].sort(cmp).flatMap((k) => this.policies.get(k)!.problems);
+    return [
+      ...[...this.policies.keys()].sort(cmp).flatMap((k) => this.policies.get(k)!.problems),
+      ...[...this.cnps.keys()].sort(cmp).flatMap((k) => this.cnps.get(k)!.problems),
+    ];
+  }
+
+  /** Cluster policies by tier and state, the unsupported parts (domainNames peers, unknown
+   *  peer kinds) by policy, and the ties (equal priorities in one tier, ordered by name). */
+  tierReport(): { policies: Record<Tier, { valid: number; invalid: number; unsupported: number }>; unusable: number; unsupported: { policy: string; what: string }[]; ties: Record<Tier, string[][]> } {
+    const norms = [...this.cnps.values()].flatMap((c) => (c.norm ? [c.norm] : []));
+    const policies = { Admin: { valid: 0, invalid: 0, unsupported: 0 }, Baseline: { valid: 0, invalid: 0, unsupported: 0 } };
+    for (const n of norms) {
+      const t = policies[n.tier];
+      if (!n.valid) t.invalid++;
+      else if (n.unsupported.length) t.unsupported++;
+      else t.valid++;
+    }
+    const unsupported = norms.sort((a, b) => cmp(a.name, b.name)).flatMap((n) => n.unsupported.map((what) => ({ policy: n.name, what })));
+    return { policies, unusable: this.cnps.size - norms.length, unsupported, ties: { Admin: orderTier(norms, 'Admin').ties, Baseline: orderTier(norms, 'Baseline').ties } };
   }
 
   policyCount(): { valid: number; invalid: number } {
@@ -339,6 +399,19 @@ export class PolicyEngine {
       if (tick()) yield null;
     }
     for (const rec of [...this.policies.values()]) if (!polSeen.has(rec.key)) yield { kind: 'networkpolicy', op: 'delete', namespace: rec.info.namespace, name: rec.info.name };
+    const nodeSeen = new Set<string>();
+    for (const n of cluster.nodes ?? []) {
+      nodeSeen.add(n.name);
+      if (!same(this.nodes.get(n.name), n)) yield { kind: 'node', op: 'upsert', node: n };
+    }
+    for (const name of [...this.nodes.keys()]) if (!nodeSeen.has(name)) yield { kind: 'node', op: 'delete', name };
+    const cnpSeen = new Set<string>();
+    for (const p of cluster.clusterPolicies ?? []) {
+      cnpSeen.add(p.name);
+      const rec = this.cnps.get(p.name);
+      if (!rec || !same(rec.info, p)) yield { kind: 'clusternetworkpolicy', op: 'upsert', policy: p };
+    }
+    for (const name of [...this.cnps.keys()]) if (!cnpSeen.has(name)) yield { kind: 'clusternetworkpolicy', op: 'delete', name };
     const podSeen = new Set<string>();
     for (const p of cluster.pods) {
       const k = `${p.namespace}/${p.name}`;
@@ -373,6 +446,8 @@ export class PolicyEngine {
     const labels = info?.labels ?? { 'kubernetes.io/metadata.name': name };
     if (JSON.stringify(labels) === JSON.stringify(n.labels)) return;
     n.labels = labels;
+    // Cluster policies select pods by their namespace's labels too.
+    if (this.cnps.size) for (const r of n.local) this.regroup(r);
     // > namespace label changes re-evaluate every peer set that a namespace selector touches.
     for (const p of this.nsPeerAll) {
       const was = n.nsPeers.has(p), is = matches(p.nsSelector!, labels);
@@ -441,6 +516,7 @@ export class PolicyEngine {
     if (n.local.delete(r)) {
       for (const dir of DIRS) this.setGroup(r, dir, undefined);
       for (const ip of r.ips) this.store.remove(localSet(ipFamily(ip)), ip);
+      if (this.tiered) for (const ip of r.ips) this.store.remove(hairpinSet(ipFamily(ip)), `${ip} ${ip}`);
     }
     r.active = false;
     r.ips = [];
@@ -470,6 +546,7 @@ export class PolicyEngine {
     if (r.info.nodeName === this.opts.node) {
       n.local.add(r);
       for (const ip of ips) this.store.put(localSet(ipFamily(ip)), ip, ip);
+      if (this.tiered) for (const ip of ips) this.store.put(hairpinSet(ipFamily(ip)), `${ip} ${ip}`, { concat: [ip, ip] });
       this.regroup(r);
     }
   }
@@ -628,18 +705,25 @@ export class PolicyEngine {
   private regroup(r: PodRec): void {
     const n = this.ns(r.info.namespace);
     const cands = n.subjects.candidates(r.info.labels).filter((p) => p.norm && matches(p.norm.podSelector, r.info.labels)).sort((a, b) => cmp(a.key, b.key));
+    // Cluster policies are few (tens to hundreds): each subject is tested.
+    const cnps = this.cnps.size ? [...this.cnps.values()].filter((c) => c.norm && this.cnpSelects(c.norm, r, n)).sort((a, b) => cmp(a.name, b.name)) : [];
     for (const dir of DIRS) {
       const sel = cands.filter((p) => p.norm!.isolates[dir]);
-      if (!sel.length) { this.setGroup(r, dir, undefined); continue; }
+      const tiers = cnps.filter((c) => c.norm!.rules[dir].length > 0);
+      if (!sel.length && !tiers.length) { this.setGroup(r, dir, undefined); continue; }
       // Ingress named ports resolve on the selected pod: they are part of the group.
-      const named = dir === 'ingress' && sel.some((p) => p.norm!.rules.ingress.some((rule) => rule.ports?.some((pm) => pm.kind === 'named')));
+      const named = dir === 'ingress' && (sel.some((p) => p.norm!.rules.ingress.some((rule) => rule.ports?.some((pm) => pm.kind === 'named')))
+        || tiers.some((c) => c.norm!.rules.ingress.some((rule) => rule.ports?.some((pm) => pm.kind === 'named'))));
       const namedPorts = named ? [...r.info.namedPorts].sort((a, b) => cmp(JSON.stringify(a), JSON.stringify(b))) : [];
-      const key = `${dir}\0${sel.map((p) => p.key).join('\0')}\0${named ? JSON.stringify(namedPorts) : ''}`;
+      // Without cluster policies the key is what it always was (same groups, same chain names).
+      const key = `${dir}\0${sel.map((p) => p.key).join('\0')}\0${named ? JSON.stringify(namedPorts) : ''}${tiers.length ? `\0cnp\0${tiers.map((c) => c.name).join('\0')}` : ''}`;
       let g = this.groups.get(key);
       if (!g) {
-        g = { key, hash: hash(key, 10), dir, policies: sel, namedPorts, pods: new Set(), famCount: { 4: 0, 6: 0 }, refs: undefined, chains: [] };
+        g = { key, hash: hash(key, 10), dir, policies: sel, cnps: tiers, namedPorts, pods: new Set(), famCount: { 4: 0, 6: 0 }, refs: undefined, chains: [] };
         this.groups.set(key, g);
         for (const p of sel) p.groups.add(g);
+        for (const c of tiers) c.groups.add(g);
+        if (tiers.length && this.tiered++ === 0) this.defineHairpin();
         this.dirtyGroups.add(g);
       }
       this.setGroup(r, dir, g);
@@ -688,21 +772,25 @@ export class PolicyEngine {
       if (!g.pods.size) {
         this.groups.delete(g.key);
         for (const p of g.policies) p.groups.delete(g);
+        for (const c of g.cnps) c.groups.delete(g);
+        if (g.cnps.length && --this.tiered === 0) this.dropHairpin();
         g.refs = undefined;
         g.chains = [];
       } else {
         const families = FAMILIES.filter((f) => g.famCount[f] > 0);
-        const lowered = lowerGroup({
+        const input = {
           dir: g.dir, hash: g.hash, policies: g.policies.flatMap((p) => (p.norm ? [p.norm] : [])), namedPorts: g.namedPorts, families,
-          peerOf: (pol, peer) => {
+          peerOf: (pol: NormalizedPolicy, peer: Extract<Peer, { kind: 'pods' }>) => {
             const r = this.peerOf(pol, peer);
             if (!this.peerSpec.has(r.id)) this.peerSpec.set(r.id, { scope: peer.namespaceSelector ? undefined : pol.namespace, podSelector: peer.podSelector, nsSelector: peer.namespaceSelector });
             return r;
           },
-        });
+        };
+        const lowered = g.cnps.length ? this.lowerTiers(g, input) : lowerGroup(input);
         // Take the new references before letting go of the old: a peer both use stays.
         for (const [id, named] of lowered.refs.peers) this.acquirePeer(id, named);
         for (const k of lowered.refs.anyNamed) this.acquireAnyNamed(k);
+        for (const id of (lowered.refs as Partial<TierRefs>).nodes?.keys() ?? []) this.acquireNodePeer(id);
         g.refs = lowered.refs;
         g.chains = lowered.chains;
         for (const c of lowered.chains) this.store.setChain({ name: c.name, rules: c.rules, comments: c.comments });
@@ -713,6 +801,109 @@ export class PolicyEngine {
     for (const refs of release) {
       for (const [id, named] of refs.peers) this.releasePeer(id, named);
       for (const k of refs.anyNamed) this.releaseAnyNamed(k);
+      for (const id of (refs as Partial<TierRefs>).nodes?.keys() ?? []) this.releaseNodePeer(id);
+    }
+  }
+
+  // ---------------------------------------------------------------- cluster policies (tiers)
+
+  /** > Subject: namespaces (selector) or pods (namespace selector + pod selector). Host-network
+   *  pods are never subjects (they are never active pods here). */
+  private cnpSelects(c: NormalizedCnp, r: PodRec, n: NsRec): boolean {
+    if (!matches(c.subject.namespaceSelector, n.labels)) return false;
+    return c.subject.kind === 'namespaces' || matches(c.subject.podSelector, r.info.labels);
+  }
+
+  private setCnp(name: string, info: ClusterPolicyInfo | undefined): void {
+    let rec = this.cnps.get(name);
+    if (!rec && !info) return;
+    const old = rec?.norm;
+    // Groups that include it change chains (a priority change, a rule reordered), even if they
+    // keep their pods: chain flush and re-add, in the one transaction of this event.
+    if (rec) for (const g of rec.groups) this.dirtyGroups.add(g);
+    if (info) {
+      const r = normalizeCnp(info);
+      if (!rec) this.cnps.set(name, (rec = { name, info, norm: r.policy, problems: r.problems, groups: new Set() }));
+      else Object.assign(rec, { info, norm: r.policy, problems: r.problems });
+    } else this.cnps.delete(name);
+    const now = info ? rec!.norm : undefined;
+    // This node's pods it selected or selects now are regrouped (the node's pods only: few).
+    for (const n of this.namespaces.values()) for (const r of n.local) {
+      if ((old && this.cnpSelects(old, r, n)) || (now && this.cnpSelects(now, r, n))) this.regroup(r);
+    }
+  }
+
+  private lowerTiers(g: GroupRec, input: Parameters<typeof lowerGroup>[0]): ReturnType<typeof lowerTierGroup> {
+    const norms = g.cnps.flatMap((c) => (c.norm ? [c.norm] : []));
+    return lowerTierGroup({
+      ...input,
+      admin: orderTier(norms, 'Admin').ordered,
+      baseline: orderTier(norms, 'Baseline').ordered,
+      cnpPeerOf: (nsSel, podSel) => {
+        const id = `*\0${selectorKey(nsSel)}\0${selectorKey(podSel)}`;
+        if (!this.peerSpec.has(id)) this.peerSpec.set(id, { scope: undefined, podSelector: podSel, nsSelector: nsSel });
+        return { id, hash: hash(id, 12) };
+      },
+      nodePeerOf: (sel) => {
+        const id = `node\0${selectorKey(sel)}`;
+        if (!this.nodePeers.has(id)) this.nodePeers.set(id, { id, hash: hash(id, 12), selector: sel, refs: 0, members: new Set() });
+        return { id, hash: hash(id, 12) };
+      },
+    });
+  }
+
+  private defineHairpin(): void {
+    for (const f of FAMILIES) this.store.define(hairpinSet(f), { kind: 'set', type: [addrType(f), addrType(f)], flags: [] });
+    for (const n of this.namespaces.values()) for (const r of n.local) for (const ip of r.ips) this.store.put(hairpinSet(ipFamily(ip)), `${ip} ${ip}`, { concat: [ip, ip] });
+  }
+
+  private dropHairpin(): void {
+    for (const f of FAMILIES) this.store.drop(hairpinSet(f));
+  }
+
+  // ---------------------------------------------------------------- nodes
+
+  private nodeAddrs(p: NodePeerRec): Set<string> {
+    const out = new Set<string>();
+    for (const n of this.nodes.values()) if (matches(p.selector, n.labels)) for (const a of n.addresses) out.add(a);
+    return out;
+  }
+
+  private acquireNodePeer(id: string): void {
+    const p = this.nodePeers.get(id)!;
+    if (p.refs++ > 0) return;
+    this.dirt.peers++;
+    for (const f of FAMILIES) this.store.define(nodePeerSet(p.hash, f), { kind: 'set', type: addrType(f), flags: [] });
+    for (const a of this.nodeAddrs(p)) {
+      p.members.add(a);
+      this.store.put(nodePeerSet(p.hash, ipFamily(a)), a, a);
+    }
+  }
+
+  private releaseNodePeer(id: string): void {
+    const p = this.nodePeers.get(id)!;
+    if (--p.refs > 0) return;
+    this.dirt.peers++;
+    for (const f of FAMILIES) this.store.drop(nodePeerSet(p.hash, f));
+    this.nodePeers.delete(id);
+  }
+
+  /** A node event: the node peers' sets are recomputed (nodes change rarely; two nodes may
+   *  share an address, so each set is the union over the nodes it selects). */
+  private setNode(name: string, info: NodeInfo | undefined): void {
+    if (info) this.nodes.set(name, info);
+    else if (!this.nodes.delete(name)) return;
+    for (const p of this.nodePeers.values()) {
+      if (p.refs === 0) continue;
+      const want = this.nodeAddrs(p);
+      for (const a of [...p.members]) if (!want.has(a)) {
+        p.members.delete(a);
+        this.store.remove(nodePeerSet(p.hash, ipFamily(a)), a);
+      }
+      for (const a of want) if (!p.members.has(a)) {
+        p.members.add(a);
+        this.store.put(nodePeerSet(p.hash, ipFamily(a)), a, a);
+      }
     }
   }
 }

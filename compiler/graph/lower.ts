@@ -24,13 +24,13 @@ const meta = (key: string): Expr => ({ meta: { key } });
 const match = (left: unknown, right: unknown): Expr => ({ match: { op: '==', left, right } });
 /** An anonymous set inside the rule. One element is written as the plain value: nft lists a
  *  one-element set as that value, so what we write and what a listing shows stay alike. */
-const anon = (elems: unknown[]): unknown => {
+export const anon = (elems: unknown[]): unknown => {
   const set = sortByValue(elems);
   return set.length === 1 && !(set[0] && typeof set[0] === 'object' && 'concat' in set[0]) ? set[0] : { set };
 };
 /** `meta l4proto . th PORT` against protocol-port elements. nft refuses a concatenation
  *  against a single value, so one element becomes two plain matches. */
-const l4portMatch = (l4port: Expr, port: Expr, elems: unknown[]): Expr[] => {
+export const l4portMatch = (l4port: Expr, port: Expr, elems: unknown[]): Expr[] => {
   const set = sortByValue(elems);
   if (set.length !== 1) return [match(l4port, anon(set))];
   const [proto, p] = (set[0] as { concat: [string, unknown] }).concat;

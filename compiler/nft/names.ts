@@ -59,6 +59,12 @@ export const peerSet = (peerHash: string, f: Family) => `peer_${peerHash}_${f}`;
 export const namedPortSet = (peerHash: string, name: string, proto: string, f: Family) => `np_${shortHash(`${peerHash}\0${name}\0${proto}`, 12)}_${f}`;
 /** Every active pod of the cluster exposing a named port (egress to any peer / an ipBlock). */
 export const anyNamedPortSet = (name: string, proto: string, f: Family) => `npany_${shortHash(`${name}\0${proto}`, 12)}_${f}`;
+/** A `nodes` peer of a ClusterNetworkPolicy: the addresses of the nodes its selector selects. */
+export const nodePeerSet = (peerHash: string, f: Family) => `node_${peerHash}_${f}`;
+/** `addr . addr` of every active pod on this node: a packet from a pod to its own address
+ *  (through a Service, hairpin) is not subject to ClusterNetworkPolicy. Defined while a group
+ *  has cluster policies. */
+export const hairpinSet = (f: Family) => `hairpin${f}`;
 /** Addresses of every active pod on this node (the base chains use them). */
 export const localSet = (f: Family) => `local${f}`;
 
@@ -69,7 +75,7 @@ export function ruleComment(text: string): string {
   return `${cutBytes(text, NFT_COMMENT_MAX_BYTES - h.length - 1)}~${h}`;
 }
 
-const OWN = /^(forward|input|local[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}|peer_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
+const OWN = /^(forward|input|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
 
 /** True for every name this module derives (objects of our table that we manage). */
 export function isOwnObject(name: string): boolean {

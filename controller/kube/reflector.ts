@@ -56,6 +56,8 @@ export class Reflector<T> {
   /** The last resourceVersion seen ('' = must list). */
   resourceVersion = '';
   listed = false;
+  /** False while an optional resource's API (a CRD) is not installed. */
+  installed = true;
   private readonly stopper = new AbortController();
 
   constructor(
@@ -95,10 +97,15 @@ export class Reflector<T> {
         await this.relist();
       } catch (e) {
         if (this.stopper.signal.aborted) return;
+        if (this.resource.optional && httpStatus(e) === 404) return this.absent(onListed);
         const gone = httpStatus(e) === 410;
         this.report(`${this.kind} list failed: ${describeError(e)}`);
         await this.restart(gone ? 'gone' : 'error', false);
         return;
+      }
+      if (!this.installed) {
+        this.installed = true;
+        this.opts.logger.info(`${this.resource.optional!.what} is installed now: watching ${this.kind} objects`);
       }
       if (!this.listed) {
         this.listed = true;
@@ -109,6 +116,24 @@ export class Reflector<T> {
     if (end.reason === 'stopped') return;
     if (end.reason === 'gone') this.resourceVersion = '';
     await this.restart(end.reason, end.healthy);
+  }
+
+  /** An optional resource's API is not installed: no objects of it (an empty store, so that
+   *  what a removed CRD held stops being enforced), said once, and the agent runs on; the API
+   *  is looked for again every `retryMs`, so that a CRD installed later is picked up. */
+  private async absent(onListed: () => void): Promise<void> {
+    const o = this.resource.optional!;
+    if (this.installed) {
+      this.installed = false;
+      this.opts.logger.warn(`${o.what} is not installed: no ${this.kind} objects are enforced; looking again every ${Math.round(o.retryMs / 1000)} s`);
+    }
+    this.resourceVersion = '';
+    if (this.store.replaceWith(new SlimStore<T>())) this.opts.hooks()?.onChange({ kind: this.kind, action: 'resync', seenAt: this.opts.clock() });
+    if (!this.listed) {
+      this.listed = true;
+      onListed();
+    }
+    await this.opts.sleep(o.retryMs, this.stopper.signal);
   }
 
   private async restart(reason: RestartReason, healthy: boolean): Promise<void> {
@@ -256,6 +281,9 @@ export class Reflector<T> {
         if (finished) return;
         if (!err) return finish('closed');
         if (httpStatus(err) === 410) return finish('gone');
+        // An optional API that went away (its CRD deleted): start over from a list, whose 404
+        // tells the reflector so.
+        if (this.resource.optional && httpStatus(err) === 404) return finish('gone');
         if (connected) {
           // The stream had started (HTTP 200) and was cut ("Premature close", a reset):
           // the connection closed under us, nothing the server refused.

@@ -1,7 +1,9 @@
-// The three kinds the agent watches: where they live in the API, how to list them (typed
+// The kinds the agent watches: where they live in the API, how to list them (typed
 // client-node calls, one page at a time) and how to turn one into its slim form.
-import { CoreV1Api, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { parseNamespace, parsePod, parsePolicy, type NamespaceInfo, type ParseResult, type PodInfo, type PolicyInfo } from '../../compiler/index.js';
+// ClusterNetworkPolicy is a custom resource (network-policy-api v0.2.0, policy.networking.k8s.io
+// v1alpha2): its CRD may be missing, which the reflector handles (`optional`).
+import { CoreV1Api, CustomObjectsApi, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { parseClusterPolicy, parseNamespace, parseNode, parsePod, parsePolicy, type ClusterPolicyInfo, type NamespaceInfo, type NodeInfo, type ParseResult, type PodInfo, type PolicyInfo } from '../../compiler/index.js';
 import type { ResourceKind } from '../source.js';
 import { Interner } from './intern.js';
 
@@ -20,7 +22,17 @@ export interface Resource<T> {
   readonly fieldSelector?: string;
   list(limit: number, continueToken: string | undefined): Promise<ListPage>;
   parse(obj: unknown): ParseResult<T>;
+  /** A resource whose API may not be installed (a CRD): a 404 means "none", said once and
+   *  looked for again every `retryMs`. */
+  readonly optional?: { readonly what: string; readonly retryMs: number };
 }
+
+/** The ClusterNetworkPolicy API we follow (network-policy-api v0.2.0). */
+export const CNP_GROUP = 'policy.networking.k8s.io';
+export const CNP_VERSION = 'v1alpha2';
+export const CNP_PLURAL = 'clusternetworkpolicies';
+/** How often a missing ClusterNetworkPolicy CRD is looked for again. */
+export const CRD_RETRY_MS = 30_000;
 
 interface TypedList {
   readonly items: readonly object[];
@@ -43,6 +55,8 @@ export function slimParsers(interner = new Interner()) {
       return r.ok ? { ...r, value: interner.namespace(r.value) } : r;
     },
     networkpolicy: (o: unknown): ParseResult<PolicyInfo> => parsePolicy(o),
+    clusternetworkpolicy: (o: unknown): ParseResult<ClusterPolicyInfo> => parseClusterPolicy(o),
+    node: (o: unknown): ParseResult<NodeInfo> => parseNode(o),
   };
 }
 
@@ -57,6 +71,7 @@ export const ACTIVE_PODS = 'status.phase!=Succeeded,status.phase!=Failed';
 export function kubeResources(kc: KubeConfig) {
   const core = kc.makeApiClient(CoreV1Api);
   const net = kc.makeApiClient(NetworkingV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
   const parse = slimParsers();
   return {
     pod: {
@@ -70,6 +85,16 @@ export function kubeResources(kc: KubeConfig) {
     networkpolicy: {
       kind: 'networkpolicy', path: '/apis/networking.k8s.io/v1/networkpolicies', namespaced: true, parse: parse.networkpolicy,
       list: async (limit, cont) => page(await net.listNetworkPolicyForAllNamespaces({ limit, _continue: cont })),
+    },
+    clusternetworkpolicy: {
+      kind: 'clusternetworkpolicy', path: `/apis/${CNP_GROUP}/${CNP_VERSION}/${CNP_PLURAL}`, namespaced: false, parse: parse.clusternetworkpolicy,
+      optional: { what: `the ClusterNetworkPolicy CRD (${CNP_PLURAL}.${CNP_GROUP} ${CNP_VERSION})`, retryMs: CRD_RETRY_MS },
+      // A custom resource comes back as plain JSON (no model class to map back).
+      list: async (limit, cont) => page((await custom.listClusterCustomObject({ group: CNP_GROUP, version: CNP_VERSION, plural: CNP_PLURAL, limit, _continue: cont })) as TypedList),
+    },
+    node: {
+      kind: 'node', path: '/api/v1/nodes', namespaced: false, parse: parse.node,
+      list: async (limit, cont) => page(await core.listNode({ limit, _continue: cont })),
     },
   } satisfies { [K in ResourceKind]: Resource<unknown> };
 }

@@ -160,4 +160,34 @@ describe('agent: sync decisions (fake nft, fake clock)', () => {
     const noStamp = (t: string) => t.split('\n').filter((l) => !l.includes('"mark"')).join('\n');
     expect(noStamp(table.dump())).to.equal(noStamp(fresh.dump()));
   });
+
+  it('cluster policies: counted by tier and state, ties and unsupported parts logged once and counted, enforced in the next transaction', async () => {
+    const cnp = (name: string, tier: string, priority: number, egress: unknown[]) => ({ name, spec: { tier, priority, subject: { namespaces: {} }, egress } });
+    const deny = [{ action: 'Deny', to: [{ networks: ['198.51.100.0/24'] }] }];
+    change({
+      ...src.state.cluster,
+      clusterPolicies: [
+        cnp('a-first', 'Admin', 5, deny), cnp('b-second', 'Admin', 5, deny),
+        cnp('dns', 'Admin', 10, [{ action: 'Accept', to: [{ domainNames: ['*.example.com'] }] }]),
+        cnp('base', 'Baseline', 1, deny),
+        cnp('broken', 'Admin', 1, [{ action: 'Deny', to: [{ networks: ['not-a-cidr'] }] }]),
+      ],
+    });
+    await clock.advance(50);
+    const v = async (tier: string, state: string) => (await h.metrics.clusterNetworkPolicies.get()).values.find((x) => x.labels.tier === tier && x.labels.state === state)?.value;
+    expect(await v('Admin', 'valid')).to.equal(2);
+    expect(await v('Admin', 'unsupported')).to.equal(1);
+    expect(await v('Admin', 'invalid')).to.equal(1);
+    expect(await v('Baseline', 'valid')).to.equal(1);
+    expect((await h.metrics.clusterNetworkPolicyTies.get()).values.find((x) => x.labels.tier === 'Admin')?.value).to.equal(1);
+    const lines = () => logs.map((l) => String(l.msg));
+    expect(lines().filter((m) => /a-first, b-second: spec.priority: equal priorities in the Admin tier: evaluated by name \(a-first before b-second\)/.test(m))).to.have.length(1);
+    expect(lines().filter((m) => /clusternetworkpolicy dns: unsupported, not enforced: spec.egress\[0\].to\[0\].domainNames/.test(m))).to.have.length(1);
+    expect(lines().filter((m) => /clusternetworkpolicy broken: spec.egress\[0\].to\[0\].networks\[0\]/.test(m))).to.have.length(1);
+    expect(JSON.stringify(nft.batches.at(-1)), 'the tiers reach the kernel').to.include('cnp/a-first egress[0]');
+    // Another sync with the same state: nothing logged again.
+    src.hooks!.onChange({ kind: 'pod', action: 'update', seenAt: clock.now() });
+    await clock.advance(50);
+    expect(lines().filter((m) => /equal priorities/.test(m))).to.have.length(1);
+  });
 });

@@ -49,6 +49,23 @@ describe('agent: file source', () => {
     expect(events.map((e) => `${e.kind} ${e.action} ${e.object}`).sort()).to.deep.equal(['networkpolicy delete x/p', 'pod add x/b', 'pod update x/a']);
   });
 
+  it('ClusterNetworkPolicies and Nodes: one event each, naming the object, with the engine change', async () => {
+    events.length = 0;
+    const cnp = (priority: number) => ({ apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name: 'deny-all' }, spec: { tier: 'Admin', priority, subject: { namespaces: {} }, ingress: [{ action: 'Deny', from: [{ namespaces: {} }] }] } });
+    const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', labels: { role: 'worker' } }, status: { addresses: [{ type: 'InternalIP', address: '198.51.100.1' }] } };
+    src.put(cnp(10), node);
+    expect(fs.rescan()).to.equal(2);
+    expect(events.map((e) => `${e.kind} ${e.action} ${e.object} ${e.change?.op}`).sort()).to.deep.equal(['clusternetworkpolicy add deny-all upsert', 'node add n1 upsert']);
+    events.length = 0;
+    src.put(cnp(20));
+    src.remove(node);
+    expect(fs.rescan()).to.equal(1);
+    // A removed file's objects wait until the removal has been stable for stableMs.
+    await clock.advance(1000);
+    expect(events.map((e) => `${e.kind} ${e.action} ${e.object} ${e.change?.op}`).sort()).to.deep.equal(['clusternetworkpolicy update deny-all upsert', 'node delete n1 delete']);
+    expect(fs.snapshot().cluster.clusterPolicies?.map((p) => (p.spec as { priority: number }).priority)).to.deep.equal([20]);
+  });
+
   it('reports a document that stops parsing, with its problem in the snapshot', () => {
     events.length = 0;
     src.raw('broken.yaml', 'kind: Pod\nmetadata: [unclosed\n');

@@ -47,7 +47,7 @@ current-context: c
       await source.start({ onChange: () => {} });
       expect(source.snapshot().cluster.pods.map((p) => p.name)).to.deep.equal(['a']);
       // The file's server was the one asked, once per kind.
-      expect(api.requests.filter((r) => !r.watch).map((r) => r.kind).sort()).to.deep.equal(['namespace', 'networkpolicy', 'pod']);
+      expect(api.requests.filter((r) => !r.watch).map((r) => r.kind).sort()).to.deep.equal(['clusternetworkpolicy', 'namespace', 'networkpolicy', 'node', 'pod']);
     } finally {
       await source.stop();
       await api.close();

@@ -16,18 +16,20 @@ interface Harness {
   restarts: { kind: string; reason: string }[];
   errors: string[];
   sleeps: number[];
+  warns: string[];
   clock: { now: number };
 }
 
 const harnesses: Harness[] = [];
 
-async function setup(seed: (api: FakeKubeApi) => void = () => {}, opts: { goneAs?: 'event' | 'http'; pageSize?: number; startPaused?: boolean } = {}): Promise<Harness> {
+async function setup(seed: (api: FakeKubeApi) => void = () => {}, opts: { goneAs?: 'event' | 'http'; pageSize?: number; startPaused?: boolean; noCrd?: boolean } = {}): Promise<Harness> {
   const api = new FakeKubeApi({ goneAs: opts.goneAs });
+  if (opts.noCrd) api.crdInstalled = false;
   await api.start();
   seed(api);
   if (opts.startPaused) await api.pause();
   const clock = { now: 1_700_000_000_000 };
-  const h: Harness = { api, source: undefined as unknown as KubeSource, events: [], restarts: [], errors: [], sleeps: [], clock };
+  const h: Harness = { api, source: undefined as unknown as KubeSource, events: [], restarts: [], errors: [], sleeps: [], warns: [], clock };
   h.source = createKubeSource({
     kubeConfig: api.kubeConfig(),
     clock: () => clock.now,
@@ -43,7 +45,8 @@ async function setup(seed: (api: FakeKubeApi) => void = () => {}, opts: { goneAs
     },
     watch: { timeoutSeconds: 3600, idleMs: 60_000, checkEveryMs: 20 },
     pageSize: opts.pageSize ?? 2,
-    logger: { info: () => {}, warn: () => {}, error: (m) => h.errors.push(m) },
+    logger: { info: () => {}, warn: (m) => h.warns.push(m), error: (m) => h.errors.push(m) },
+    crdRetryMs: 30,
   });
   harnesses.push(h);
   return h;
@@ -62,7 +65,7 @@ const finished = (o: KubeObject) => ['Succeeded', 'Failed'].includes((o.status a
 /** What the server holds, read the way `compile --cluster` reads manifests; finished pods
  *  left out, as the source asks the server to (they take no part in policy). */
 function expected(api: FakeKubeApi) {
-  return clusterFromObjects([...api.list('namespace'), ...api.list('pod').filter((o) => !finished(o)), ...api.list('networkpolicy')]);
+  return clusterFromObjects([...api.list('namespace'), ...api.list('pod').filter((o) => !finished(o)), ...api.list('networkpolicy'), ...(api.crdInstalled ? api.list('clusternetworkpolicy') : []), ...api.list('node')]);
 }
 
 function inSync(h: Harness): boolean {
@@ -80,7 +83,7 @@ async function waitInSync(h: Harness, what: string): Promise<void> {
 
 /** Waits until every kind has an open watch (so that later changes arrive as events). */
 async function waitWatching(h: Harness): Promise<void> {
-  await waitFor('a watch on every kind', () => (['pod', 'namespace', 'networkpolicy'] as Kind[]).every((k) => h.api.openWatches(k) >= 1));
+  await waitFor('a watch on every kind', () => (['pod', 'namespace', 'networkpolicy', 'clusternetworkpolicy', 'node'] as Kind[]).every((k) => h.api.openWatches(k) >= 1));
 }
 
 function seedSmall(api: FakeKubeApi): void {
@@ -253,8 +256,8 @@ describe('kube source (fake API server, real client-node over HTTP)', function (
       h.api.dropConnections({ abrupt });
       h.api.add('pod', pod(`y/f${i}`, { ips: [`198.51.100.${30 + i}`] }));
       await waitInSync(h, `the change after a ${abrupt ? 'abrupt' : 'clean'} cut`);
-      await waitFor('three restarts', () => h.restarts.length >= 3);
-      expect(h.restarts.map((r) => r.reason)).to.deep.equal(['closed', 'closed', 'closed']);
+      await waitFor('five restarts (one per kind)', () => h.restarts.length >= 5);
+      expect(h.restarts.map((r) => r.reason)).to.deep.equal(['closed', 'closed', 'closed', 'closed', 'closed']);
     }
     expect(h.api.requests.filter((r) => !r.watch).length, 'still no relist').to.equal(listsBefore);
   });
@@ -283,6 +286,44 @@ describe('kube source (fake API server, real client-node over HTTP)', function (
     });
   }
 
+  it('ClusterNetworkPolicies and Nodes: watched; without the CRD the source syncs, says so once, and picks the CRD up when it is installed (and drops its objects when it goes)', async () => {
+    const cnp = (name: string, priority: number): KubeObject => ({ metadata: { name }, spec: { tier: 'Admin', priority, subject: { namespaces: {} }, ingress: [{ action: 'Deny', from: [{ namespaces: {} }] }] } });
+    const node = (name: string, ip: string): KubeObject => ({ metadata: { name, labels: { role: 'worker' } }, status: { addresses: [{ type: 'InternalIP', address: ip }] } });
+    const h = await setup((api) => {
+      seedSmall(api);
+      api.add('node', node('node-1', '198.51.100.1'));
+    }, { noCrd: true });
+    await startSource(h);
+    expect(h.source.synced(), 'synced without the CRD').to.equal(true);
+    await waitInSync(h, 'the first lists');
+    expect(h.source.snapshot().cluster.nodes?.map((n) => n.name)).to.deep.equal(['node-1']);
+    expect(h.source.status().find((s) => s.kind === 'clusternetworkpolicy')?.installed).to.equal(false);
+    // Looked for again (every 30 ms here), said once.
+    await waitFor('three looks for the CRD', () => h.api.requests.filter((r) => r.kind === 'clusternetworkpolicy' && !r.watch).length >= 3);
+    expect(h.warns.filter((m) => /ClusterNetworkPolicy CRD .* is not installed/.test(m)), h.warns.join('\n')).to.have.length(1);
+
+    h.api.crdInstalled = true;
+    h.api.add('clusternetworkpolicy', cnp('deny-all', 10));
+    await waitInSync(h, 'the CRD installed, its first object listed');
+    expect(h.source.snapshot().cluster.clusterPolicies?.map((p) => p.name)).to.deep.equal(['deny-all']);
+    expect(h.source.status().find((s) => s.kind === 'clusternetworkpolicy')?.installed).to.equal(true);
+    // Then watched: changes arrive as events naming the object.
+    await waitWatching(h);
+    h.events.length = 0;
+    h.api.update('clusternetworkpolicy', cnp('deny-all', 20));
+    h.api.update('node', node('node-1', '198.51.100.2'));
+    await waitInSync(h, 'a priority change and a node address change');
+    expect(h.events.map((e) => e.change?.kind)).to.include.members(['clusternetworkpolicy', 'node']);
+
+    // The CRD removed: its objects are gone for us too (said once more).
+    h.api.crdInstalled = false;
+    await waitInSync(h, 'the CRD removed');
+    expect(h.source.snapshot().cluster.clusterPolicies).to.equal(undefined);
+    await waitFor('the source to notice the CRD is gone', () => h.source.status().find((s) => s.kind === 'clusternetworkpolicy')?.installed === false);
+    expect(h.warns.filter((m) => /is not installed/.test(m))).to.have.length(2);
+    expect(h.errors, 'a missing CRD is not an error').to.deep.equal([]);
+  });
+
   it('advances the resourceVersion on BOOKMARK events without counting a change', async () => {
     const h = await setup(seedSmall);
     await startSource(h);
@@ -308,15 +349,15 @@ describe('kube source (fake API server, real client-node over HTTP)', function (
   it('backs off (capped) while the server refuses connections, then recovers', async () => {
     const h = await setup(seedSmall, { startPaused: true });
     const started = startSource(h);
-    await waitFor('at least 5 refused attempts per kind', () => h.sleeps.length >= 15);
+    await waitFor('at least 5 refused attempts per kind', () => h.sleeps.length >= 25);
     expect(h.source.synced()).to.equal(false);
     expect(h.source.snapshot().cluster.pods).to.deep.equal([]);
     await h.api.resume();
     await started;
     await waitInSync(h, 'recovery');
-    // Three kinds back off independently; each one's schedule doubles from 5 up to 40.
+    // Five kinds back off independently; each one's schedule doubles from 5 up to 40.
     expect(Math.max(...h.sleeps)).to.equal(40);
-    expect(h.sleeps.filter((ms) => ms === 5).length).to.be.at.most(3 + 3); // one start per kind (+ a later watch failure)
+    expect(h.sleeps.filter((ms) => ms === 5).length).to.be.at.most(5 + 5); // one start per kind (+ a later watch failure)
     for (const ms of h.sleeps) expect([5, 10, 20, 40]).to.include(ms);
     expect(h.restarts.every((r) => r.reason === 'error')).to.equal(true);
     expect(h.errors.some((m) => /ECONNREFUSED/.test(m))).to.equal(true);

@@ -1,7 +1,9 @@
 // Random small clusters for the property tests: 3 namespaces, up to 6 pods (random labels,
 // nodes, phases, single or dual stack, named ports, sometimes host-network), up to 5
 // policies using every feature (absent/empty lists, all peer kinds, every selector operator,
-// numeric/range/named/all ports, policyTypes forms) and, rarely, invalid ones.
+// numeric/range/named/all ports, policyTypes forms) and, rarely, invalid ones; and up to 3
+// ClusterNetworkPolicies (both tiers, equal priorities, every action, every peer kind, ports,
+// named ports, domainNames, rarely invalid) with the two Nodes their `nodes` peers select.
 import fc from 'fast-check';
 import type { Protocol } from '../../compiler/index.js';
 import { ns, pod, policy, type Obj, type PortSpec } from './builders.js';
@@ -114,17 +116,90 @@ const podArb = (i: number) => fc.record({
 });
 const V4 = [5, 20, 40, 70, 130, 17, 33, 100];
 
-export const clusterArb = fc.record({
+// ------------------------------------------------------------------ cluster policies
+
+/** Node addresses: outside every pod's, inside the networks below. */
+export const NODE_ADDRS: Record<string, [string, string]> = { n1: ['198.51.100.101', '2001:db8:1::101'], n2: ['198.51.100.102', '2001:db8:1::102'] };
+const nodeArb = (name: string) => fc.constantFrom('a', 'b', undefined).map((role) => ({
+  apiVersion: 'v1', kind: 'Node',
+  metadata: { name, labels: clean({ role, 'kubernetes.io/hostname': name }) },
+  status: { addresses: [{ type: 'InternalIP', address: NODE_ADDRS[name]![0] }, { type: 'InternalIP', address: NODE_ADDRS[name]![1] }, { type: 'Hostname', address: name }] },
+}));
+
+const NETWORKS = [['192.0.2.0/26'], ['192.0.2.0/24', '2001:db8::/120'], ['198.51.100.0/24'], ['0.0.0.0/0', '::/0'], ['192.0.2.64/26', '192.0.2.20/32'], ['2001:db8::/64', '2001:db8::40/122']];
+const cnpPodsPeer = fc.record({ namespaceSelector: nsSelectorArb, podSelector: selectorArb });
+// Subjects and peers that select much, so that the tiers decide often.
+const wideNs = fc.oneof({ weight: 3, arbitrary: fc.constant({}) }, { weight: 2, arbitrary: nsSelectorArb });
+const cnpPeerArb = (dir: 'ingress' | 'egress') => fc.oneof(
+  { weight: 3, arbitrary: wideNs.map((namespaces) => ({ namespaces })) },
+  { weight: 3, arbitrary: cnpPodsPeer.map((pods) => ({ pods })) },
+  ...(dir === 'egress' ? [
+    { weight: 3, arbitrary: fc.constantFrom(...NETWORKS).map((networks) => ({ networks })) },
+    { weight: 1, arbitrary: fc.constantFrom({}, { matchLabels: { role: 'a' } }, { matchExpressions: [{ key: 'role', operator: 'DoesNotExist' }] }).map((nodes) => ({ nodes })) },
+  ] : []),
+);
+const cnpProtocolArb = fc.oneof(
+  fc.record({ p: fc.constantFrom('tcp', 'udp', 'sctp'), n: fc.constantFrom(53, 80, 81, 8080) }).map(({ p, n }) => ({ [p]: { destinationPort: { number: n } } })),
+  fc.record({ p: fc.constantFrom('tcp', 'udp'), r: fc.constantFrom([80, 81], [53, 80], [8000, 9100]) }).map(({ p, r }) => ({ [p]: { destinationPort: { range: { start: r[0], end: r[1] } } } })),
+  fc.constantFrom('http', 'dns', 'metrics').map((destinationNamedPort) => ({ destinationNamedPort })),
+);
+const cnpRuleArb = (dir: 'ingress' | 'egress') => fc.record({
+  name: fc.constantFrom(undefined, 'r', 'allow-dns'),
+  action: fc.constantFrom('Accept', 'Accept', 'Deny', 'Pass'),
+  peers: fc.array(cnpPeerArb(dir), { minLength: 1, maxLength: 2 }),
+  protocols: fc.option(fc.array(cnpProtocolArb, { minLength: 1, maxLength: 2 }), { nil: undefined, freq: 1 }),
+  // Rarely a domainNames peer: not enforced (Accept: matches nothing through it; else Deny all).
+  domain: fc.integer({ min: 0, max: 15 }).map((n) => dir === 'egress' && n === 0),
+}).map(({ name, action, peers, protocols, domain }) => {
+  const to = [...peers, ...(domain ? [{ domainNames: ['*.example.com'] }] : [])];
+  // The CRD refuses named ports with networks/nodes/domainNames peers: keep those rules valid
+  // (the rare invalid policy comes from cnpArb below).
+  const plain = to.some((p) => 'networks' in p || 'nodes' in p || 'domainNames' in p);
+  const ports = plain ? protocols?.filter((x) => !('destinationNamedPort' in x)) : protocols;
+  return clean({ name, action, [dir === 'ingress' ? 'from' : 'to']: to, protocols: ports?.length ? ports : undefined });
+});
+const cnpArb = (i: number) => fc.record({
+  tier: fc.constantFrom('Admin', 'Baseline'),
+  priority: fc.constantFrom(1, 5, 5, 10),
+  subject: fc.oneof(
+    { weight: 3, arbitrary: wideNs.map((namespaces) => ({ namespaces })) },
+    { weight: 1, arbitrary: cnpPodsPeer.map((pods) => ({ pods })) },
+  ),
+  ingress: fc.option(fc.array(cnpRuleArb('ingress'), { minLength: 1, maxLength: 2 }), { nil: undefined, freq: 3 }),
+  egress: fc.option(fc.array(cnpRuleArb('egress'), { minLength: 1, maxLength: 2 }), { nil: undefined, freq: 3 }),
+  // Rarely invalid: a priority the CRD refuses (selects nothing), or a named port with a
+  // networks peer (fails closed: Deny all in the directions it speaks of).
+  broken: fc.constantFrom(undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, 'priority', 'named'),
+}).map(({ tier, priority, subject, ingress, egress, broken }) => ({
+  apiVersion: 'policy.networking.k8s.io/v1alpha2',
+  kind: 'ClusterNetworkPolicy',
+  metadata: { name: `cnp${i}` },
+  spec: clean({
+    tier,
+    priority: broken === 'priority' ? 1001 : priority,
+    subject,
+    ingress,
+    egress: broken === 'named' ? [...(egress ?? []), { action: 'Accept', to: [{ networks: ['192.0.2.0/24'] }], protocols: [{ destinationNamedPort: 'http' }] }] : egress,
+  }),
+}));
+
+/** Random clusters; `tiered` makes every cluster hold 1-3 cluster policies and at most 2
+ *  NetworkPolicies, so that the tiers decide often. */
+export const clusterArbOf = (tiered: boolean) => fc.record({
   nsLabels: fc.tuple(...NAMESPACES.map(() => fc.record({ team: fc.constantFrom('a', 'b', undefined) }).map(clean))),
   pods: fc.integer({ min: 2, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => podArb(i)))),
-  policies: fc.integer({ min: 1, max: 5 }).chain((n) => (n ? fc.tuple(...Array.from({ length: n }, (_, i) => policyArb(i))) : fc.constant([] as Obj[]))),
+  policies: fc.integer({ min: tiered ? 0 : 1, max: tiered ? 2 : 5 }).chain((n) => (n ? fc.tuple(...Array.from({ length: n }, (_, i) => policyArb(i))) : fc.constant([] as Obj[]))),
   // Sometimes namespace z has no Namespace object (its pods still carry the name label).
   zObject: fc.integer({ min: 0, max: 4 }).map((n) => n !== 0),
-}).map(({ nsLabels, pods, policies, zObject }) => [
+  cnps: (tiered ? fc.constantFrom(1, 2, 3) : fc.constantFrom(0, 1, 2, 2, 3)).chain((n) => (n ? fc.tuple(...Array.from({ length: n }, (_, i) => cnpArb(i))) : fc.constant([] as Obj[]))),
+  nodes: fc.tuple(nodeArb('n1'), nodeArb('n2')),
+}).map(({ nsLabels, pods, policies, zObject, cnps, nodes }) => [
   ...NAMESPACES.filter((n) => n !== 'z' || zObject).map((n) => ns(n, nsLabels[NAMESPACES.indexOf(n)] as Record<string, string>)),
   ...pods,
   ...policies,
+  ...(cnps.length ? [...cnps, ...nodes] : []),
 ]);
+export const clusterArb = clusterArbOf(false);
 
 /** Clusters whose policies are mostly about address blocks: each rule has one or two ipBlock
  *  peers (sometimes beside a pod selector) and valid ports, so that the edges of excepts and
@@ -262,9 +337,23 @@ export function edgeConnections(objects: readonly Obj[]): { src: string; dst: st
 }
 
 /** A random cluster and one connection in it: two in three aimed at its ipBlock rules' edges
- *  when it has any, the rest anywhere. */
-export const scenarioArb = clusterArb.chain((objects) => {
+ *  when it has any, the rest anywhere. `tiered`: clusters full of ClusterNetworkPolicies, and
+ *  connections between pods (and nodes) more often, a pod to its own address too (hairpin). */
+export const scenarioArbOf = (tiered: boolean) => clusterArbOf(tiered).chain((objects) => {
   const aimed = edgeConnections(objects);
-  const conn = aimed.length ? fc.oneof({ weight: 1, arbitrary: anyConnectionArb(objects) }, { weight: 2, arbitrary: fc.constantFrom(...aimed) }) : anyConnectionArb(objects);
+  const any = tiered ? tieredConnectionArb(objects) : anyConnectionArb(objects);
+  const conn = aimed.length ? fc.oneof({ weight: 1, arbitrary: any }, { weight: 2, arbitrary: fc.constantFrom(...aimed) }) : any;
   return conn.map((c) => ({ objects, ...c }));
-}).filter((s) => s.src !== s.dst);
+}).filter((s) => tiered || s.src !== s.dst);
+export const scenarioArb = scenarioArbOf(false);
+
+/** Connections where the tiers decide: pod addresses three times as often, node addresses. */
+function tieredConnectionArb(objects: Obj[]) {
+  const pods = podsOf(objects).flatMap(ipsOfPod);
+  const nodes = objects.some((o) => o.kind === 'Node') ? Object.values(NODE_ADDRS).flat() : [];
+  return fc.constantFrom(4 as const, 6 as const).chain((fam) => {
+    const ips = [...pods, ...pods, ...pods, ...nodes, ...edgeAddresses(objects)].filter((ip) => famOf(ip) === fam);
+    const all = [...ips, ...OUTSIDE[fam].slice(0, 1)];
+    return fc.record({ src: fc.constantFrom(...all), dst: fc.constantFrom(...all), protocol: fc.constantFrom<Protocol>('TCP', 'TCP', 'UDP', 'SCTP'), port: fc.constantFrom(...PORTS) });
+  });
+}

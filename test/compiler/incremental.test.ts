@@ -10,7 +10,7 @@
 // PROPERTY_RUNS / PROPERTY_SEED as in property.test.ts.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { clusterFromObjects, compile, formatProblem, fullBatch, parseNamespace, parsePod, parsePolicy, PolicyEngine, type ClusterEvent, type NamespaceInfo, type PodInfo, type PolicyInfo } from '../../compiler/index.js';
+import { clusterFromObjects, compile, formatProblem, fullBatch, parseClusterPolicy, parseNamespace, parseNode, parsePod, parsePolicy, PolicyEngine, type ClusterEvent, type ClusterPolicyInfo, type NamespaceInfo, type NodeInfo, type PodInfo, type PolicyInfo } from '../../compiler/index.js';
 import { editChainArb } from '../helpers/random-cluster.js';
 import { FakeNft } from '../helpers/fake-nft.js';
 
@@ -31,11 +31,13 @@ function colliding(objects: unknown[], on: boolean): unknown[] {
 }
 
 /** Objects as a source holds them: parsed one by one, last of a name wins, claims unsettled. */
-function rawState(objects: unknown[]): { namespaces: Map<string, NamespaceInfo>; pods: Map<string, PodInfo>; policies: Map<string, PolicyInfo> } {
-  const s = { namespaces: new Map<string, NamespaceInfo>(), pods: new Map<string, PodInfo>(), policies: new Map<string, PolicyInfo>() };
+function rawState(objects: unknown[]): { namespaces: Map<string, NamespaceInfo>; pods: Map<string, PodInfo>; policies: Map<string, PolicyInfo>; cnps: Map<string, ClusterPolicyInfo>; nodes: Map<string, NodeInfo> } {
+  const s = { namespaces: new Map<string, NamespaceInfo>(), pods: new Map<string, PodInfo>(), policies: new Map<string, PolicyInfo>(), cnps: new Map<string, ClusterPolicyInfo>(), nodes: new Map<string, NodeInfo>() };
   for (const o of objects as Raw[]) {
     if (o.kind === 'Namespace') { const r = parseNamespace(o); if (r.ok) s.namespaces.set(r.value.name, r.value); }
     else if (o.kind === 'Pod') { const r = parsePod(o); if (r.ok) s.pods.set(`${r.value.namespace}/${r.value.name}`, r.value); }
+    else if (o.kind === 'ClusterNetworkPolicy') { const r = parseClusterPolicy(o); if (r.ok) s.cnps.set(r.value.name, r.value); }
+    else if (o.kind === 'Node') { const r = parseNode(o); if (r.ok) s.nodes.set(r.value.name, r.value); }
     else { const r = parsePolicy(o); if (r.ok) s.policies.set(`${r.value.namespace}/${r.value.name}`, r.value); }
   }
   return s;
@@ -51,6 +53,10 @@ function events(a: ReturnType<typeof rawState>, b: ReturnType<typeof rawState>, 
   for (const [k, v] of a.policies) if (!b.policies.has(k)) del.push({ kind: 'networkpolicy', op: 'delete', namespace: v.namespace, name: v.name });
   for (const [k, v] of b.pods) if (!same(a.pods.get(k), v)) up.push({ kind: 'pod', op: 'upsert', pod: v });
   for (const [k, v] of a.pods) if (!b.pods.has(k)) del.push({ kind: 'pod', op: 'delete', namespace: v.namespace, name: v.name });
+  for (const [k, v] of b.cnps) if (!same(a.cnps.get(k), v)) up.push({ kind: 'clusternetworkpolicy', op: 'upsert', policy: v });
+  for (const k of a.cnps.keys()) if (!b.cnps.has(k)) del.push({ kind: 'clusternetworkpolicy', op: 'delete', name: k });
+  for (const [k, v] of b.nodes) if (!same(a.nodes.get(k), v)) up.push({ kind: 'node', op: 'upsert', node: v });
+  for (const k of a.nodes.keys()) if (!b.nodes.has(k)) del.push({ kind: 'node', op: 'delete', name: k });
   return deletesFirst ? [...del, ...up] : [...up, ...del];
 }
 
@@ -117,6 +123,7 @@ describe('policy engine: incremental == fresh compile', function () {
         const full = JSON.stringify(engine.ruleset(1));
         for (const ev of events(raw, EMPTY, false)) engine.apply(ev);
         expect(JSON.stringify(engine.ruleset(1))).to.equal(JSON.stringify(compile({ namespaces: [], pods: [], policies: [] }, { node: 'n1' }).ruleset));
+        expect(engine.ruleset(1).sets.filter((x) => /^(hairpin|node_)/.test(x.name)), 'tier sets left behind').to.deep.equal([]);
         expect(engine.stats()).to.deep.include({ pods: 0, peers: 0, groups: 0, policies: 0 });
         for (const ev of events(EMPTY, raw, true)) engine.apply(ev);
         expect(JSON.stringify(engine.ruleset(1))).to.equal(full);

@@ -199,11 +199,12 @@ describe('CLI: matrix, what-if, explain --family, node addresses', function () {
     after(async () => api.close());
 
     it('matrix --kubeconfig lists the cluster (read-only) and answers from it', async () => {
+      api.failNext('node', { code: 403, times: 1 }); // RBAC without nodes
       const r = await cli('matrix', '--kubeconfig', kubeconfig, '--by', 'pod', '--port', '80', '--port', '81');
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout).to.include('TCP/80\n    x/a y/b\nx/a -   .\ny/b .   -\n');
       expect(r.stdout).to.include('TCP/81\n    x/a y/b\nx/a -   .\ny/b X   -\n');
-      // The in-test server has no nodes resource: said once, and the answer goes on.
+      // Nodes refused (403): said once, and the answer goes on.
       expect(r.stderr).to.include('nodes not listed');
       const verbs = new Set(api.requests.map((q) => q.method));
       expect([...verbs]).to.deep.equal(['GET']);

@@ -343,9 +343,10 @@ function enforcingNodes(c: Cluster, ips: readonly string[]): string[] {
 
 const L4_OF: Record<Protocol, L4> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 
-/** Node addresses as the cluster state shows them: those of host-network pods. */
+/** Node addresses as the cluster state shows them: those of host-network pods and of the
+ *  Node object. */
 function nodeAddresses(c: Cluster, node: string): string[] {
-  return c.pods.filter((p) => p.hostNetwork && p.nodeName === node).flatMap((p) => p.ips);
+  return [...(c.nodes?.find((n) => n.name === node)?.addresses ?? []), ...c.pods.filter((p) => p.hostNetwork && p.nodeName === node).flatMap((p) => p.ips)];
 }
 
 const ACCEPTED_UNHOOKED = (why: string): PacketResult => ({ verdict: 'accept', mark: 0, counters: [], trace: [why] });

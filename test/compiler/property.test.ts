@@ -3,12 +3,12 @@
 // (a) `explain` and (b) the compiled rulesets of the nodes involved, decided packet by packet
 // (packet-eval.ts). A failure prints the cluster as objects and the three verdicts.
 //
-// PROPERTY_RUNS=5000 runs more examples (default 300); PROPERTY_SEED=<seed from a failure>
+// PROPERTY_RUNS=5000 runs more examples (default 500, 300 with tiers); PROPERTY_SEED=<seed from a failure>
 // replays one; PROPERTY_STATS=1 prints how many connections were allowed, denied, isolated.
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { clusterFromObjects, explain, formatProblem } from '../../compiler/index.js';
-import { clusterArb, edgeConnections, ipBlockClusterArb, scenarioArb } from './arbitraries.js';
+import { clusterArb, edgeConnections, ipBlockClusterArb, scenarioArbOf } from './arbitraries.js';
 import type { Obj } from './builders.js';
 import { connectionVerdict } from './packet-eval.js';
 import { Reference, type RefConnection } from './reference.js';
@@ -23,10 +23,11 @@ function describeScenario(s: { objects: Obj[]; src: string; dst: string; protoco
 describe('compiler semantics: property against a reference evaluator', function () {
   this.timeout(300_000);
 
-  it('explain and the compiled rulesets agree with the reference on random clusters', () => {
+  for (const tiered of [false, true]) it(`explain and the compiled rulesets agree with the reference on random clusters${tiered ? ' full of ClusterNetworkPolicies' : ''}`, () => {
     let allowedCount = 0, deniedCount = 0, isolatedSeen = 0, invalidSeen = 0;
+    const byTier: Record<string, number> = {};
     fc.assert(
-      fc.property(scenarioArb, (s) => {
+      fc.property(scenarioArbOf(tiered), (s) => {
         const { cluster, problems } = clusterFromObjects(s.objects);
         if (problems.length) throw new Error(`generator produced bad objects: ${problems.map(formatProblem).join('; ')}`);
         const conn: RefConnection = { src: s.src, dst: s.dst, protocol: s.protocol, port: s.port };
@@ -36,10 +37,12 @@ describe('compiler semantics: property against a reference evaluator', function 
         if (ref.allowed) allowedCount++; else deniedCount++;
         if (e.egress.isolated || e.ingress.isolated) isolatedSeen++;
         if (e.egress.invalidPolicies.length || e.ingress.invalidPolicies.length) invalidSeen++;
+        for (const side of [e.egress, e.ingress]) if (side.decidedBy) byTier[`${side.decidedBy} ${side.allowed ? 'allow' : 'deny'}`] = (byTier[`${side.decidedBy} ${side.allowed ? 'allow' : 'deny'}`] ?? 0) + 1;
         const msg = () => [
           describeScenario(s),
           `reference: ${JSON.stringify(ref)}`,
           `explain:   allowed=${e.allowed} egress=${e.egress.allowed} (${e.egress.reason}) ingress=${e.ingress.allowed} (${e.ingress.reason})`,
+          ...[...(e.egress.tiers ?? []), ...(e.ingress.tiers ?? [])].map((t) => `           ${t}`),
           `ruleset:   allowed=${packets.allowed}`,
           ...packets.trace,
         ].join('\n');
@@ -49,14 +52,19 @@ describe('compiler semantics: property against a reference evaluator', function 
         const fast = connectionVerdict(cluster, s.src, s.dst, s.protocol, s.port, { establishedFastPath: true });
         if (fast.allowed !== ref.allowed) throw new Error(`the ruleset compiled with the established fast path disagrees with the reference\n${msg()}\n${fast.trace.join('\n')}`);
       }),
-      { numRuns: Number(process.env.PROPERTY_RUNS ?? 300), seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? (tiered ? 300 : 500)), seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined },
     );
-    if (process.env.PROPERTY_STATS) console.log({ allowedCount, deniedCount, isolatedSeen, invalidSeen });
+    if (process.env.PROPERTY_STATS) console.log({ tiered, allowedCount, deniedCount, isolatedSeen, invalidSeen, byTier });
     // The generator must exercise both outcomes and the interesting paths, or the property says little.
     expect(allowedCount, 'allowed connections seen').to.be.greaterThan(10);
     expect(deniedCount, 'denied connections seen').to.be.greaterThan(10);
-    expect(isolatedSeen, 'connections with an isolated end').to.be.greaterThan(30);
-    expect(invalidSeen, 'connections decided by an invalid policy').to.be.greaterThan(0);
+    if (!tiered) {
+      expect(isolatedSeen, 'connections with an isolated end').to.be.greaterThan(30);
+      expect(invalidSeen, 'connections decided by an invalid policy').to.be.greaterThan(0);
+    } else {
+      // Every tier decides both ways somewhere, and the default allow is reached through the tiers.
+      for (const k of ['Admin allow', 'Admin deny', 'Baseline allow', 'Baseline deny', 'NetworkPolicy allow', 'NetworkPolicy deny', 'default allow']) expect(byTier[k] ?? 0, `sides decided: ${k}`).to.be.greaterThan(1);
+    }
   });
 
   // Every edge, not a sample: for each random cluster (half of them made of ipBlock rules),

@@ -1,5 +1,7 @@
-// A small reference evaluator of NetworkPolicy, written from docs/design.md section 1 alone and
-// reading raw Kubernetes objects (as the builders make them). It shares no code with the
+// A small reference evaluator of NetworkPolicy, written from docs/design.md section 1 alone, and of
+// ClusterNetworkPolicy tiers (policy.networking.k8s.io/v1alpha2, from the API's documentation:
+// Admin → NetworkPolicy → Baseline → allow), reading raw Kubernetes objects (as the builders
+// make them). It shares no code with the
 // compiler (not ir.ts, not policy.ts, not selectors.ts): the property test checks that two
 // independent readings of the spec agree.
 import { addr } from './packet-eval.js';
@@ -78,16 +80,23 @@ function policyValid(spec: Raw): boolean {
   return true;
 }
 
+const isIpText = (s: unknown) => typeof s === 'string' && (s.includes(':') || /^\d+\.\d+\.\d+\.\d+$/.test(s));
+const sameIp = (a: string, b: string) => { const [f, n] = addr(a), [g, m] = addr(b); return f === g && n === m; };
+
 export class Reference {
   private readonly namespaces = new Map<string, Record<string, string>>();
   private readonly pods: Raw[] = [];
   private readonly policies: Raw[] = [];
+  private readonly cnps: Raw[] = [];
+  private readonly nodes: Raw[] = [];
 
   constructor(objects: readonly Raw[]) {
     for (const o of objects) {
       if (o.kind === 'Namespace') this.namespaces.set(o.metadata.name, { ...(o.metadata.labels ?? {}), 'kubernetes.io/metadata.name': o.metadata.name });
       else if (o.kind === 'Pod') this.pods.push(o);
       else if (o.kind === 'NetworkPolicy') this.policies.push(o);
+      else if (o.kind === 'ClusterNetworkPolicy') this.cnps.push(o);
+      else if (o.kind === 'Node') this.nodes.push(o);
     }
   }
 
@@ -162,18 +171,103 @@ export class Reference {
     return { isolated: true, allowed: ok };
   }
 
-  /** 1.11: the node's own addresses, as far as the objects show them (host-network pods). */
+  /** 1.11: the node's own addresses, as far as the objects show them (host-network pods, and
+   *  the Node's status.addresses). */
   private nodeAddress(ip: string, node: string): boolean {
-    return this.pods.some((p) => p.spec?.hostNetwork && p.spec?.nodeName === node && (p.status?.podIPs ?? []).some((x: { ip: string }) => x.ip === ip));
+    const same = (a: string) => isIpText(a) && sameIp(a, ip);
+    return this.pods.some((p) => p.spec?.hostNetwork && p.spec?.nodeName === node && (p.status?.podIPs ?? []).some((x: { ip: string }) => same(x.ip)))
+      || this.nodes.some((n) => n.metadata.name === node && (n.status?.addresses ?? []).some((a: Raw) => same(a.address)));
+  }
+
+  // ---------------------------------------------------------------- ClusterNetworkPolicy
+
+  /** The policy's tier, priority and subject are usable (else the API server would have
+   *  refused it and we enforce nothing of it). */
+  private static cnpHeadValid(spec: Raw): boolean {
+    const s = spec?.subject;
+    const subjectOk = !!s && (has(s, 'namespaces') !== has(s, 'pods'))
+      && (has(s, 'namespaces') ? selectorValid(s.namespaces) : selectorValid(s.pods.namespaceSelector) && selectorValid(s.pods.podSelector));
+    return (spec?.tier === 'Admin' || spec?.tier === 'Baseline') && Number.isInteger(spec.priority) && spec.priority >= 0 && spec.priority <= 1000 && subjectOk;
+  }
+
+  /** What the CRD rejects among the features the generator uses: a named port with a
+   *  networks/nodes/domainNames peer. */
+  private static cnpRulesValid(spec: Raw): boolean {
+    return (spec.egress ?? []).every((r: Raw) => !((r.to ?? []).some((p: Raw) => p.networks || p.nodes || p.domainNames) && (r.protocols ?? []).some((x: Raw) => x.destinationNamedPort)));
+  }
+
+  private cnpSelects(spec: Raw, pod: Raw): boolean {
+    if (pod.spec?.hostNetwork) return false; // never a subject
+    const s = spec.subject, nsl = this.nsLabels(pod.metadata.namespace);
+    if (s.namespaces) return selects(s.namespaces, nsl);
+    return selects(s.pods.namespaceSelector, nsl) && selects(s.pods.podSelector, pod.metadata.labels ?? {});
+  }
+
+  private cnpPeer(peer: Raw, ip: string): boolean {
+    if (peer.networks) return (peer.networks as string[]).some((n) => inCidr(ip, n));
+    if (peer.nodes) return this.nodes.some((n) => selects(peer.nodes, n.metadata.labels ?? {}) && (n.status?.addresses ?? []).some((a: Raw) => isIpText(a.address) && sameIp(a.address, ip)));
+    const pod = this.podAt(ip); // active pods only: host-network pods are never peers
+    if (!pod) return false;
+    const nsl = this.nsLabels(pod.metadata.namespace);
+    if (peer.namespaces) return selects(peer.namespaces, nsl);
+    if (peer.pods) return selects(peer.pods.namespaceSelector, nsl) && selects(peer.pods.podSelector, pod.metadata.labels ?? {});
+    return false;
+  }
+
+  /** The first matching rule's action in one tier, for `pod`'s side of the connection. */
+  tierAction(tier: 'Admin' | 'Baseline', pod: Raw, dir: 'ingress' | 'egress', c: RefConnection): 'Accept' | 'Deny' | 'Pass' | undefined {
+    const other = dir === 'ingress' ? c.src : c.dst;
+    // A pod reaching its own address is not subject to cluster policies.
+    if (this.podAt(other) === pod) return undefined;
+    const destination = dir === 'ingress' ? pod : this.podAt(c.dst);
+    const ordered = this.cnps
+      .filter((p) => Reference.cnpHeadValid(p.spec) && p.spec.tier === tier && this.cnpSelects(p.spec, pod))
+      .sort((a, b) => a.spec.priority - b.spec.priority || (a.metadata.name < b.metadata.name ? -1 : 1));
+    for (const p of ordered) {
+      if (!Reference.cnpRulesValid(p.spec)) {
+        // Invalid: Deny all in the directions it speaks of (both when it speaks of none).
+        const speaks = has(p.spec, 'ingress') || has(p.spec, 'egress');
+        if (!speaks || has(p.spec, dir)) return 'Deny';
+        continue;
+      }
+      for (const rule of p.spec[dir] ?? []) {
+        const peers: Raw[] = rule[dir === 'ingress' ? 'from' : 'to'];
+        const unknown = peers.some((x) => x.domainNames);
+        // A peer we cannot enforce: an Accept rule matches nothing through it, a Deny or Pass rule denies everything.
+        if (unknown && rule.action !== 'Accept') return 'Deny';
+        const peerOk = peers.some((x) => !x.domainNames && this.cnpPeer(x, other));
+        const portOk = !rule.protocols || (rule.protocols as Raw[]).some((x) => {
+          if (x.destinationNamedPort) {
+            const ctrs = [...(destination?.spec?.containers ?? []), ...(destination?.spec?.initContainers ?? []).filter((i: Raw) => i.restartPolicy === 'Always')];
+            return ctrs.some((ct: Raw) => (ct.ports ?? []).some((cp: Raw) => cp.name === x.destinationNamedPort && (cp.protocol ?? 'TCP') === c.protocol && cp.containerPort === c.port));
+          }
+          const proto = x.tcp ? 'TCP' : x.udp ? 'UDP' : 'SCTP';
+          const d = (x.tcp ?? x.udp ?? x.sctp).destinationPort;
+          const [lo, hi] = d.number !== undefined ? [d.number, d.number] : [d.range.start, d.range.end];
+          return proto === c.protocol && lo <= c.port && c.port <= hi;
+        });
+        if (peerOk && portOk) return rule.action;
+      }
+    }
+    return undefined;
+  }
+
+  /** Admin tier, then NetworkPolicy, then Baseline tier, then allow. */
+  decide(pod: Raw, dir: 'ingress' | 'egress', c: RefConnection): boolean {
+    const admin = this.tierAction('Admin', pod, dir, c);
+    if (admin === 'Accept' || admin === 'Deny') return admin === 'Accept';
+    const np = this.side(pod, dir, c);
+    if (np.isolated) return np.allowed;
+    return this.tierAction('Baseline', pod, dir, c) !== 'Deny';
   }
 
   /** 1.9: egress at the source AND ingress at the destination; 1.11: a node's traffic to its
    *  own pods is always allowed. */
   allowed(c: RefConnection): { allowed: boolean; egress: boolean; ingress: boolean } {
     const src = this.podAt(c.src), dst = this.podAt(c.dst);
-    const egress = src ? this.side(src, 'egress', c).allowed : true;
+    const egress = src ? this.decide(src, 'egress', c) : true;
     const fromOwnNode = !src && !!dst && this.nodeAddress(c.src, dst.spec?.nodeName);
-    const ingress = dst && !fromOwnNode ? this.side(dst, 'ingress', c).allowed : true;
+    const ingress = dst && !fromOwnNode ? this.decide(dst, 'ingress', c) : true;
     return { allowed: egress && ingress, egress, ingress };
   }
 }

@@ -6,8 +6,9 @@ import { allowAll, type Expect } from './truth.js';
 const METRICS = [{ name: 'metrics', containerPort: 81, protocol: 'TCP' as const }];
 
 export const EXAMPLE_STATE: ClusterState = {
-  nsLabels: { y: { team: 'frontend', purpose: 'monitoring' }, z: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+  nsLabels: { x: { tenant: 'acme' }, y: { team: 'frontend', purpose: 'monitoring' }, z: { 'app.kubernetes.io/name': 'ingress-nginx' } },
   podLabels: {
+    'y/a': { app: 'prometheus' },
     'z/a': { 'app.kubernetes.io/component': 'controller' },
     'x/a': { tier: 'web' },
     'x/b': { tier: 'web', role: 'backend' },

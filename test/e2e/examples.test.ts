@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { runStep, useTopology } from './harness.js';
-import { kinds } from './truth.js';
+import { allowAll, denyAll, kinds, type Expect } from './truth.js';
 import { EXAMPLE_EXPECTED as EXPECTED, EXAMPLE_STATE } from './example-state.js';
 import { REPO_ROOT } from './topology.js';
 
@@ -25,6 +25,27 @@ function loadExample(file: string): Record<string, unknown> {
 
 const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
 
+// ClusterNetworkPolicies (policies-examples/cluster/: cluster-scoped, one or more per file),
+// with the same extra labels.
+const CLUSTER_DIR = join(DIR, 'cluster');
+const CLUSTER_EXPECTED: Record<string, () => Expect> = {
+  'protect-monitoring.yaml': () => allowAll().deny('*', 'y/*').allow('y/a', 'y/*'),
+  'baseline-deny-except-dns.yaml': () => denyAll(),
+  'deny-metadata.yaml': () => allowAll(),
+  'delegate-tenants.yaml': () => allowAll().deny('z/*', ['y/*', 'z/*']),
+};
+const clusterFiles = readdirSync(CLUSTER_DIR).filter((f) => f.endsWith('.yaml')).sort();
+
+/** A ClusterNetworkPolicy example: every document one of the kind, and the leading comment. */
+function loadClusterExample(file: string): Record<string, unknown>[] {
+  const text = readFileSync(join(CLUSTER_DIR, file), 'utf8');
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>).filter((d) => d);
+  chaiExpect(docs.length, `${file}: at least one object`).to.be.greaterThan(0);
+  for (const d of docs) chaiExpect([d.apiVersion, d.kind], `${file}: kind`).to.deep.equal(['policy.networking.k8s.io/v1alpha2', 'ClusterNetworkPolicy']);
+  chaiExpect(text.trimStart().startsWith('#'), `${file}: a leading comment states its effect`).to.equal(true);
+  return docs;
+}
+
 // Runs without a kernel too: an example nobody proves is caught everywhere.
 describe('policies-examples: files', () => {
   it('every example has a hand-written expectation, and every expectation an example', () => {
@@ -33,6 +54,11 @@ describe('policies-examples: files', () => {
 
   it('every example is one NetworkPolicy of namespace x with a leading comment', () => {
     for (const f of files) loadExample(f);
+  });
+
+  it('cluster/: every example has an expectation and holds ClusterNetworkPolicies with a leading comment', () => {
+    chaiExpect(clusterFiles).to.deep.equal(Object.keys(CLUSTER_EXPECTED).sort());
+    for (const f of clusterFiles) loadClusterExample(f);
   });
 });
 
@@ -58,6 +84,27 @@ describe('e2e: policies-examples', function () {
         // (nft lists a one-element anonymous set as a plain comparison)
         for (const [ip, set] of [['ip', set4], ['ip6', set6]]) {
           chaiExpect(listed).to.match(new RegExp(`${ip} saddr @${set} (?:meta l4proto tcp th dport 5432|tcp dport 5432) return comment "x/database-from-backend ingress\\[0\\] from\\[0\\]"`));
+        }
+      }
+    });
+  }
+
+  for (const file of clusterFiles) {
+    it(`cluster/${file}: the effect its comment states`, async () => {
+      const applied = await runStep(topo(), { state: { ...EXAMPLE_STATE, policies: loadClusterExample(file) }, expect: CLUSTER_EXPECTED[file]!(), kinds: DUAL, title: `cluster/${file}` });
+      chaiExpect(applied.stderr.n1 + applied.stderr.n2, `${file}: compiles without problems`).to.equal('');
+      if (file === 'deny-metadata.yaml') {
+        // The metadata addresses, on node n1 for the test: x/a (on n1) reaches its node on
+        // them through the input hook, where its egress is decided.
+        const t = topo(), meta = ['169.254.169.254/32', 'fd00:ec2::254/128'];
+        for (const a of meta) t.nodeExec('n1', 'ip', ['addr', 'add', a, 'dev', 'lo']);
+        try {
+          const got = await t.prober('x/a').probe([
+            { host: '169.254.169.254', port: 80, proto: 'tcp' }, { host: 'fd00:ec2::254', port: 81, proto: 'tcp' }, { host: t.node('n1').ipv4, port: 80, proto: 'tcp' },
+          ]);
+          chaiExpect(got, 'x/a -> metadata (IPv4, IPv6) denied; the same node on its own address is not').to.deep.equal([false, false, true]);
+        } finally {
+          for (const a of meta) t.nodeExec('n1', 'ip', ['addr', 'del', a, 'dev', 'lo']);
         }
       }
     });

@@ -45,6 +45,18 @@ function probeUdp(host, port, timeoutMs) {
   });
 }
 
+/** How a TCP connect ends: 'connected', 'timeout' (dropped), or the error code ('ECONNREFUSED'
+ *  for a reject, 'EHOSTUNREACH' for an ICMP error). */
+function connectOutcome(host, port, timeoutMs) {
+  return new Promise((resolve) => {
+    const s = connect({ host, port, timeout: timeoutMs });
+    const done = (why) => { s.destroy(); resolve(why); };
+    s.once('connect', () => done('connected'));
+    s.once('timeout', () => done('timeout'));
+    s.once('error', (e) => done(e.code ?? 'error'));
+  });
+}
+
 export function probe(t, timeoutMs = 1000) {
   return t.proto === 'udp' ? probeUdp(t.host, t.port, timeoutMs) : probeTcp(t.host, t.port, timeoutMs);
 }
@@ -104,6 +116,8 @@ async function handle(req) {
   switch (req.op) {
     case 'probe':
       return { results: await Promise.all(req.targets.map((t) => probe(t, req.timeoutMs ?? 1000))) };
+    case 'connectOutcome':
+      return { outcome: await connectOutcome(req.host, req.port, req.timeoutMs ?? 1000) };
     case 'open': {
       const c = await openConn(req);
       if (c) conns.set(req.conn, c);

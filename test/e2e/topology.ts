@@ -151,6 +151,12 @@ export class Prober {
     return r.results as boolean[];
   }
 
+  /** How one TCP connect ends: 'connected', 'timeout' (dropped), or an error code such as
+   *  'ECONNREFUSED' (rejected). */
+  async connectOutcome(host: string, port: number, timeoutMs = 1000): Promise<string> {
+    return String((await this.child.request({ op: 'connectOutcome', host, port, timeoutMs })).outcome);
+  }
+
   async open(conn: string, host: string, port: number, proto: Proto): Promise<boolean> {
     return (await this.child.request({ op: 'open', conn, host, port, proto })).ok === true;
   }

@@ -1,7 +1,9 @@
 // fast-check arbitraries for small random clusters that use every NetworkPolicy feature:
 // label selectors with every operator, namespace and pod selectors alone and together,
 // ipBlocks with except (both families), numeric, named and ranged ports on TCP/UDP/SCTP,
-// pods on two nodes, dual-stack, pending/finished/host-network pods.
+// pods on two nodes, dual-stack, pending/finished/host-network pods; and ClusterNetworkPolicies
+// (both tiers, equal priorities, every action and peer kind, ports, named ports) with the
+// Nodes their `nodes` peers select.
 // Addresses come from the documentation ranges only.
 import fc from 'fast-check';
 
@@ -110,15 +112,60 @@ export const podArb = (i: number) =>
 export const namespaceArb = (name: string) =>
   labelsArb(['team'], ['a', 'b']).map((labels) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }));
 
+const cnpPeerArb = (dir: 'ingress' | 'egress') => fc.oneof(
+  nsSel.map((namespaces) => ({ namespaces })),
+  fc.tuple(nsSel, podSel).map(([namespaceSelector, podSelector]) => ({ pods: { namespaceSelector, podSelector } })),
+  ...(dir === 'egress' ? [
+    fc.constantFrom(['192.0.2.0/25', '2001:db8::/120'], ['192.0.2.0/24', '192.0.2.16/28'], ['198.51.100.0/24']).map((networks) => ({ networks })),
+    fc.constantFrom({}, { matchLabels: { role: 'a' } }).map((nodes) => ({ nodes })),
+  ] : []),
+);
+const cnpPortArb = fc.oneof(
+  fc.record({ p: fc.constantFrom('tcp', 'udp'), n: fc.constantFrom(53, 80, 81) }).map(({ p, n }) => ({ [p]: { destinationPort: { number: n } } })),
+  fc.record({ p: fc.constantFrom('tcp', 'udp', 'sctp'), r: fc.constantFrom([80, 81], [8000, 8100]) }).map(({ p, r }) => ({ [p]: { destinationPort: { range: { start: r[0], end: r[1] } } } })),
+  fc.constantFrom('http', 'dns').map((destinationNamedPort) => ({ destinationNamedPort })),
+);
+const cnpRuleArb = (dir: 'ingress' | 'egress') =>
+  fc.record({ action: fc.constantFrom('Accept', 'Deny', 'Pass'), peers: fc.array(cnpPeerArb(dir), { minLength: 1, maxLength: 2 }), ports: fc.option(fc.array(cnpPortArb, { minLength: 1, maxLength: 2 }), { nil: undefined }) })
+    .map(({ action, peers, ports }) => {
+      // The CRD refuses named ports with networks/nodes peers.
+      const plain = peers.some((x) => 'networks' in x || 'nodes' in x);
+      const protocols = plain ? ports?.filter((x) => !('destinationNamedPort' in x)) : ports;
+      return { action, [dir === 'ingress' ? 'from' : 'to']: peers, ...(protocols?.length ? { protocols } : {}) };
+    });
+
+export const clusterPolicyArb = (name: string) =>
+  fc.record({
+    tier: fc.constantFrom('Admin', 'Baseline'),
+    priority: fc.constantFrom(1, 5, 5),
+    subject: fc.oneof(nsSel.map((namespaces) => ({ namespaces })), fc.tuple(nsSel, podSel).map(([namespaceSelector, podSelector]) => ({ pods: { namespaceSelector, podSelector } }))),
+    ingress: fc.option(fc.array(cnpRuleArb('ingress'), { minLength: 1, maxLength: 2 }), { nil: undefined }),
+    egress: fc.option(fc.array(cnpRuleArb('egress'), { minLength: 1, maxLength: 2 }), { nil: undefined }),
+  }).map((p) => ({
+    apiVersion: 'policy.networking.k8s.io/v1alpha2',
+    kind: 'ClusterNetworkPolicy',
+    metadata: { name },
+    spec: { tier: p.tier, priority: p.priority, subject: p.subject, ...(p.ingress ? { ingress: p.ingress } : {}), ...(p.egress ? { egress: p.egress } : {}) },
+  }));
+
+export const nodeArb = (name: string, i: number) =>
+  fc.record({ role: fc.constantFrom('a', 'b'), v6: fc.boolean() }).map(({ role, v6 }) => ({
+    apiVersion: 'v1', kind: 'Node',
+    metadata: { name, labels: { role } },
+    status: { addresses: [{ type: 'InternalIP', address: `198.51.100.${201 + i}` }, ...(v6 ? [{ type: 'InternalIP', address: `2001:db8:1::${201 + i}` }] : []), { type: 'Hostname', address: name }] },
+  }));
+
 /** A whole cluster as raw objects: 3 namespaces, up to `maxPods` pods and `maxPolicies` policies. */
-export const clusterObjectsArb = (maxPods = 14, maxPolicies = 6) =>
+export const clusterObjectsArb = (maxPods = 14, maxPolicies = 6, maxClusterPolicies = 2) =>
   fc
     .tuple(
       fc.tuple(...NAMESPACES.map(namespaceArb)),
       fc.integer({ min: Math.min(6, maxPods), max: maxPods }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => podArb(i)))),
       fc.integer({ min: Math.min(2, maxPolicies), max: maxPolicies }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => policyArb(`np${i}`)))),
+      fc.integer({ min: 0, max: maxClusterPolicies }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => clusterPolicyArb(`cnp${i}`)))),
+      fc.tuple(...NODES.map((n, i) => nodeArb(n, i))),
     )
-    .map(([nss, pods, pols]) => [...nss, ...pods, ...pols] as unknown[]);
+    .map(([nss, pods, pols, cnps, nodes]) => [...nss, ...pods, ...pols, ...cnps, ...nodes] as unknown[]);
 
 /** A cluster and what becomes of it: each step replaces, drops or adds one object (taken
  *  from another random cluster), the kind of change one watch event brings. Unchanged

@@ -2,7 +2,7 @@
 // random clusters and random edits (fast-check), compared as normalised `nft -j list table`.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { batchJson, batchText, clusterFromObjects, compile, diffBatch, fullBatch, PolicyEngine, type Ruleset } from '../../compiler/index.js';
+import { batchJson, batchText, clusterFromObjects, compile, diffBatch, fullBatch, PolicyEngine, type ClusterEvent, type Ruleset } from '../../compiler/index.js';
 import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
 import { clusterObjectsArb, editChainArb } from '../helpers/random-cluster.js';
 
@@ -71,16 +71,22 @@ describe('diff on the real kernel', function () {
             ...cluster.namespaces.map((n) => [`ns ${n.name}`, n] as const),
             ...cluster.policies.map((p) => [`np ${p.namespace}/${p.name}`, p] as const),
             ...cluster.pods.map((p) => [`pod ${p.namespace}/${p.name}`, p] as const),
+            ...(cluster.nodes ?? []).map((n) => [`node ${n.name}`, n] as const),
+            ...(cluster.clusterPolicies ?? []).map((p) => [`cnp ${p.name}`, p] as const),
           ]);
-          for (const [k, v] of now) if (JSON.stringify(held.get(k)) !== JSON.stringify(v)) {
-            const kind = k.split(' ')[0];
-            engine.apply(kind === 'ns' ? { kind: 'namespace', op: 'upsert', namespace: v as never } : kind === 'np' ? { kind: 'networkpolicy', op: 'upsert', policy: v as never } : { kind: 'pod', op: 'upsert', pod: v as never });
-          }
-          for (const [k, v] of held) if (!now.has(k)) {
-            const o = v as { name: string; namespace: string };
-            const kind = k.split(' ')[0];
-            engine.apply(kind === 'ns' ? { kind: 'namespace', op: 'delete', name: o.name } : { kind: kind === 'np' ? 'networkpolicy' : 'pod', op: 'delete', namespace: o.namespace, name: o.name });
-          }
+          const upsert = (kind: string, v: unknown): ClusterEvent =>
+            kind === 'ns' ? { kind: 'namespace', op: 'upsert', namespace: v as never }
+              : kind === 'np' ? { kind: 'networkpolicy', op: 'upsert', policy: v as never }
+                : kind === 'node' ? { kind: 'node', op: 'upsert', node: v as never }
+                  : kind === 'cnp' ? { kind: 'clusternetworkpolicy', op: 'upsert', policy: v as never }
+                    : { kind: 'pod', op: 'upsert', pod: v as never };
+          const remove = (kind: string, o: { name: string; namespace: string }): ClusterEvent =>
+            kind === 'ns' ? { kind: 'namespace', op: 'delete', name: o.name }
+              : kind === 'node' ? { kind: 'node', op: 'delete', name: o.name }
+                : kind === 'cnp' ? { kind: 'clusternetworkpolicy', op: 'delete', name: o.name }
+                  : { kind: kind === 'np' ? 'networkpolicy' : 'pod', op: 'delete', namespace: o.namespace, name: o.name };
+          for (const [k, v] of now) if (JSON.stringify(held.get(k)) !== JSON.stringify(v)) engine.apply(upsert(k.split(' ')[0]!, v));
+          for (const [k, v] of held) if (!now.has(k)) engine.apply(remove(k.split(' ')[0]!, v as { name: string; namespace: string }));
           held = now;
           const gen = step + 1;
           const batch = step === 0 ? engine.fullBatch(gen) : engine.deltaBatch(gen);

@@ -1,5 +1,6 @@
 // An in-test Kubernetes API server: real HTTP on 127.0.0.1, speaking the list/watch protocol
-// for pods, namespaces and networkpolicies well enough for the real @kubernetes/client-node.
+// for pods, namespaces, networkpolicies, nodes and clusternetworkpolicies (a custom resource,
+// whose CRD can be absent: `crdInstalled`) well enough for the real @kubernetes/client-node.
 //
 // What it models (and why each piece is here):
 // - one global, monotonically increasing resourceVersion shared by every kind, as etcd does;
@@ -19,7 +20,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 
-export type Kind = 'pod' | 'namespace' | 'networkpolicy';
+export type Kind = 'pod' | 'namespace' | 'networkpolicy' | 'clusternetworkpolicy' | 'node';
 
 interface ResourceInfo {
   readonly kind: string;
@@ -32,6 +33,8 @@ export const RESOURCES: Readonly<Record<Kind, ResourceInfo>> = {
   pod: { kind: 'Pod', apiVersion: 'v1', path: '/api/v1/pods', namespaced: true },
   namespace: { kind: 'Namespace', apiVersion: 'v1', path: '/api/v1/namespaces', namespaced: false },
   networkpolicy: { kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1', path: '/apis/networking.k8s.io/v1/networkpolicies', namespaced: true },
+  clusternetworkpolicy: { kind: 'ClusterNetworkPolicy', apiVersion: 'policy.networking.k8s.io/v1alpha2', path: '/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies', namespaced: false },
+  node: { kind: 'Node', apiVersion: 'v1', path: '/api/v1/nodes', namespaced: false },
 };
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -110,7 +113,11 @@ export class FakeKubeApi {
   private rv = 1;
   /** Watches from below this resourceVersion (and continue tokens older than it) get 410. */
   private compactedBelow = 0;
-  private readonly objects: Record<Kind, Map<string, KubeObject>> = { pod: new Map(), namespace: new Map(), networkpolicy: new Map() };
+  private readonly objects: Record<Kind, Map<string, KubeObject>> = { pod: new Map(), namespace: new Map(), networkpolicy: new Map(), clusternetworkpolicy: new Map(), node: new Map() };
+  /** False: the ClusterNetworkPolicy CRD is not installed (its path answers 404, as a real
+   *  API server does for an unknown resource). Installing it later is `crdInstalled = true`;
+   *  removing it also removes its objects. */
+  private crd = true;
   private history: HistoryEvent[] = [];
   private readonly watchers = new Set<Watcher>();
   private readonly sockets = new Set<Socket>();
@@ -119,6 +126,20 @@ export class FakeKubeApi {
   private paused = false;
   private readonly failures: { kind: Kind; watch: boolean; code: number; times: number }[] = [];
   goneAs: 'event' | 'http';
+
+  get crdInstalled(): boolean {
+    return this.crd;
+  }
+
+  set crdInstalled(v: boolean) {
+    if (this.crd === v) return;
+    if (!v) {
+      for (const o of [...this.objects.clusternetworkpolicy.values()]) this.delete('clusternetworkpolicy', o);
+      // A real API server ends the watches of a resource whose CRD goes away.
+      for (const w of [...this.watchers]) if (w.kind === 'clusternetworkpolicy') w.res.end();
+    }
+    this.crd = v;
+  }
   /** Every request, in arrival order, for assertions. */
   readonly requests: RequestLogEntry[] = [];
 
@@ -327,7 +348,7 @@ export class FakeKubeApi {
     const kind = (Object.keys(RESOURCES) as Kind[]).find((k) => RESOURCES[k].path === url.pathname);
     const watch = query.watch === 'true' || query.watch === '1';
     this.requests.push({ method: req.method ?? '', kind, path: url.pathname, watch, query });
-    if (req.method !== 'GET' || !kind) {
+    if (req.method !== 'GET' || !kind || (kind === 'clusternetworkpolicy' && !this.crd)) {
       this.status(res, 404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`);
       return;
     }
