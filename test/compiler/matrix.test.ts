@@ -45,6 +45,12 @@ describe('matrix', () => {
     policy('x/db-from-web', { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ port: 5432 }] }] }),
   );
 
+  it('refuses a cluster with ClusterNetworkPolicies (it does not read the tiers), rather than print cells they may contradict', () => {
+    const objs = [ns('x'), pod('x/a'), { apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name: 'deny' }, spec: { tier: 'Admin', priority: 1, subject: { namespaces: {} }, ingress: [{ action: 'Deny', from: [{ namespaces: {} }] }] } }];
+    const c = clusterFromObjects(objs).cluster;
+    expect(() => buildMatrix(c)).to.throw(MatrixError, /ClusterNetworkPolicy tiers/);
+  });
+
   it('groups replicas whose differing labels no selector reads; a different named port is another row', () => {
     const m = buildMatrix(c);
     expect(m.entities.map((e) => `${e.id} ${e.pods.length}`)).to.deep.equal(['x/db-0 1', 'x/web 3', 'x/web-canary 1', 'y/client 2']);
