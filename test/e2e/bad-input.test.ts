@@ -42,7 +42,8 @@ describe('e2e: bad files and bad objects never open a node (real agent, folder s
 
   /** The topology's namespaces and pods (y labelled team=red), with edits to the raw objects. */
   const clusterFile = (t: Topology, edit: (o: Record<string, any>) => void = () => {}) => {
-    const items = t.clusterObjects({ nsLabels: { y: { team: 'red' } } }) as Record<string, any>[];
+    // A copy: the topology hands out objects other suites read after this one.
+    const items = structuredClone(t.clusterObjects({ nsLabels: { y: { team: 'red' } } })) as Record<string, any>[];
     items.forEach(edit);
     return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
   };
