@@ -23,22 +23,12 @@ import { FileSource } from '../../controller/file-source.js';
 import { parseManifestFile } from '../../controller/load.js';
 import { FakeClock } from '../agent/fake-clock.js';
 import { evalPacket, type L4 } from '../compiler/packet-eval.js';
+import { prng } from '../../bench/generate.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const NODES = ['n1', 'n2'] as const;
 const PROBES: readonly { l4: L4; port: number }[] = [{ l4: 'tcp', port: 80 }, { l4: 'udp', port: 81 }, { l4: 'tcp', port: 8080 }];
 
-/** mulberry32: small, seedable, good enough to pick mutations. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 type Rand = () => number;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
@@ -207,7 +197,7 @@ export async function fuzz(o: { seed: number; cases: number; maxBatches?: number
   const root = mkdtempSync(join(tmpdir(), 'npn-fuzz-'));
   try {
     for (let i = 0; i < o.cases; i++) {
-      const r = rng(o.seed + i);
+      const r = prng(o.seed + i);
       // A few examples at a time: all at once, default-deny-all would hide the others.
       const policies = [...base.keys()].filter((f) => f.startsWith('policy-'));
       const chosen = new Set(Array.from({ length: 1 + Math.floor(r() * 3) }, () => pick(r, policies)));
