@@ -113,6 +113,19 @@ export function mergePortRanges(rs: readonly [number, number][]): [number, numbe
   return out;
 }
 
+/** A rule's ports as match lists, one nft rule each: whole protocols, exact protocol-port
+ *  pairs (hashed), and port ranges (an interval set, each protocol's ranges merged first,
+ *  since interval sets refuse overlapping elements). `port` is `dport` or `sport`. */
+export function portMatches(port: string, whole: readonly string[], exact: readonly unknown[], ranged: Readonly<Record<string, [number, number][]>>): Expr[][] {
+  const l4port = { concat: [meta('l4proto'), payload('th', port)] };
+  const out: Expr[][] = [];
+  if (whole.length) out.push([match(meta('l4proto'), anon([...whole]))]);
+  if (exact.length) out.push(l4portMatch(l4port, payload('th', port), [...exact]));
+  const intervals = Object.entries(ranged).flatMap(([proto, rs]) => mergePortRanges(rs).map(([lo, hi]) => ({ concat: [proto, lo === hi ? lo : { range: [lo, hi] }] })));
+  if (intervals.length) out.push(l4portMatch(l4port, payload('th', port), intervals));
+  return out;
+}
+
 export const namedKey = (name: string, proto: Protocol) => `${name}/${proto}`;
 
 export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: GroupRefs } {
@@ -124,8 +137,6 @@ export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: Group
     for (const pd of ['o', 'r'] as const) {
       const { local, peer: peerAddr, port } = roles(g.dir, pd);
       const ch: LoweredChain = { name: groupChain(g.dir, f, pd, g.hash), rules: [], comments: [], origins: [] };
-      const l4port = { concat: [meta('l4proto'), payload('th', port)] };
-      const portField = payload('th', port);
       const addrPortKey = { concat: [payload(ipp, peerAddr), meta('l4proto'), payload('th', port)] };
       for (const p of g.policies) {
         p.rules[g.dir].forEach((rule, i) => {
@@ -177,11 +188,7 @@ export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: Group
               }
             }
             if (!peerMatch) return;
-            if (whole.length) emit([...peerMatch, match(meta('l4proto'), anon([...new Set(whole)]))]);
-            if (exact.length) emit([...peerMatch, ...l4portMatch(l4port, portField, exact)]);
-            // Interval sets refuse overlapping elements: merge each protocol's ranges first.
-            const intervals = Object.entries(ranged).flatMap(([proto, rs]) => mergePortRanges(rs).map(([lo, hi]) => ({ concat: [proto, lo === hi ? lo : { range: [lo, hi] }] })));
-            if (intervals.length) emit([...peerMatch, ...l4portMatch(l4port, portField, intervals)]);
+            for (const m of portMatches(port, whole, exact, ranged)) emit([...peerMatch, ...m]);
           });
         });
       }

@@ -21,14 +21,14 @@
 // connection walks the tiers of its own pods only; established packets stay one compare (the
 // conntrack-mark verdict cache of the base chain). Each rule carries its origin as a comment
 // (`cnp/NAME ingress[0] "rule-name" from[1]`).
-import { mergeRanges, rangeElem, type Family } from '../cidr.js';
+import { mergeRanges, rangeElem } from '../cidr.js';
 import type { CnpAction, CnpPeer, CnpPort, NormalizedCnp } from '../cnp.js';
 import { roles } from '../groups.js';
 import type { NamedPort, Protocol } from '../model.js';
 import type { Expr, Rule } from '../nft.js';
 import { counterMap, groupChain, hairpinSet, namedPortSet, nodePeerSet, peerSet, ruleComment } from '../nft/names.js';
 import type { Selector } from '../selectors.js';
-import { anon, l4portMatch, lowerGroup, mergePortRanges, namedKey, type GroupInput, type GroupRefs, type LoweredChain, type RuleOrigin } from './lower.js';
+import { anon, lowerGroup, namedKey, portMatches, type GroupInput, type GroupRefs, type LoweredChain, type RuleOrigin } from './lower.js';
 
 const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
@@ -79,7 +79,6 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
         const npChain = np.chains.find((c) => c.name === main)!;
         chNext = { ...npChain, name: next };
       } else chNext = mk(next);
-      const l4port = { concat: [meta('l4proto'), payload('th', port)] };
       const addrPortKey = { concat: [payload(ipp, peerAddr), meta('l4proto'), payload('th', port)] };
 
       /** The rules of one tier into `into`; `pass` is the verdict of a Pass rule. */
@@ -135,10 +134,7 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
                 // A named port with a networks/nodes peer (the CRD refuses it) matches nothing.
               }
               if (!peerMatch) return;
-              if (whole.length) emit([...peerMatch, match(meta('l4proto'), anon(whole))]);
-              if (exact.length) emit([...peerMatch, ...l4portMatch(l4port, payload('th', port), exact)]);
-              const intervals = Object.entries(ranged).flatMap(([proto, rs]) => mergePortRanges(rs).map(([lo, hi]) => ({ concat: [proto, lo === hi ? lo : { range: [lo, hi] }] })));
-              if (intervals.length) emit([...peerMatch, ...l4portMatch(l4port, payload('th', port), intervals)]);
+              for (const m of portMatches(port, whole, exact, ranged)) emit([...peerMatch, ...m]);
             });
           }
         }
