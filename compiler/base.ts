@@ -3,7 +3,8 @@
 // before (and after) the policy decision lives here, apart from the group chains.
 import type { Family } from './cidr.js';
 import { roles } from './groups.js';
-import type { ChainDef, Expr, Rule } from './nft.js';
+import type { ChainDef, Rule } from './nft.js';
+import { ACCEPT, ct, DROP, ipProto, match, payload, vmap } from './nft/build.js';
 import type { Direction } from './policy.js';
 
 export const DEFAULT_CT_MARK_MASK = 0x00ffff00;
@@ -25,18 +26,12 @@ export function ctMarkMaskError(mask: number): string | undefined {
 
 const SHORT: Record<Direction, 'in' | 'eg'> = { ingress: 'in', egress: 'eg' };
 const FAMILIES: readonly Family[] = [4, 6];
-const ipProto = (f: Family) => (f === 4 ? 'ip' : 'ip6');
-const payload = (protocol: string, field: string): Expr => ({ payload: { protocol, field } });
-const ct = (key: string): Expr => ({ ct: { key } });
-const match = (left: unknown, right: unknown, op = '=='): Expr => ({ match: { op, left, right } });
-const DROP: Expr = { drop: null };
-const ACCEPT: Expr = { accept: null };
 
 export const dispatchMap = (dir: Direction, f: Family, pd: 'o' | 'r') => `${SHORT[dir]}${f}_${pd === 'o' ? 'orig' : 'reply'}`;
 
 export function baseChains(mask: number, gen: number, fastPath: boolean): ChainDef[] {
   const dispatch = (dir: Direction, pd: 'o' | 'r'): Rule[] =>
-    FAMILIES.map((f) => [match(ct('direction'), pd === 'o' ? 'original' : 'reply'), { vmap: { key: payload(ipProto(f), roles(dir, pd).local), data: `@${dispatchMap(dir, f, pd)}` } }]);
+    FAMILIES.map((f) => [match(ct('direction'), pd === 'o' ? 'original' : 'reply'), vmap(payload(ipProto(f), roles(dir, pd).local), dispatchMap(dir, f, pd))]);
   const useMark = !fastPath && mask !== 0;
   const forward: Rule[] = [
     [match(ct('state'), 'invalid', 'in'), DROP],

@@ -15,13 +15,11 @@ import { ipToBigint, rangeElem, type Family } from '../cidr.js';
 import { roles } from '../groups.js';
 import type { NamedPort, Protocol } from '../model.js';
 import type { Expr, Rule } from '../nft.js';
-import { anyNamedPortSet, counterMap, groupChain, namedPortSet, peerSet, ruleComment } from '../nft/names.js';
+import { dropTail, match, meta, payload, RETURN } from '../nft/build.js';
+import { anyNamedPortSet, groupChain, namedPortSet, peerSet, ruleComment } from '../nft/names.js';
 import type { Direction, NormalizedPolicy, Peer } from '../policy.js';
 
 const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
-const payload = (protocol: string, field: string): Expr => ({ payload: { protocol, field } });
-const meta = (key: string): Expr => ({ meta: { key } });
-const match = (left: unknown, right: unknown): Expr => ({ match: { op: '==', left, right } });
 /** An anonymous set inside the rule. One element is written as the plain value: nft lists a
  *  one-element set as that value, so what we write and what a listing shows stay alike. */
 export const anon = (elems: unknown[]): unknown => {
@@ -36,8 +34,6 @@ export const l4portMatch = (l4port: Expr, port: Expr, elems: unknown[]): Expr[] 
   const [proto, p] = (set[0] as { concat: [string, unknown] }).concat;
   return [match(meta('l4proto'), proto), match(port, p)];
 };
-const RETURN: Expr = { return: null };
-const DROP: Expr = { drop: null };
 
 /** Unique elements in the order nft lists a set: by value, field by field (a protocol by its
  *  number, an address range or a prefix by its first address), so a listing reads back as
@@ -192,9 +188,11 @@ export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: Group
           });
         });
       }
-      ch.rules.push([{ counter: { map: { key: payload(ipp, local), data: `@${counterMap(g.dir, f)}` } } }], [DROP]);
-      ch.comments.push(undefined, undefined);
-      ch.origins.push(undefined, undefined);
+      for (const r of dropTail(g.dir, f, local)) {
+        ch.rules.push(r);
+        ch.comments.push(undefined);
+        ch.origins.push(undefined);
+      }
       chains.push(ch);
     }
   }

@@ -26,18 +26,13 @@ import type { CnpAction, CnpPeer, CnpPort, NormalizedCnp } from '../cnp.js';
 import { roles } from '../groups.js';
 import type { NamedPort, Protocol } from '../model.js';
 import type { Expr, Rule } from '../nft.js';
-import { counterMap, groupChain, hairpinSet, namedPortSet, nodePeerSet, peerSet, ruleComment } from '../nft/names.js';
+import { dropTail, goto, match, meta, payload, RETURN } from '../nft/build.js';
+import { groupChain, hairpinSet, namedPortSet, nodePeerSet, peerSet, ruleComment } from '../nft/names.js';
 import type { Selector } from '../selectors.js';
 import { anon, lowerGroup, namedKey, portMatches, type GroupInput, type GroupRefs, type LoweredChain, type RuleOrigin } from './lower.js';
 
 const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
-const payload = (protocol: string, field: string): Expr => ({ payload: { protocol, field } });
-const meta = (key: string): Expr => ({ meta: { key } });
-const match = (left: unknown, right: unknown): Expr => ({ match: { op: '==', left, right } });
-const RETURN: Expr = { return: null };
-const DROP: Expr = { drop: null };
-const goto = (target: string): Expr => ({ goto: { target } });
 
 /** What the tier rules read besides the shared pod peers: node peers (selector id -> hash). */
 export interface TierRefs extends GroupRefs {
@@ -157,9 +152,11 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
       chains.push(ch);
       if (hasNext) chains.push(chNext);
       if (ch.rules.some((r) => isGoto(r, deny)) || chNext.rules.some((r) => isGoto(r, deny))) {
-        chDeny.rules.push([{ counter: { map: { key: payload(ipp, local), data: `@${counterMap(g.dir, f)}` } } }], [DROP]);
-        chDeny.comments.push(undefined, undefined);
-        chDeny.origins.push(undefined, undefined);
+        for (const r of dropTail(g.dir, f, local)) {
+          chDeny.rules.push(r);
+          chDeny.comments.push(undefined);
+          chDeny.origins.push(undefined);
+        }
         chains.push(chDeny);
       }
     }
