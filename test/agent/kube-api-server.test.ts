@@ -81,6 +81,7 @@ describe('in-test Kubernetes API server (raw HTTP)', function () {
     });
     expect(r.events.map((e) => `${e.type} ${e.object.metadata?.name}`)).to.deep.equal(['DELETED a', 'ADDED done']);
     expect((await fetch(`${api.url}/api/v1/pods?fieldSelector=nonsense`)).status).to.equal(400);
+    expect((await fetch(`${api.url}/api/v1/pods?watch=true&fieldSelector=nonsense`)).status).to.equal(400);
   });
 
   it('answers a too-old resourceVersion with 410: an ERROR event, or HTTP 410', async () => {

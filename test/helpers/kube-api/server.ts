@@ -367,6 +367,16 @@ export class FakeKubeApi {
     res.end(JSON.stringify(statusObject(code, reason, message)));
   }
 
+  /** The request's field selector, or undefined after answering 400 for one we cannot read. */
+  private fieldSelector(query: Record<string, string>, res: ServerResponse): FieldSelector | undefined {
+    try {
+      return parseFieldSelector(query.fieldSelector);
+    } catch (e) {
+      this.status(res, 400, 'BadRequest', (e as Error).message);
+      return undefined;
+    }
+  }
+
   private listPage(kind: Kind, query: Record<string, string>, res: ServerResponse): void {
     const info = RESOURCES[kind];
     let state: ContinueState;
@@ -379,13 +389,8 @@ export class FakeKubeApi {
       this.continues.delete(query.continue);
       state = c;
     } else {
-      let matches: FieldSelector;
-      try {
-        matches = parseFieldSelector(query.fieldSelector);
-      } catch (e) {
-        this.status(res, 400, 'BadRequest', (e as Error).message);
-        return;
-      }
+      const matches = this.fieldSelector(query, res);
+      if (!matches) return;
       const items = [...this.objects[kind].values()].filter(matches).sort((a, b) => (keyOf(kind, a) < keyOf(kind, b) ? -1 : 1));
       state = { rv: this.rv, items, offset: 0 };
     }
@@ -403,13 +408,8 @@ export class FakeKubeApi {
   }
 
   private watch(kind: Kind, query: Record<string, string>, res: ServerResponse): void {
-    let matches: FieldSelector;
-    try {
-      matches = parseFieldSelector(query.fieldSelector);
-    } catch (e) {
-      this.status(res, 400, 'BadRequest', (e as Error).message);
-      return;
-    }
+    const matches = this.fieldSelector(query, res);
+    if (!matches) return;
     const from = query.resourceVersion && query.resourceVersion !== '0' ? Number(query.resourceVersion) : undefined;
     if (from !== undefined && (!Number.isInteger(from) || from < this.compactedBelow)) {
       const message = `too old resource version: ${query.resourceVersion} (${this.compactedBelow})`;
