@@ -4,7 +4,7 @@
 import type { Family } from './cidr.js';
 import { roles } from './groups.js';
 import type { ChainDef, Rule } from './nft.js';
-import { ACCEPT, ct, DROP, ipProto, match, payload, vmap } from './nft/build.js';
+import { ACCEPT, and, ct, DROP, ipProto, mangle, match, or, payload, vmap } from './nft/build.js';
 import type { Direction } from './policy.js';
 
 export const DEFAULT_CT_MARK_MASK = 0x00ffff00;
@@ -37,12 +37,12 @@ export function baseChains(mask: number, gen: number, fastPath: boolean): ChainD
     [match(ct('state'), 'invalid', 'in'), DROP],
     [match(ct('state'), 'related', 'in'), ACCEPT],
     ...(fastPath ? [[match(ct('state'), 'established', 'in'), ACCEPT]] : []),
-    ...(useMark ? [[match({ '&': [ct('mark'), mask] }, gen), ACCEPT]] : []),
+    ...(useMark ? [[match(and(ct('mark'), mask), gen), ACCEPT]] : []),
     ...dispatch('egress', 'o'),
     ...dispatch('ingress', 'o'),
     ...dispatch('egress', 'r'),
     ...dispatch('ingress', 'r'),
-    ...(useMark ? [[{ mangle: { key: ct('mark'), value: { '|': [{ '&': [ct('mark'), ~mask >>> 0] }, gen] } } }]] : []),
+    ...(useMark ? [[mangle(ct('mark'), or(and(ct('mark'), ~mask >>> 0), gen))]] : []),
   ];
   // A pod talking to its own node is still egress; the node's own traffic is never filtered.
   const input: Rule[] = dispatch('egress', 'o');

@@ -14,6 +14,7 @@
 // Deleting an element that is not there fails the whole batch, so `prev` must be what the
 // kernel really holds: the agent diffs against what it last applied and verified, and falls
 // back to a full replace after any failure.
+import { ruleRefs } from './nft/ir.js';
 import { elemKey, fullBatch, mapObj, ruleObj, setObj, chainObj, type Batch, type ChainDef, type Command, type MapDef, type Ruleset, type SetDef } from './nft.js';
 
 const byName = <T extends { name: string }>(xs: readonly T[]) => new Map(xs.map((x) => [x.name, x]));
@@ -71,7 +72,7 @@ export function diffBatch(prev: Ruleset, next: Ruleset): Batch {
     const p = pcn.get(name);
     if (p && shapeOf(p) !== shapeOf(c)) recreated.add(name);
   }
-  const usesRecreated = (c: ChainDef) => recreated.size > 0 && c.rules.some((r) => [...recreated].some((s) => JSON.stringify(r).includes(`"@${s}"`)));
+  const usesRecreated = (c: ChainDef) => recreated.size > 0 && c.rules.some((r) => [...ruleRefs(r).sets].some((s) => recreated.has(s)));
 
   // 1. new objects
   for (const c of next.chains) if (!pc.has(c.name)) cmds.push({ add: { chain: chainObj(next, c) } });

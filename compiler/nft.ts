@@ -2,9 +2,12 @@
 // elements sorted and unique. From it come the batches handed to `nft -j -f -` (a full
 // replace here, a diff in diff.ts) and a text rendering for humans (`nft -f` accepts it too).
 
-/** One nft JSON expression or statement, as libnftables-json documents them. */
+import { exprFromJson, exprText, ruleJson, stmtFromJson, stmtText, type Json, type Rule } from './nft/ir.js';
+
+/** A rule: typed IR statements (nft/ir.ts); JSON is made from them in the batches below. */
+export type { Rule } from './nft/ir.js';
+/** An nft JSON object of a command (a chain, a set, a rule…). */
 export type Expr = { readonly [k: string]: unknown };
-export type Rule = readonly Expr[];
 
 export interface BaseHook {
   readonly type: 'filter';
@@ -58,7 +61,7 @@ export function sortUniqueElems<T>(elems: readonly T[], key: (e: T) => string = 
   return [...m.keys()].sort().map((k) => m.get(k)!);
 }
 
-const ref = (rs: Ruleset) => ({ family: rs.family, table: rs.table });
+const ref = (rs: { family: 'inet'; table: string }) => ({ family: rs.family, table: rs.table });
 const tableRef = (rs: Ruleset) => ({ family: rs.family, name: rs.table });
 
 export function chainObj(rs: Ruleset, c: ChainDef): Expr {
@@ -75,8 +78,8 @@ export function mapObj(rs: Ruleset, m: MapDef, withElems = true): Expr {
   if (withElems && m.elems.length) o.elem = m.elems;
   return o;
 }
-export function ruleObj(rs: Ruleset, chain: string, r: Rule, comment?: string): Expr {
-  return comment ? { ...ref(rs), chain, expr: r, comment } : { ...ref(rs), chain, expr: r };
+export function ruleObj(rs: { family: 'inet'; table: string }, chain: string, r: Rule, comment?: string): Expr {
+  return comment ? { ...ref(rs), chain, expr: ruleJson(r), comment } : { ...ref(rs), chain, expr: ruleJson(r) };
 }
 
 /** The whole table in one transaction: add + delete + add clears whatever was there (and
@@ -107,45 +110,6 @@ export function batchJson(b: Batch): string {
 
 // ---------------------------------------------------------------- text rendering
 
-const hex = (n: number) => '0x' + (n >>> 0).toString(16).padStart(8, '0');
-
-function exprText(e: unknown): string {
-  if (typeof e === 'string') return e; // addresses, protocols, @set references
-  if (typeof e === 'number') return String(e);
-  if (Array.isArray(e)) return `{ ${e.map(exprText).join(', ')} }`;
-  if (typeof e === 'object' && e !== null && 'set' in e) return `{ ${((e as { set: unknown[] }).set).map(exprText).join(', ')} }`;
-  const o = e as Record<string, any>;
-  if ('payload' in o) return `${o.payload.protocol} ${o.payload.field}`;
-  if ('meta' in o) return `meta ${o.meta.key}`;
-  if ('ct' in o) return `ct ${o.ct.key}`;
-  if ('concat' in o) return (o.concat as unknown[]).map(exprText).join(' . ');
-  if ('prefix' in o) return `${o.prefix.addr}/${o.prefix.len}`;
-  if ('range' in o) return `${exprText(o.range[0])}-${exprText(o.range[1])}`;
-  if ('&' in o) return `${exprText(o['&'][0])} & ${typeof o['&'][1] === 'number' ? hex(o['&'][1]) : exprText(o['&'][1])}`;
-  if ('|' in o) return `${exprText(o['|'][0])} | ${typeof o['|'][1] === 'number' ? hex(o['|'][1]) : exprText(o['|'][1])}`;
-  throw new Error(`cannot render expression ${JSON.stringify(e)}`);
-}
-
-function stmtText(s: Expr): string {
-  const [k, v] = Object.entries(s)[0]! as [string, any];
-  switch (k) {
-    case 'match': {
-      const left = v.left as Record<string, any>;
-      const isMark = 'ct' in left ? false : '&' in left;
-      const right = typeof v.right === 'number' && isMark ? hex(v.right) : exprText(v.right);
-      const anon = typeof v.right === 'object' && v.right !== null && 'set' in v.right;
-      const op = v.op === 'in' || (v.op === '==' && (typeof v.right === 'string' || anon)) ? '' : `${v.op} `;
-      return `${exprText(v.left)} ${op}${right}`;
-    }
-    case 'vmap': return `${exprText(v.key)} vmap ${v.data}`;
-    case 'counter': return v && typeof v === 'object' && 'map' in v ? `counter name ${exprText(v.map.key)} map ${v.map.data}` : v === null ? 'counter' : `counter name ${v}`;
-    case 'mangle': return `${exprText(v.key)} set ${exprText(v.value)}`;
-    case 'accept': case 'drop': case 'return': return k;
-    case 'jump': case 'goto': return `${k} ${v.target}`;
-    default: throw new Error(`cannot render statement ${JSON.stringify(s)}`);
-  }
-}
-
 export function ruleText(r: Rule, comment?: string): string {
   return r.map(stmtText).join(' ') + (comment ? ` comment ${JSON.stringify(comment)}` : '');
 }
@@ -153,10 +117,10 @@ export function ruleText(r: Rule, comment?: string): string {
 function elemText(e: unknown): string {
   if (Array.isArray(e)) {
     const v = e[1] as Record<string, any> | string;
-    const vt = typeof v === 'string' ? JSON.stringify(v) : 'jump' in v ? `jump ${v.jump.target}` : 'goto' in v ? `goto ${v.goto.target}` : exprText(v);
-    return `${exprText(e[0])} : ${vt}`;
+    const vt = typeof v === 'string' ? JSON.stringify(v) : 'jump' in v ? `jump ${v.jump.target}` : 'goto' in v ? `goto ${v.goto.target}` : exprText(exprFromJson(v));
+    return `${exprText(exprFromJson(e[0]))} : ${vt}`;
   }
-  return exprText(e);
+  return exprText(exprFromJson(e));
 }
 
 const typeText = (t: string | readonly string[]) => (typeof t === 'string' ? t : t.join(' . '));
@@ -181,7 +145,7 @@ export function batchText(b: Batch): string {
         break;
       }
       case 'element': lines.push(`${verb} element ${t} ${o.name} { ${o.elem.map(elemText).join(', ')} }`); break;
-      case 'rule': lines.push(`${verb} rule ${t} ${o.chain} ${ruleText(o.expr, o.comment)}`); break;
+      case 'rule': lines.push(`${verb} rule ${t} ${o.chain} ${ruleText((o.expr as Json[]).map(stmtFromJson), o.comment)}`); break;
       default: throw new Error(`cannot render ${verb} ${what}`);
     }
   }

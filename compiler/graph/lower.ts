@@ -14,25 +14,24 @@ import { isIP } from 'node:net';
 import { ipToBigint, rangeElem, type Family } from '../cidr.js';
 import { roles } from '../groups.js';
 import type { NamedPort, Protocol } from '../model.js';
-import type { Expr, Rule } from '../nft.js';
-import { dropTail, match, meta, payload, RETURN } from '../nft/build.js';
+import { anonSet, concat, dropTail, elem, match, meta, payload, RETURN, type ElemJson, type Expr, type Rule, type Stmt } from '../nft/build.js';
 import { anyNamedPortSet, groupChain, namedPortSet, peerSet, ruleComment } from '../nft/names.js';
 import type { Direction, NormalizedPolicy, Peer } from '../policy.js';
 
 const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 /** An anonymous set inside the rule. One element is written as the plain value: nft lists a
  *  one-element set as that value, so what we write and what a listing shows stay alike. */
-export const anon = (elems: unknown[]): unknown => {
+export const anon = (elems: ElemJson[]): Expr => {
   const set = sortByValue(elems);
-  return set.length === 1 && !(set[0] && typeof set[0] === 'object' && 'concat' in set[0]) ? set[0] : { set };
+  return set.length === 1 && !(set[0] && typeof set[0] === 'object' && 'concat' in set[0]) ? elem(set[0]) : anonSet(set);
 };
 /** `meta l4proto . th PORT` against protocol-port elements. nft refuses a concatenation
  *  against a single value, so one element becomes two plain matches. */
-export const l4portMatch = (l4port: Expr, port: Expr, elems: unknown[]): Expr[] => {
+export const l4portMatch = (l4port: Expr, port: Expr, elems: ElemJson[]): Stmt[] => {
   const set = sortByValue(elems);
   if (set.length !== 1) return [match(l4port, anon(set))];
   const [proto, p] = (set[0] as { concat: [string, unknown] }).concat;
-  return [match(meta('l4proto'), proto), match(port, p)];
+  return [match(meta('l4proto'), proto), match(port, elem(p))];
 };
 
 /** Unique elements in the order nft lists a set: by value, field by field (a protocol by its
@@ -112,9 +111,9 @@ export function mergePortRanges(rs: readonly [number, number][]): [number, numbe
 /** A rule's ports as match lists, one nft rule each: whole protocols, exact protocol-port
  *  pairs (hashed), and port ranges (an interval set, each protocol's ranges merged first,
  *  since interval sets refuse overlapping elements). `port` is `dport` or `sport`. */
-export function portMatches(port: string, whole: readonly string[], exact: readonly unknown[], ranged: Readonly<Record<string, [number, number][]>>): Expr[][] {
-  const l4port = { concat: [meta('l4proto'), payload('th', port)] };
-  const out: Expr[][] = [];
+export function portMatches(port: 'sport' | 'dport', whole: readonly string[], exact: readonly unknown[], ranged: Readonly<Record<string, [number, number][]>>): Stmt[][] {
+  const l4port = concat(meta('l4proto'), payload('th', port));
+  const out: Stmt[][] = [];
   if (whole.length) out.push([match(meta('l4proto'), anon([...whole]))]);
   if (exact.length) out.push(l4portMatch(l4port, payload('th', port), [...exact]));
   const intervals = Object.entries(ranged).flatMap(([proto, rs]) => mergePortRanges(rs).map(([lo, hi]) => ({ concat: [proto, lo === hi ? lo : { range: [lo, hi] }] })));
@@ -133,20 +132,20 @@ export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: Group
     for (const pd of ['o', 'r'] as const) {
       const { local, peer: peerAddr, port } = roles(g.dir, pd);
       const ch: LoweredChain = { name: groupChain(g.dir, f, pd, g.hash), rules: [], comments: [], origins: [] };
-      const addrPortKey = { concat: [payload(ipp, peerAddr), meta('l4proto'), payload('th', port)] };
+      const addrPortKey = concat(payload(ipp, peerAddr), meta('l4proto'), payload('th', port));
       for (const p of g.policies) {
         p.rules[g.dir].forEach((rule, i) => {
           const peers: (Peer | null)[] = rule.peers === null ? [null] : [...rule.peers];
           peers.forEach((peer, j) => {
             const origin: RuleOrigin = { policy: p.id, direction: g.dir, rule: i, peer: rule.peers === null ? null : j };
             const comment = ruleComment(`${p.id} ${g.dir}[${i}]${rule.peers === null ? '' : ` ${peerField}[${j}]`}`);
-            const emit = (r: Expr[]) => {
+            const emit = (r: Stmt[]) => {
               ch.rules.push([...r, RETURN]);
               ch.comments.push(comment);
               ch.origins.push(origin);
             };
             // The peer's part of the match; undefined: this peer matches nothing in this family.
-            let peerMatch: Expr[] | undefined;
+            let peerMatch: Stmt[] | undefined;
             let shared: { id: string; hash: string } | undefined;
             if (peer === null) peerMatch = [];
             else if (peer.kind === 'pods') {

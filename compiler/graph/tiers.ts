@@ -25,8 +25,7 @@ import { mergeRanges, rangeElem } from '../cidr.js';
 import type { CnpAction, CnpPeer, CnpPort, NormalizedCnp } from '../cnp.js';
 import { roles } from '../groups.js';
 import type { NamedPort, Protocol } from '../model.js';
-import type { Expr, Rule } from '../nft.js';
-import { dropTail, goto, match, meta, payload, RETURN } from '../nft/build.js';
+import { concat, dropTail, goto, match, meta, payload, RETURN, type Rule, type Stmt } from '../nft/build.js';
 import { groupChain, hairpinSet, namedPortSet, nodePeerSet, peerSet, ruleComment } from '../nft/names.js';
 import type { Selector } from '../selectors.js';
 import { anon, lowerGroup, namedKey, portMatches, type GroupInput, type GroupRefs, type LoweredChain, type RuleOrigin } from './lower.js';
@@ -74,23 +73,23 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
         const npChain = np.chains.find((c) => c.name === main)!;
         chNext = { ...npChain, name: next };
       } else chNext = mk(next);
-      const addrPortKey = { concat: [payload(ipp, peerAddr), meta('l4proto'), payload('th', port)] };
+      const addrPortKey = concat(payload(ipp, peerAddr), meta('l4proto'), payload('th', port));
 
       /** The rules of one tier into `into`; `pass` is the verdict of a Pass rule. */
-      const tier = (policies: readonly NormalizedCnp[], into: LoweredChain, pass: () => Expr) => {
+      const tier = (policies: readonly NormalizedCnp[], into: LoweredChain, pass: () => Stmt) => {
         for (const p of policies) {
           for (const rule of p.rules[g.dir]) {
-            const verdict = (a: CnpAction): Expr => (a === 'Accept' ? RETURN : a === 'Deny' ? goto(deny) : pass());
+            const verdict = (a: CnpAction): Stmt => (a === 'Accept' ? RETURN : a === 'Deny' ? goto(deny) : pass());
             const peers: (CnpPeer | null)[] = rule.peers === null ? [null] : [...rule.peers];
             peers.forEach((peer, j) => {
               const origin: RuleOrigin = { policy: `cnp/${p.name}`, direction: g.dir, rule: rule.index, peer: rule.peers === null ? null : j };
               const comment = ruleComment(`cnp/${p.name} ${g.dir}[${rule.index}]${rule.name ? ` ${JSON.stringify(rule.name)}` : ''}${rule.peers === null ? '' : ` ${peerField}[${j}]`}`);
-              const emit = (r: Expr[]) => {
+              const emit = (r: Stmt[]) => {
                 into.rules.push([...r, verdict(rule.action)]);
                 into.comments.push(comment);
                 into.origins.push(origin);
               };
-              let peerMatch: Expr[] | undefined;
+              let peerMatch: Stmt[] | undefined;
               let shared: { id: string; hash: string } | undefined;
               if (peer === null) peerMatch = [];
               else if (peer.kind === 'namespaces' || peer.kind === 'pods') {
@@ -140,7 +139,7 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
       const toNext = () => (hasNext ? goto(next) : RETURN);
       // > A Pod connecting to its own Pod IP is not subject to ClusterNetworkPolicy: past the
       // tiers, to the NetworkPolicy step (or allowed when none isolates the pod).
-      ch.rules.push([match({ concat: [payload(ipp, 'saddr'), payload(ipp, 'daddr')] }, `@${hairpinSet(f)}`), isolated ? goto(next) : RETURN]);
+      ch.rules.push([match(concat(payload(ipp, 'saddr'), payload(ipp, 'daddr')), `@${hairpinSet(f)}`), isolated ? goto(next) : RETURN]);
       ch.comments.push('a pod reaching its own address: not subject to cluster policies');
       ch.origins.push(undefined);
       tier(g.admin, ch, toNext);
@@ -165,6 +164,6 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
 }
 
 function isGoto(r: Rule, target: string): boolean {
-  const last = r[r.length - 1] as { goto?: { target: string } } | undefined;
-  return last?.goto?.target === target;
+  const last = r[r.length - 1];
+  return last?.kind === 'verdict' && last.verdict === 'goto' && last.target === target;
 }

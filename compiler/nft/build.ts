@@ -1,29 +1,66 @@
-// The builders of nft expressions and statements (libnftables-json shapes), in one place.
+// The builders of nft expressions and statements: typed IR values (ir.ts), in one place.
 // Every chain the compiler emits (base.ts, graph/lower.ts, graph/tiers.ts) is written with
 // these, so that a new statement (a counter, a log, a trace mark) has one definition for
-// the whole ruleset, and the typed IR can replace the shapes here without touching callers.
+// the whole ruleset; JSON is made from the IR only at the edge (nft.ts, store.ts).
 import type { Family } from '../cidr.js';
-import type { Expr } from '../nft.js';
 import type { Direction } from '../policy.js';
+import { exprFromJson, type CtKey, type Expr, type FibFlag, type FibResult, type LimitUnit, type MatchOp, type MetaKey, type PayloadField, type PayloadProtocol, type Rule, type Stmt, type Value } from './ir.js';
 import { counterMap } from './names.js';
 
-export const payload = (protocol: string, field: string): Expr => ({ payload: { protocol, field } });
-export const meta = (key: string): Expr => ({ meta: { key } });
-export const ct = (key: string): Expr => ({ ct: { key } });
-export const match = (left: unknown, right: unknown, op: '==' | '!=' | 'in' = '=='): Expr => ({ match: { op, left, right } });
+export type { Expr, Rule, Stmt } from './ir.js';
+
+/** Set or map elements as the sets hold them (nft JSON: an address, a protocol, a port,
+ *  `{prefix}`, `{range}`, `{concat}`). */
+export type ElemJson = unknown;
+
+export const payload = (protocol: PayloadProtocol, field: PayloadField): Expr => ({ kind: 'payload', protocol, field });
+export const meta = (key: MetaKey): Expr => ({ kind: 'meta', key });
+export const ct = (key: CtKey): Expr => ({ kind: 'ct', key });
+export const concat = (...items: Expr[]): Expr => ({ kind: 'concat', items });
+export const and = (left: Expr, right: Expr | number): Expr => ({ kind: 'binop', op: '&', left, right: operand(right) });
+export const or = (left: Expr, right: Expr | number): Expr => ({ kind: 'binop', op: '|', left, right: operand(right) });
+/** `fib FLAGS RESULT` (e.g. `fib saddr . iif oif`), to compare with `false` (missing). */
+export const fib = (flags: readonly FibFlag[], result: FibResult): Expr => ({ kind: 'fib', flags, result });
+/** A named set or map. */
+export const ref = (name: string): Expr => ({ kind: 'ref', name });
+/** A literal or an element from a set's JSON (see ElemJson) as an expression. */
+export const elem = (e: ElemJson): Expr => exprFromJson(e);
+/** An anonymous set of elements. */
+export const anonSet = (elems: readonly ElemJson[]): Expr => ({ kind: 'set', elems: elems.map(elem) });
+
+const operand = (x: Expr | Value): Expr => (typeof x === 'object' ? x : { kind: 'value', value: x });
+
+/** `left OP right`. A string `right` is a literal, except `@name`, a named set (as in nft JSON). */
+export const match = (left: Expr, right: Expr | Value, op: MatchOp = '=='): Stmt => ({
+  kind: 'match', op, left, right: typeof right === 'string' && right.startsWith('@') ? ref(right.slice(1)) : operand(right),
+});
 export const ipProto = (f: Family): 'ip' | 'ip6' => (f === 4 ? 'ip' : 'ip6');
 
-export const ACCEPT: Expr = { accept: null };
-export const DROP: Expr = { drop: null };
-export const RETURN: Expr = { return: null };
-export const goto = (target: string): Expr => ({ goto: { target } });
-export const jump = (target: string): Expr => ({ jump: { target } });
+export const ACCEPT: Stmt = { kind: 'verdict', verdict: 'accept' };
+export const DROP: Stmt = { kind: 'verdict', verdict: 'drop' };
+export const RETURN: Stmt = { kind: 'verdict', verdict: 'return' };
+export const goto = (target: string): Stmt => ({ kind: 'verdict', verdict: 'goto', target });
+export const jump = (target: string): Stmt => ({ kind: 'verdict', verdict: 'jump', target });
 /** `vmap` on `key` into a named verdict map. */
-export const vmap = (key: Expr, map: string): Expr => ({ vmap: { key, data: `@${map}` } });
+export const vmap = (key: Expr, map: string): Stmt => ({ kind: 'vmap', key, map });
+/** `counter` (anonymous) or `counter name NAME`. */
+export const counter = (name?: string): Stmt => (name === undefined ? { kind: 'counter' } : { kind: 'counter', name });
+/** `counter name KEY map @MAP`: the named counter a counter map gives for `key`. */
+export const counterByMap = (key: Expr, map: string): Stmt => ({ kind: 'counterMap', key, map });
+/** `KEY set VALUE` (`ct mark set …`). */
+export const mangle = (key: Expr, value: Expr | number): Stmt => ({ kind: 'mangle', key, value: operand(value) });
+/** `meta nftrace set 1`: the packet is traced from here on (`nft monitor trace`). */
+export const nftrace = (): Stmt => mangle(meta('nftrace'), 1);
+/** `log [prefix "…"] [group N]`. */
+export const log = (o: { prefix?: string; group?: number } = {}): Stmt => ({ kind: 'log', ...(o.prefix !== undefined ? { prefix: o.prefix } : {}), ...(o.group !== undefined ? { group: o.group } : {}) });
+/** `limit rate [over] RATE/PER burst BURST packets` (nft lists the burst: say it). */
+export const limit = (rate: number, per: LimitUnit, burst: number, over = false): Stmt => ({ kind: 'limit', rate, per, burst, ...(over ? { over: true } : {}) });
+/** `limit name "NAME"`: a named limit object. */
+export const limitRef = (name: string): Stmt => ({ kind: 'limitRef', name });
 
 /** The end of a group's decision when nothing allowed the packet: count it against the
  *  local pod (a counter map keyed by its address), then drop. `local` is the packet's field
  *  holding the local pod's address (`saddr` or `daddr`). */
-export function dropTail(dir: Direction, f: Family, local: string): Expr[][] {
-  return [[{ counter: { map: { key: payload(ipProto(f), local), data: `@${counterMap(dir, f)}` } } }], [DROP]];
+export function dropTail(dir: Direction, f: Family, local: 'saddr' | 'daddr'): Rule[] {
+  return [[counterByMap(payload(ipProto(f), local), counterMap(dir, f))], [DROP]];
 }

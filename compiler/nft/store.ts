@@ -6,8 +6,8 @@
 // Invariant: written = wanted with every recorded "before" value put back. A value is recorded
 // the first time a key is touched after a commit, so recording costs what the change costs,
 // and a change undone before the commit (a pod deleted and re-added) cancels out.
-import type { BaseHook, Batch, ChainDef, Command, MapDef, Rule, Ruleset, SetDef } from '../nft.js';
-import { elemKey, fullBatch } from '../nft.js';
+import type { BaseHook, Batch, ChainDef, Command, MapDef, Ruleset, SetDef } from '../nft.js';
+import { elemKey, fullBatch, ruleObj } from '../nft.js';
 
 type Shape = { readonly kind: 'set'; readonly type: SetDef['type']; readonly flags: readonly string[] } | { readonly kind: 'map'; readonly type: MapDef['type']; readonly map: MapDef['map'] };
 
@@ -301,8 +301,4 @@ function mapElems(c: Container, keys: readonly string[]): (readonly [unknown, un
 
 function chainObj(ref: { family: 'inet'; table: string }, c: ChainDef): Record<string, unknown> {
   return c.base ? { ...ref, name: c.name, ...(c.base as BaseHook) } : { ...ref, name: c.name };
-}
-
-function ruleObj(ref: { family: 'inet'; table: string }, chain: string, r: Rule, comment?: string): Record<string, unknown> {
-  return comment ? { ...ref, chain, expr: r, comment } : { ...ref, chain, expr: r };
 }

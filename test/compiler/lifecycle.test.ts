@@ -1,6 +1,7 @@
 // docs/design.md 1.10-1.12: statefulness, node and host-network traffic, pod life cycle.
 import { expect } from 'chai';
 import { compile, DEFAULT_CT_MARK_MASK, explain, ExplainError, sortCluster } from '../../compiler/index.js';
+import { ACCEPT, jump, match, meta } from '../../compiler/nft/build.js';
 import { allowed, allowedBoth, cluster, decide, ns, pod, policy, world } from './builders.js';
 import { connectionVerdict, evalPacket, type Packet } from './packet-eval.js';
 
@@ -210,12 +211,12 @@ describe('compiler semantics: statefulness (docs/design.md 1.10)', () => {
 describe('packet evaluator (test tool) sanity', () => {
   it('refuses expressions it does not model instead of guessing', () => {
     const rs = compile(cluster(ns('x')), { node: 'n1' }).ruleset;
-    const bad = { ...rs, chains: rs.chains.map((ch) => (ch.name === 'forward' ? { ...ch, rules: [[{ match: { op: '==', left: { meta: { key: 'iifname' } }, right: 'eth0' } }, { accept: null }]] } : ch)) };
+    const bad = { ...rs, chains: rs.chains.map((ch) => (ch.name === 'forward' ? { ...ch, rules: [[match(meta('iifname'), 'eth0'), ACCEPT]] } : ch)) };
     expect(() => evalPacket(bad, pkt('192.0.2.1', '192.0.2.2'))).to.throw(/not modelled/);
   });
   it('fails on a jump to a chain that does not exist', () => {
     const rs = compile(cluster(ns('x')), { node: 'n1' }).ruleset;
-    const bad = { ...rs, chains: rs.chains.map((ch) => (ch.name === 'forward' ? { ...ch, rules: [[{ jump: { target: 'nowhere' } }]] } : ch)) };
+    const bad = { ...rs, chains: rs.chains.map((ch) => (ch.name === 'forward' ? { ...ch, rules: [[jump('nowhere')]] } : ch)) };
     expect(() => evalPacket(bad, pkt('192.0.2.1', '192.0.2.2'))).to.throw(/nowhere/);
   });
 });

@@ -3,12 +3,13 @@
 // map contents, and says accept or drop. It is a second path to a verdict, independent of
 // ir.ts/explain: it reads only what `compile` emits.
 //
-// Only the expressions the compiler emits are implemented (match on payload/meta/ct/concat
-// against a value, an anonymous set `{ … }` or `@set`, `&` on ct mark, vmap, jump/goto, return, drop, accept,
-// counter, mangle of ct mark); anything else throws, so a new kind of rule cannot be silently
-// misjudged.
+// It walks the typed nft IR (compiler/nft/ir.ts): every statement kind has a case (a `never`
+// default makes a new kind a type error here), and what is not modelled (a match on
+// `meta iifname`, a `fib` lookup, …) throws, so a new kind of rule cannot be silently
+// misjudged. Log, nftrace and limits do not decide: a single packet passes any limit.
 import { isIP } from 'node:net';
 import { compile, type Cluster, type Protocol, type Ruleset } from '../../compiler/index.js';
+import { exprFromJson, stmtFromJson, type Expr, type MatchOp, type Rule, type Stmt } from '../../compiler/nft/ir.js';
 
 export type L4 = 'tcp' | 'udp' | 'sctp' | 'icmp';
 
@@ -60,94 +61,95 @@ interface Ctx {
 }
 
 const fam = (p: Packet) => addr(p.saddr)[0];
+const never = (x: never, what: string): never => {
+  throw new Error(`${what} ${JSON.stringify(x)} not modelled`);
+};
 
-function field(e: unknown, ctx: Ctx): Field {
-  const o = e as Record<string, any>;
+/** What a packet field (or an expression over fields) holds for this packet; undefined when
+ *  the packet has no such field (another family, no ports). */
+function field(e: Expr, ctx: Ctx): Field {
   const p = ctx.pkt;
-  if ('payload' in o) {
-    const { protocol, field: f } = o.payload as { protocol: string; field: string };
-    if (protocol === 'ip' || protocol === 'ip6') {
-      // In the inet family `ip saddr` carries a `meta nfproto ipv4` dependency: it does not
-      // match an IPv6 packet (and vice versa).
-      if ((protocol === 'ip') !== (fam(p) === 4)) return undefined;
-      if (f !== 'saddr' && f !== 'daddr') throw new Error(`payload ${protocol} ${f} not modelled`);
-      return { type: protocol === 'ip' ? 'ipv4_addr' : 'ipv6_addr', value: addr(f === 'saddr' ? p.saddr : p.daddr)[1] };
-    }
-    if (protocol === 'th' || protocol === 'tcp' || protocol === 'udp' || protocol === 'sctp') {
+  switch (e.kind) {
+    case 'payload': {
+      const { protocol, field: f } = e;
+      if (protocol === 'ip' || protocol === 'ip6') {
+        // In the inet family `ip saddr` carries a `meta nfproto ipv4` dependency: it does not
+        // match an IPv6 packet (and vice versa).
+        if ((protocol === 'ip') !== (fam(p) === 4)) return undefined;
+        if (f !== 'saddr' && f !== 'daddr') throw new Error(`payload ${protocol} ${f} not modelled`);
+        return { type: protocol === 'ip' ? 'ipv4_addr' : 'ipv6_addr', value: addr(f === 'saddr' ? p.saddr : p.daddr)[1] };
+      }
       if (p.l4proto === 'icmp') return undefined; // no transport ports to read
       if (protocol !== 'th' && protocol !== p.l4proto) return undefined;
       if (f !== 'sport' && f !== 'dport') throw new Error(`payload ${protocol} ${f} not modelled`);
       return { type: 'inet_service', value: BigInt(f === 'sport' ? p.sport : p.dport) };
     }
-    throw new Error(`payload protocol ${protocol} not modelled`);
+    case 'meta':
+      if (e.key === 'l4proto') return { type: 'inet_proto', value: BigInt(PROTO_NUM[p.l4proto]!) };
+      if (e.key === 'nfproto') return { type: 'nf_proto', value: BigInt(fam(p) === 4 ? 2 : 10) };
+      throw new Error(`meta ${e.key} not modelled`);
+    case 'ct':
+      if (e.key === 'mark') return { type: 'mark', value: BigInt(ctx.mark >>> 0) };
+      throw new Error(`ct ${e.key} as a value not modelled`);
+    case 'binop': {
+      const v = field(e.left, ctx);
+      return v && { type: v.type, value: e.op === '&' ? v.value & value(e.right, ctx) : v.value | value(e.right, ctx) };
+    }
+    case 'fib': case 'concat': case 'value': case 'flags': case 'prefix': case 'range': case 'set': case 'ref':
+      throw new Error(`expression ${e.kind} as a packet field not modelled: ${JSON.stringify(e)}`);
+    default: return never(e, 'expression');
   }
-  if ('meta' in o) {
-    const key = o.meta.key as string;
-    if (key === 'l4proto') return { type: 'inet_proto', value: BigInt(PROTO_NUM[p.l4proto]!) };
-    if (key === 'nfproto') return { type: 'nf_proto', value: BigInt(fam(p) === 4 ? 2 : 10) };
-    throw new Error(`meta ${key} not modelled`);
-  }
-  if ('ct' in o) {
-    const key = o.ct.key as string;
-    if (key === 'mark') return { type: 'mark', value: BigInt(ctx.mark >>> 0) };
-    throw new Error(`ct ${key} as a value not modelled`);
-  }
-  if ('&' in o) {
-    const [l, r] = o['&'] as [unknown, number];
-    const v = field(l, ctx);
-    return v && { type: v.type, value: v.value & BigInt(r >>> 0) };
-  }
-  throw new Error(`expression ${JSON.stringify(e)} not modelled`);
 }
 
 /** An element component as an inclusive interval, read according to the set's type. */
-function interval(part: unknown, type: string): [bigint, bigint] {
-  if (typeof part === 'object' && part !== null) {
-    const o = part as Record<string, any>;
-    if ('prefix' in o) {
-      const [f, n] = addr(o.prefix.addr as string);
-      const host = BigInt((f === 4 ? 32 : 128) - (o.prefix.len as number));
+function interval(part: Expr, type: string): [bigint, bigint] {
+  switch (part.kind) {
+    case 'prefix': {
+      const [f, n] = addr(part.addr);
+      const host = BigInt((f === 4 ? 32 : 128) - part.len);
       const lo = (n >> host) << host;
       return [lo, lo + (1n << host) - 1n];
     }
-    if ('range' in o) return [interval(o.range[0], type)[0], interval(o.range[1], type)[1]];
-    throw new Error(`element part ${JSON.stringify(part)} not modelled`);
+    case 'range': return [interval({ kind: 'value', value: part.lo }, type)[0], interval({ kind: 'value', value: part.hi }, type)[1]];
+    case 'value': break;
+    default: throw new Error(`element part ${JSON.stringify(part)} not modelled`);
   }
+  const v = part.value;
   switch (type) {
     case 'ipv4_addr':
     case 'ipv6_addr': {
-      const [f, n] = addr(String(part));
-      if ((f === 4) !== (type === 'ipv4_addr')) throw new Error(`element ${String(part)} in a set of ${type}`);
+      const [f, n] = addr(String(v));
+      if ((f === 4) !== (type === 'ipv4_addr')) throw new Error(`element ${String(v)} in a set of ${type}`);
       return [n, n];
     }
     case 'inet_proto': {
-      const n = typeof part === 'number' ? part : PROTO_NUM[String(part)];
-      if (n === undefined) throw new Error(`unknown protocol ${String(part)}`);
+      const n = typeof v === 'number' ? v : PROTO_NUM[String(v)];
+      if (n === undefined) throw new Error(`unknown protocol ${String(v)}`);
       return [BigInt(n), BigInt(n)];
     }
     case 'inet_service':
-      if (typeof part !== 'number') throw new Error(`port ${JSON.stringify(part)} is not a number`);
-      return [BigInt(part), BigInt(part)];
+      if (typeof v !== 'number') throw new Error(`port ${JSON.stringify(v)} is not a number`);
+      return [BigInt(v), BigInt(v)];
     default:
       throw new Error(`set type ${type} not modelled`);
   }
 }
 
 /** The key's components, or undefined when one cannot be read from this packet. */
-function key(e: unknown, ctx: Ctx): Field[] | undefined {
-  const o = e as Record<string, any>;
-  const parts = 'concat' in o ? (o.concat as unknown[]).map((x) => field(x, ctx)) : [field(e, ctx)];
+function key(e: Expr, ctx: Ctx): Field[] | undefined {
+  const parts = e.kind === 'concat' ? e.items.map((x) => field(x, ctx)) : [field(e, ctx)];
   return parts.some((x) => x === undefined) ? undefined : parts;
 }
 
-function inElems(k: Field[], type: string | readonly string[], elems: readonly unknown[], what: string): number {
+/** The index of the first element holding the key (elements as IR expressions). */
+function inElems(k: Field[], type: string | readonly string[], elems: readonly Expr[], what: string): number {
   const types = typeof type === 'string' ? [type] : type;
   if (types.length !== k.length) throw new Error(`${what}: key of ${k.length} fields against type ${types.join(' . ')}`);
   k.forEach((f, i) => {
     if (f!.type !== types[i]) throw new Error(`${what}: key field ${i} is ${f!.type}, the set holds ${types[i]}`);
   });
   return elems.findIndex((el) => {
-    const parts = types.length === 1 ? [el] : (el as { concat?: unknown[] }).concat;
+    const parts = types.length === 1 ? [el] : el.kind === 'concat' ? el.items : undefined;
     if (!parts || parts.length !== types.length) throw new Error(`${what}: element ${JSON.stringify(el)} does not fit ${types.join(' . ')}`);
     return parts.every((part, i) => {
       const [lo, hi] = interval(part, types[i]!);
@@ -156,138 +158,151 @@ function inElems(k: Field[], type: string | readonly string[], elems: readonly u
   });
 }
 
-function setByName(ctx: Ctx, ref: string) {
-  const name = ref.slice(1);
+/** A named set's elements (nft JSON in the Ruleset) read as IR expressions, once per set. */
+const setElems = new WeakMap<object, Expr[]>();
+function elemsOf(s: { elems: readonly unknown[] }, keys = false): Expr[] {
+  let v = setElems.get(s);
+  if (!v) setElems.set(s, (v = s.elems.map((e) => exprFromJson(keys ? (e as [unknown, unknown])[0] : e))));
+  return v;
+}
+
+function setByName(ctx: Ctx, name: string) {
   const s = ctx.rs.sets.find((x) => x.name === name);
-  if (!s) throw new Error(`rule refers to set ${ref}, which the ruleset does not define`);
+  if (!s) throw new Error(`rule refers to set @${name}, which the ruleset does not define`);
   return s;
 }
 
-function mapByName(ctx: Ctx, ref: unknown) {
-  if (typeof ref !== 'string' || !ref.startsWith('@')) throw new Error(`map reference ${JSON.stringify(ref)} not modelled`);
-  const m = ctx.rs.maps.find((x) => x.name === ref.slice(1));
-  if (!m) throw new Error(`rule refers to map ${ref}, which the ruleset does not define`);
+function mapByName(ctx: Ctx, name: string) {
+  const m = ctx.rs.maps.find((x) => x.name === name);
+  if (!m) throw new Error(`rule refers to map @${name}, which the ruleset does not define`);
   return m;
 }
 
 const CT_STATES = new Set(['new', 'established', 'related', 'invalid', 'untracked']);
+const hits = (op: MatchOp, hit: boolean, what: string): boolean => {
+  if (op === '==' || op === 'in') return hit;
+  if (op === '!=') return !hit;
+  return never(op, `op on ${what}`);
+};
 
-function matchExpr(m: { op: string; left: any; right: unknown }, ctx: Ctx): boolean {
+function matchExpr(m: Extract<Stmt, { kind: 'match' }>, ctx: Ctx): boolean {
   const { op, left, right } = m;
-  if (left && typeof left === 'object' && 'ct' in left && (left.ct.key === 'state' || left.ct.key === 'direction')) {
-    const wanted = Array.isArray(right) ? right : [right];
-    for (const w of wanted) if (left.ct.key === 'state' && !CT_STATES.has(String(w))) throw new Error(`ct state ${String(w)}`);
-    const have = left.ct.key === 'state' ? ctx.pkt.ct.state : ctx.pkt.ct.direction;
-    const hit = wanted.includes(have);
-    if (op === '==' || op === 'in') return hit;
-    if (op === '!=') return !hit;
-    throw new Error(`op ${op} on ct ${left.ct.key} not modelled`);
+  if (left.kind === 'ct' && (left.key === 'state' || left.key === 'direction')) {
+    const wanted = right.kind === 'flags' ? right.values : right.kind === 'value' ? [String(right.value)] : right.kind === 'set' ? right.elems.map((x) => (x.kind === 'value' ? String(x.value) : never(x as never, 'ct value'))) : never(right as never, `ct ${left.key} against`);
+    for (const w of wanted) if (left.key === 'state' && !CT_STATES.has(w)) throw new Error(`ct state ${w}`);
+    const have = left.key === 'state' ? ctx.pkt.ct.state : ctx.pkt.ct.direction;
+    return hits(op, wanted.includes(have), `ct ${left.key}`);
   }
-  if (typeof right === 'string' && right.startsWith('@')) {
-    const s = setByName(ctx, right);
-    const k = key(left, ctx);
-    if (!k) return false; // a field this packet lacks (other family, no ports): no match
-    const hit = inElems(k, s.type, s.elems, `set ${s.name}`) >= 0;
-    if (op === '==' || op === 'in') return hit;
-    if (op === '!=') return !hit;
-    throw new Error(`op ${op} against a set not modelled`);
-  }
-  if (right && typeof right === 'object' && 'set' in right) {
-    // An anonymous set inside the rule: its element type is the key's.
-    const elems = (right as { set: unknown }).set;
-    if (!Array.isArray(elems)) throw new Error(`anonymous set ${JSON.stringify(right)} not modelled`);
-    const k = key(left, ctx);
-    if (!k) return false;
-    const hit = inElems(k, k.map((f) => f!.type), elems, 'anonymous set') >= 0;
-    if (op === '==' || op === 'in') return hit;
-    if (op === '!=') return !hit;
-    throw new Error(`op ${op} against an anonymous set not modelled`);
-  }
-  if (typeof right === 'string' || (right && typeof right === 'object' && ('concat' in right || 'prefix' in right || 'range' in right))) {
-    // A plain value (a protocol, an address, a prefix, a concatenation): a one-element set.
-    return matchExpr({ op, left, right: { set: [right] } }, ctx);
-  }
-  const k = key(left, ctx);
-  if (!k) return false;
-  if (k.length !== 1 || typeof right !== 'number') throw new Error(`match ${JSON.stringify(m)} not modelled`);
-  const v = k[0]!.value, r = BigInt(right >>> 0);
-  switch (op) {
-    case '==': return v === r;
-    case '!=': return v !== r;
-    default: throw new Error(`op ${op} not modelled`);
+  switch (right.kind) {
+    case 'ref': {
+      const s = setByName(ctx, right.name);
+      const k = key(left, ctx);
+      if (!k) return false; // a field this packet lacks (other family, no ports): no match
+      return hits(op, inElems(k, s.type, elemsOf(s), `set ${s.name}`) >= 0, 'a set');
+    }
+    case 'set': {
+      // An anonymous set inside the rule: its element type is the key's.
+      const k = key(left, ctx);
+      if (!k) return false;
+      return hits(op, inElems(k, k.map((f) => f!.type), right.elems, 'anonymous set') >= 0, 'an anonymous set');
+    }
+    case 'concat': case 'prefix': case 'range':
+      // A plain value (an address, a prefix, a concatenation): a one-element set.
+      return matchExpr({ ...m, right: { kind: 'set', elems: [right] } }, ctx);
+    case 'value': {
+      if (typeof right.value === 'string') return matchExpr({ ...m, right: { kind: 'set', elems: [right] } }, ctx);
+      const k = key(left, ctx);
+      if (!k) return false;
+      if (k.length !== 1 || typeof right.value !== 'number') throw new Error(`match ${JSON.stringify(m)} not modelled`);
+      return hits(op, k[0]!.value === BigInt(right.value >>> 0), 'a value');
+    }
+    case 'flags': case 'payload': case 'meta': case 'ct': case 'fib': case 'binop':
+      throw new Error(`match against ${right.kind} not modelled: ${JSON.stringify(m)}`);
+    default: return never(right, 'expression');
   }
 }
 
 type Verdict = { kind: 'accept' | 'drop' | 'return' } | { kind: 'jump' | 'goto'; target: string };
 
 function verdictOf(v: unknown): Verdict {
-  const o = v as Record<string, any>;
-  if ('accept' in o) return { kind: 'accept' };
-  if ('drop' in o) return { kind: 'drop' };
-  if ('return' in o) return { kind: 'return' };
-  if ('jump' in o) return { kind: 'jump', target: o.jump.target };
-  if ('goto' in o) return { kind: 'goto', target: o.goto.target };
-  throw new Error(`verdict ${JSON.stringify(v)} not modelled`);
+  const s = stmtFromJson(v);
+  if (s.kind !== 'verdict') throw new Error(`verdict ${JSON.stringify(v)} not modelled`);
+  return s.verdict === 'jump' || s.verdict === 'goto' ? { kind: s.verdict, target: s.target } : { kind: s.verdict };
 }
 
-/** Runs one rule: undefined when it falls through (no match or no verdict). */
-function runRule(rule: readonly Record<string, any>[], ctx: Ctx): Verdict | undefined {
-  for (const stmt of rule) {
-    const [k, v] = Object.entries(stmt)[0]!;
-    switch (k) {
+/** Runs one rule: undefined when it falls through (no match or no verdict). Every statement
+ *  kind of the IR has a case (the `never` default fails the type check otherwise): the
+ *  statements that do not change the decision (log, nftrace, limits) still say what they do. */
+function runRule(rule: Rule, ctx: Ctx): Verdict | undefined {
+  for (const s of rule) {
+    switch (s.kind) {
       case 'match':
-        if (!matchExpr(v, ctx)) return undefined;
+        if (!matchExpr(s, ctx)) return undefined;
         break;
       case 'vmap': {
-        const m = mapByName(ctx, v.data);
+        const m = mapByName(ctx, s.map);
         if (m.map !== 'verdict') throw new Error(`vmap on ${m.name}, a ${m.map} map`);
-        const kk = key(v.key, ctx);
+        const kk = key(s.key, ctx);
         if (!kk) return undefined;
-        const i = inElems(kk, m.type, m.elems.map((e) => e[0]), `map ${m.name}`);
+        const i = inElems(kk, m.type, elemsOf(m, true), `map ${m.name}`);
         if (i < 0) return undefined;
         ctx.trace.push(`  ${m.name}[${kk.map((x) => x!.value).join(' . ')}] -> ${JSON.stringify(m.elems[i]![1])}`);
         return verdictOf(m.elems[i]![1]);
       }
-      case 'counter': {
-        if (v === null) break;
-        if (typeof v === 'string') { ctx.counters.push(v); break; }
-        if (v && typeof v === 'object' && 'map' in v) {
-          const m = mapByName(ctx, v.map.data);
-          if (m.map !== 'counter') throw new Error(`counter map ${m.name} is a ${m.map} map`);
-          const kk = key(v.map.key, ctx);
-          const i = kk ? inElems(kk, m.type, m.elems.map((e) => e[0]), `map ${m.name}`) : -1;
-          if (i < 0) return undefined; // objref lookup miss ends the rule
-          const name = String(m.elems[i]![1]);
-          if (!ctx.rs.counters.includes(name)) throw new Error(`counter map ${m.name} names ${name}, which the ruleset does not define`);
-          ctx.counters.push(name);
-          break;
+      case 'counter':
+        if (s.name !== undefined) {
+          if (!ctx.rs.counters.includes(s.name)) throw new Error(`counter ${s.name}, which the ruleset does not define`);
+          ctx.counters.push(s.name);
         }
-        throw new Error(`counter ${JSON.stringify(v)} not modelled`);
-      }
-      case 'mangle': {
-        if (!(v.key && 'ct' in v.key && v.key.ct.key === 'mark')) throw new Error(`mangle ${JSON.stringify(v)} not modelled`);
-        ctx.mark = Number(value(v.value, ctx)) >>> 0;
-        ctx.trace.push(`  ct mark set 0x${ctx.mark.toString(16)}`);
+        break;
+      case 'counterMap': {
+        const m = mapByName(ctx, s.map);
+        if (m.map !== 'counter') throw new Error(`counter map ${m.name} is a ${m.map} map`);
+        const kk = key(s.key, ctx);
+        const i = kk ? inElems(kk, m.type, elemsOf(m, true), `map ${m.name}`) : -1;
+        if (i < 0) return undefined; // objref lookup miss ends the rule
+        const name = String(m.elems[i]![1]);
+        if (!ctx.rs.counters.includes(name)) throw new Error(`counter map ${m.name} names ${name}, which the ruleset does not define`);
+        ctx.counters.push(name);
         break;
       }
-      case 'accept': case 'drop': case 'return':
-        return { kind: k };
-      case 'jump': case 'goto':
-        return { kind: k, target: v.target };
+      case 'mangle':
+        if (s.key.kind === 'ct' && s.key.key === 'mark') {
+          ctx.mark = Number(value(s.value, ctx)) >>> 0;
+          ctx.trace.push(`  ct mark set 0x${ctx.mark.toString(16)}`);
+        } else if (s.key.kind === 'meta' && s.key.key === 'nftrace') ctx.trace.push(`  meta nftrace set ${Number(value(s.value, ctx))}`);
+        else throw new Error(`mangle ${JSON.stringify(s)} not modelled`);
+        break;
+      case 'log':
+        ctx.trace.push(`  log${s.prefix !== undefined ? ` prefix ${JSON.stringify(s.prefix)}` : ''}${s.group !== undefined ? ` group ${s.group}` : ''}`);
+        break;
+      case 'limit': case 'limitRef':
+        // A rate limit depends on the packets before this one: one packet is within any rate.
+        ctx.trace.push(`  ${s.kind === 'limit' ? `limit ${s.rate}/${s.per}` : `limit ${s.name}`}: one packet, within the rate`);
+        if (s.kind === 'limit' && s.over) return undefined;
+        break;
+      case 'verdict':
+        return s.verdict === 'jump' || s.verdict === 'goto' ? { kind: s.verdict, target: s.target } : { kind: s.verdict };
       default:
-        throw new Error(`statement ${k} not modelled: ${JSON.stringify(stmt)}`);
+        return never(s, 'statement');
     }
   }
   return undefined;
 }
 
-function value(e: unknown, ctx: Ctx): bigint {
-  if (typeof e === 'number') return BigInt(e >>> 0);
-  const o = e as Record<string, any>;
-  if ('|' in o) return value(o['|'][0], ctx) | value(o['|'][1], ctx);
-  if ('&' in o) return value(o['&'][0], ctx) & value(o['&'][1], ctx);
-  if ('ct' in o && o.ct.key === 'mark') return BigInt(ctx.mark >>> 0);
-  throw new Error(`value ${JSON.stringify(e)} not modelled`);
+function value(e: Expr, ctx: Ctx): bigint {
+  switch (e.kind) {
+    case 'value':
+      if (typeof e.value !== 'number') throw new Error(`value ${JSON.stringify(e)} not modelled`);
+      return BigInt(e.value >>> 0);
+    case 'binop': return e.op === '|' ? value(e.left, ctx) | value(e.right, ctx) : value(e.left, ctx) & value(e.right, ctx);
+    case 'ct':
+      if (e.key === 'mark') return BigInt(ctx.mark >>> 0);
+      throw new Error(`value ${JSON.stringify(e)} not modelled`);
+    case 'flags': case 'payload': case 'meta': case 'fib': case 'concat': case 'prefix': case 'range': case 'set': case 'ref':
+      throw new Error(`value ${JSON.stringify(e)} not modelled`);
+    default: return never(e, 'expression');
+  }
 }
 
 /** Walks a chain; 'return' means "fell off the end or returned" (the caller continues). */
@@ -297,7 +312,7 @@ function runChain(name: string, ctx: Ctx, depth: number): 'accept' | 'drop' | 'r
   if (!chain) throw new Error(`jump to chain ${name}, which the ruleset does not define`);
   ctx.trace.push(`chain ${name}`);
   for (const [i, rule] of chain.rules.entries()) {
-    let v = runRule(rule as Record<string, any>[], ctx);
+    let v = runRule(rule, ctx);
     while (v && (v.kind === 'jump' || v.kind === 'goto')) {
       const r = runChain(v.target, ctx, depth + 1);
       if (r !== 'return') return r;
