@@ -121,13 +121,26 @@ export function diffBatch(prev: Ruleset, next: Ruleset): Batch {
   return { nftables: cmds };
 }
 
-/** The number of objects a batch touches: each element, rule, chain, set, map or counter. */
+/** The objects a command of ours can name (limit objects for named limits). */
+export type NftObject = 'table' | 'chain' | 'rule' | 'set' | 'map' | 'element' | 'counter' | 'limit';
+
+/** The number of objects a batch touches: each element, rule, chain, set, map, counter or
+ *  limit (a set or map added with its elements counts them too). */
 export function batchOperations(b: Batch): number {
   let n = 0;
   for (const cmd of b.nftables) {
     const body = Object.values(cmd)[0]!;
-    const [what, o] = Object.entries(body)[0]! as [string, { elem?: unknown[] }];
-    n += what === 'element' ? (o.elem?.length ?? 0) : 1 + (Array.isArray(o.elem) ? o.elem.length : 0);
+    const [what, o] = Object.entries(body)[0]! as [NftObject, { elem?: unknown[] }];
+    const elems = Array.isArray(o.elem) ? o.elem.length : 0;
+    switch (what) {
+      case 'element': n += elems; break;
+      case 'set': case 'map': n += 1 + elems; break;
+      case 'table': case 'chain': case 'rule': case 'counter': case 'limit': n += 1; break;
+      default: {
+        const unknown: never = what;
+        throw new Error(`batchOperations: a command on ${JSON.stringify(unknown)}, which we never make`);
+      }
+    }
   }
   return n;
 }

@@ -61,6 +61,8 @@ export type Stmt =
   | { readonly kind: 'limitRef'; readonly name: string };
 
 export type Rule = readonly Stmt[];
+export type ExprOf<K extends Expr['kind']> = Extract<Expr, { kind: K }>;
+export type StmtOf<K extends Stmt['kind']> = Extract<Stmt, { kind: K }>;
 export type Kind = Stmt['kind'] | Expr['kind'];
 
 const never = (x: never, what: string): never => {

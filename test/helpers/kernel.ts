@@ -5,7 +5,8 @@ import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_proce
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { normalizeListing } from '../../compiler/listing.js';
+import { listingRuleset, normalizeListing } from '../../compiler/listing.js';
+import type { Ruleset } from '../../compiler/index.js';
 
 export { normalizeListing };
 
@@ -95,6 +96,17 @@ export class Netns {
       throw new Error(`nft list table ${family} ${table} failed in ${this.name}: ${r.stderr.trim()}`);
     }
     return normalizeListing(r.stdout);
+  }
+
+  /** `nft -j list table` read back into a Ruleset with IR rules (compiler/listing.ts), to
+   *  compare with what was compiled (`rulesetKey`); undefined when there is no such table. */
+  listRuleset(family: 'inet', table: string): Ruleset | undefined {
+    const r = this.tryExec('nft', ['-j', 'list', 'table', family, table]);
+    if (r.status !== 0) {
+      if (/No such file or directory/.test(r.stderr)) return undefined;
+      throw new Error(`nft list table ${family} ${table} failed in ${this.name}: ${r.stderr.trim()}`);
+    }
+    return listingRuleset(r.stdout, table, family);
   }
 
   delete(): void {

@@ -1,8 +1,10 @@
 // diff(a, b) applied to a table holding a yields exactly b, on the real kernel:
-// random clusters and random edits (fast-check), compared as normalised `nft -j list table`.
+// random clusters and random edits (fast-check), compared as normalised `nft -j list table`;
+// and each fresh load, read back into the nft IR (compiler/listing.ts), equals the compiled ruleset.
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { batchJson, batchText, clusterFromObjects, compile, diffBatch, fullBatch, PolicyEngine, type ClusterEvent, type Ruleset } from '../../compiler/index.js';
+import { rulesetKey } from '../../compiler/listing.js';
 import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
 import { clusterObjectsArb, editChainArb } from '../helpers/random-cluster.js';
 
@@ -35,6 +37,8 @@ describe('diff on the real kernel', function () {
         throw new Error(`diff step ${i} was refused: ${(e as Error).message}\n--- batch ---\n${batchText(d)}`);
       }
       direct.nftApply(batchJson(fullBatch(steps[i]!)));
+      // What the kernel holds, read back into the IR, is what was compiled.
+      expect(rulesetKey(direct.listRuleset('inet', 'netpol_nft')!), `step ${i}: the kernel's table read back`).to.equal(rulesetKey(steps[i]!));
       const got = viaDiff.listTable('inet', 'netpol_nft'), want = direct.listTable('inet', 'netpol_nft');
       if (got !== want) {
         const g = new Set(got.split('\n')), w = new Set(want.split('\n'));

@@ -28,7 +28,7 @@ function rulesOnPath(rs: Ruleset, ip: string): number {
     const name = todo.pop()!;
     const c = chains.get(name)!;
     n += c.rules.length;
-    for (const r of c.rules) for (const s of r) if ('jump' in s || 'goto' in s) { const t = (Object.values(s)[0] as { target: string }).target; if (!seen.has(t)) { seen.add(t); todo.push(t); } }
+    for (const r of c.rules) for (const s of r) if (s.kind === 'verdict' && (s.verdict === 'jump' || s.verdict === 'goto')) { const t = s.target; if (!seen.has(t)) { seen.add(t); todo.push(t); } }
     seen.add(name);
   }
   return n;
