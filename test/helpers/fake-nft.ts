@@ -37,6 +37,7 @@
 import type { Batch } from '../../compiler/index.js';
 import { classifyNftError, NftError, type NftPort } from '../../controller/nft.js';
 import { normalizeListing } from '../../compiler/listing.js';
+import { stmtFromJson, type Stmt } from '../../compiler/nft/ir.js';
 import {
   chainListing, ERRNO, FIELDS, inside, listedStatements, overlaps, parseElem, refuse, Refused, setListing, elemText,
   type ChainObj, type Elem, type Field, type Obj, type SetObj, type Table,
@@ -436,7 +437,18 @@ function ruleRefs(t: Table, stmt: Obj, refs: string[]): void {
       } else if (v && v.map) named(v.map.data, 'counter', v.map.key);
       return;
     case 'jump': case 'goto': return target(v.target);
-    default: return;
+    default: {
+      // Any other statement must be one nft knows; ours are the nft IR's (compiler/nft/ir.ts).
+      let ir: Stmt;
+      try {
+        ir = stmtFromJson(stmt);
+      } catch (e) {
+        return refuse('Error: syntax error', (e as Error).message);
+      }
+      // This fake holds no named limits (yet): a rule naming one names a missing object.
+      if (ir.kind === 'limitRef') refuse(ERRNO.ENOENT, `a rule names limit ${ir.name}, and this fake has no limit objects: teach it "add limit"`);
+      return;
+    }
   }
 }
 

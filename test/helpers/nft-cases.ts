@@ -142,6 +142,8 @@ export const CASES: readonly NftCase[] = [
   c('a rule naming a missing verdict map', 'not-found', rule('c', { vmap: { key: saddr, data: '@zz' } })),
   c('a rule naming a missing counter map', 'not-found', rule('c', { counter: { map: { key: saddr, data: '@zz' } } })),
   c('a rule jumping to a missing chain', 'not-found', rule('c', { jump: { target: 'zz' } })),
+  c('a rule naming a missing limit', 'not-found', rule('c', { limit: 'zz' }, { drop: null })),
+  c('a rule with a log, a rate limit and a trace mark', 'ok', rule('c', { mangle: { key: { meta: { key: 'nftrace' } }, value: 1 } }, { limit: { rate: 10, burst: 5, per: 'second' } }, { log: { prefix: 'np drop ', group: 2 } }, { drop: null })),
   c('a rule in a missing chain', 'not-found', rule('zz', { accept: null })),
   c('a set used as a verdict map', 'failed', rule('c', { vmap: { key: saddr, data: '@iv' } })),
   c('an IPv6 address matched against an IPv4 set', 'failed', rule('c', { match: { op: '==', left: addr6, right: '@iv' } }, { accept: null })),
