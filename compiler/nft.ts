@@ -6,8 +6,9 @@ import { exprFromJson, exprText, ruleJson, stmtFromJson, stmtText, type Json, ty
 
 /** A rule: typed IR statements (nft/ir.ts); JSON is made from them in the batches below. */
 export type { Rule } from './nft/ir.js';
-/** An nft JSON object of a command (a chain, a set, a rule…). */
-export type Expr = { readonly [k: string]: unknown };
+/** The nft JSON object of a command (a chain, a set, a rule…). Statements and expressions
+ *  are the IR's `Stmt` and `Expr` (nft/build.ts makes them). */
+export type JsonObj = { readonly [k: string]: unknown };
 
 export interface BaseHook {
   readonly type: 'filter';
@@ -64,21 +65,21 @@ export function sortUniqueElems<T>(elems: readonly T[], key: (e: T) => string = 
 const ref = (rs: { family: 'inet'; table: string }) => ({ family: rs.family, table: rs.table });
 const tableRef = (rs: Ruleset) => ({ family: rs.family, name: rs.table });
 
-export function chainObj(rs: Ruleset, c: ChainDef): Expr {
+export function chainObj(rs: Ruleset, c: ChainDef): JsonObj {
   return c.base ? { ...ref(rs), name: c.name, ...c.base } : { ...ref(rs), name: c.name };
 }
-export function setObj(rs: Ruleset, s: SetDef, withElems = true): Expr {
+export function setObj(rs: Ruleset, s: SetDef, withElems = true): JsonObj {
   const o: Record<string, unknown> = { ...ref(rs), name: s.name, type: s.type };
   if (s.flags.length) o.flags = s.flags;
   if (withElems && s.elems.length) o.elem = s.elems;
   return o;
 }
-export function mapObj(rs: Ruleset, m: MapDef, withElems = true): Expr {
+export function mapObj(rs: Ruleset, m: MapDef, withElems = true): JsonObj {
   const o: Record<string, unknown> = { ...ref(rs), name: m.name, type: m.type, map: m.map };
   if (withElems && m.elems.length) o.elem = m.elems;
   return o;
 }
-export function ruleObj(rs: { family: 'inet'; table: string }, chain: string, r: Rule, comment?: string): Expr {
+export function ruleObj(rs: { family: 'inet'; table: string }, chain: string, r: Rule, comment?: string): JsonObj {
   return comment ? { ...ref(rs), chain, expr: ruleJson(r), comment } : { ...ref(rs), chain, expr: ruleJson(r) };
 }
 
