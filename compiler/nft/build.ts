@@ -45,12 +45,17 @@ export const jump = (target: string): StmtOf<'verdict'> => ({ kind: 'verdict', v
 export const vmap = (key: Expr, map: string): StmtOf<'vmap'> => ({ kind: 'vmap', key, map });
 /** `counter` (anonymous) or `counter name NAME`. */
 export const counter = (name?: string): StmtOf<'counter'> => (name === undefined ? { kind: 'counter' } : { kind: 'counter', name });
+/** `counter name NAME` (a counter object of the table). */
+export const namedCounter = (name: string): StmtOf<'counter'> => ({ kind: 'counter', name });
 /** `counter name KEY map @MAP`: the named counter a counter map gives for `key`. */
 export const counterByMap = (key: Expr, map: string): StmtOf<'counterMap'> => ({ kind: 'counterMap', key, map });
 /** `KEY set VALUE` (`ct mark set …`). */
 export const mangle = (key: Expr, value: Expr | number): StmtOf<'mangle'> => ({ kind: 'mangle', key, value: operand(value) });
+/** `ct mark set VALUE` (e.g. `ctMarkSet(and(ct('mark'), ~mask >>> 0))`). */
+export const ctMarkSet = (value: Expr | number): StmtOf<'mangle'> => mangle(ct('mark'), value);
 /** `meta nftrace set 1`: the packet is traced from here on (`nft monitor trace`). */
 export const nftrace = (): StmtOf<'mangle'> => mangle(meta('nftrace'), 1);
+export const NFTRACE: StmtOf<'mangle'> = nftrace();
 /** `log [prefix "…"] [group N]`. */
 export const log = (o: { prefix?: string; group?: number } = {}): StmtOf<'log'> => ({ kind: 'log', ...(o.prefix !== undefined ? { prefix: o.prefix } : {}), ...(o.group !== undefined ? { group: o.group } : {}) });
 /** `limit rate [over] RATE/PER burst BURST packets` (nft lists the burst: say it). */

@@ -51,12 +51,13 @@ export const STMTS: Samples<Stmt, StmtCase> = {
   vmap: [[b.vmap(b.payload('ip', 'daddr'), 'dispatch'), { text: 'ip daddr vmap @dispatch', refs: ['set:dispatch'], packet: 'drop' }]],
   counter: [
     [b.counter(), { text: 'counter', refs: [], packet: 'falls through' }],
-    [b.counter('hits'), { text: 'counter name hits', refs: ['counter:hits'], packet: 'counter hits' }],
+    [b.namedCounter('hits'), { text: 'counter name hits', refs: ['counter:hits'], packet: 'counter hits' }],
   ],
   counterMap: [[b.counterByMap(b.payload('ip', 'saddr'), 'cnt'), { text: 'counter name ip saddr map @cnt', refs: ['set:cnt'], packet: 'counter hits' }]],
   mangle: [
     [b.mangle(b.ct('mark'), b.or(b.and(b.ct('mark'), 0xff0000ff), 0x100)), { text: 'ct mark set ct mark & 0xff0000ff | 0x00000100', refs: [], packet: 'mark 256' }],
-    [b.nftrace(), { text: 'meta nftrace set 1', refs: [], packet: 'trace meta nftrace set 1' }],
+    [b.ctMarkSet(b.and(b.ct('mark'), 0xffffff00)), { text: 'ct mark set ct mark & 0xffffff00', refs: [], packet: 'falls through' }],
+    [b.NFTRACE, { text: 'meta nftrace set 1', refs: [], packet: 'trace meta nftrace set 1' }],
   ],
   log: [[b.log({ prefix: 'np drop ', group: 2 }), { text: 'log prefix "np drop " group 2', refs: [], packet: 'trace log prefix "np drop " group 2' }]],
   limit: [
