@@ -4,7 +4,7 @@ export { parseManifestText } from './manifests.js';
 export { normalizePolicy, type Direction, type NormalizedPolicy } from './policy.js';
 export { indexCluster, podView, matchingAllowances, type DirectionView, type Allowance } from './ir.js';
 export { compile, engineFor, ctMarkMaskError, COMPILE_GENERATION, DEFAULT_TABLE, DEFAULT_CT_MARK_MASK, MIN_CT_MARK_BITS, type CompileOptions, type CompileResult, type LocalPod } from './ruleset.js';
-export { PolicyEngine, generationStamp, type ClusterEvent, type EngineOptions, type Dirtied } from './graph/engine.js';
+export { PolicyEngine, generationStamp, type ClusterEvent, type EngineOptions, type Dirtied, type RuleCounter } from './graph/engine.js';
 export type { RuleOrigin } from './graph/lower.js';
 export { isOwnObject, NFT_COMMENT_MAX_BYTES, NFT_NAME_MAX_BYTES } from './nft/names.js';
 export { fullBatch, deleteTableBatch, batchJson, batchText, rulesetText, type Batch, type ChainDef, type Ruleset } from './nft.js';

@@ -13,6 +13,7 @@ type Command = (argv: string[]) => Promise<number>;
 const USAGE = `usage:
   netpol-nft compile --cluster FILE|DIR --node NAME [--output json|text] [--table NAME]
                      [--ct-mark-mask HEX] [--established-fast-path] [--generation N]
+                     [--policy-rule-counters]
   netpol-nft explain [--cluster FILE|DIR | --kubeconfig FILE] --from NS/POD|IP --to NS/POD|IP --port N[/PROTO]
                      [--family 4|6] [--output text|json]
 ${MATRIX_USAGE}
@@ -36,7 +37,7 @@ const compileCmd: Command = async (argv) => {
     options: {
       cluster: { type: 'string' }, node: { type: 'string' }, output: { type: 'string', default: 'json' },
       table: { type: 'string', default: DEFAULT_TABLE }, 'ct-mark-mask': { type: 'string' }, 'established-fast-path': { type: 'boolean', default: false },
-      generation: { type: 'string' },
+      generation: { type: 'string' }, 'policy-rule-counters': { type: 'boolean', default: false },
     },
   });
   if (!values.cluster || !values.node) throw new UsageError('compile needs --cluster and --node');
@@ -44,7 +45,7 @@ const compileCmd: Command = async (argv) => {
   if (!Number.isSafeInteger(generation) || generation < 1) throw new UsageError(`--generation ${values.generation}: a positive integer`);
   if (values.output !== 'json' && values.output !== 'text') throw new UsageError(`--output ${values.output}: json or text`);
   const { cluster, problems, unread } = loadCluster(values.cluster);
-  const r = compile(cluster, { node: values.node, table: values.table, ctMarkMask: parseMask(values['ct-mark-mask']), establishedFastPath: values['established-fast-path'], generation });
+  const r = compile(cluster, { node: values.node, table: values.table, ctMarkMask: parseMask(values['ct-mark-mask']), establishedFastPath: values['established-fast-path'], policyRuleCounters: values['policy-rule-counters'], generation });
   for (const p of [...problems, ...r.problems]) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
   process.stdout.write(values.output === 'json' ? batchJson(fullBatch(r.ruleset)) : rulesetText(r.ruleset));
   // Invalid objects are reported and handled (fail closed): exit 0. Input that could not be

@@ -42,7 +42,7 @@ import { ElementStore } from '../nft/store.js';
 import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer } from '../policy.js';
 import { matches, type Selector } from '../selectors.js';
 import { SelectorIndex } from './labels.js';
-import { lowerGroup, namedKey, type GroupRefs, type LoweredChain, type RuleOrigin } from './lower.js';
+import { lowerGroup, namedKey, type GroupRefs, type LoweredChain, type RuleCounterLabels, type RuleOrigin } from './lower.js';
 import { lowerTierGroup, type TierRefs } from './tiers.js';
 
 export const DEFAULT_TABLE = 'netpol_nft';
@@ -73,6 +73,14 @@ export interface EngineOptions {
   /** Accept every `ct state established` packet up front (policy changes then apply to new
    *  connections only). Default false. */
   readonly establishedFastPath?: boolean;
+  /** One named counter per policy rule and direction, counting the connections the rule
+   *  allowed (graph/lower.ts). Default false: the table is then exactly as without it. */
+  readonly policyRuleCounters?: boolean;
+}
+
+/** A policy rule's counter in the table, with what it stands for. */
+export interface RuleCounter extends RuleCounterLabels {
+  readonly counter: string;
 }
 
 export interface LocalPod {
@@ -212,6 +220,10 @@ export class PolicyEngine {
   private readonly cnps = new Map<string, CnpRec>();
   private readonly nodes = new Map<string, NodeInfo>();
   private readonly nodePeers = new Map<string, NodePeerRec>();
+  /** Rule counters in the table: name -> what it counts, and how many groups refer to it.
+   *  A counter stays while any group does (a change that rebuilds chains keeps its counts)
+   *  and goes with the last one (the rule, its policy or the policy's last local pod gone). */
+  private readonly ruleCounterRefs = new Map<string, { labels: RuleCounterLabels; refs: number }>();
   /** Groups with cluster policies (the hairpin sets live while there is one). */
   private tiered = 0;
   private dirt = { peers: 0, groups: 0, pods: 0 };
@@ -352,6 +364,11 @@ export class PolicyEngine {
     let valid = 0;
     for (const p of this.policies.values()) if (p.norm?.valid) valid++;
     return { valid, invalid: this.policies.size - valid };
+  }
+
+  /** The policy rules' counters of the wanted table (empty without policyRuleCounters), by name. */
+  ruleCounters(): RuleCounter[] {
+    return [...this.ruleCounterRefs].sort((a, b) => cmp(a[0], b[0])).map(([counter, r]) => ({ counter, ...r.labels }));
   }
 
   /** Where rule `index` of group chain `chain` came from (undefined: not a policy rule). */
@@ -780,6 +797,7 @@ export class PolicyEngine {
         const families = FAMILIES.filter((f) => g.famCount[f] > 0);
         const input = {
           dir: g.dir, hash: g.hash, policies: g.policies.flatMap((p) => (p.norm ? [p.norm] : [])), namedPorts: g.namedPorts, families,
+          ruleCounters: !!this.opts.policyRuleCounters,
           peerOf: (pol: NormalizedPolicy, peer: Extract<Peer, { kind: 'pods' }>) => {
             const r = this.peerOf(pol, peer);
             if (!this.peerSpec.has(r.id)) this.peerSpec.set(r.id, { scope: peer.namespaceSelector ? undefined : pol.namespace, podSelector: peer.podSelector, nsSelector: peer.namespaceSelector });
@@ -791,6 +809,7 @@ export class PolicyEngine {
         for (const [id, named] of lowered.refs.peers) this.acquirePeer(id, named);
         for (const k of lowered.refs.anyNamed) this.acquireAnyNamed(k);
         for (const id of (lowered.refs as Partial<TierRefs>).nodes?.keys() ?? []) this.acquireNodePeer(id);
+        for (const [name, labels] of lowered.refs.ruleCounters) this.acquireRuleCounter(name, labels);
         g.refs = lowered.refs;
         g.chains = lowered.chains;
         for (const c of lowered.chains) this.store.setChain({ name: c.name, rules: c.rules, comments: c.comments });
@@ -802,7 +821,22 @@ export class PolicyEngine {
       for (const [id, named] of refs.peers) this.releasePeer(id, named);
       for (const k of refs.anyNamed) this.releaseAnyNamed(k);
       for (const id of (refs as Partial<TierRefs>).nodes?.keys() ?? []) this.releaseNodePeer(id);
+      for (const name of refs.ruleCounters.keys()) this.releaseRuleCounter(name);
     }
+  }
+
+  private acquireRuleCounter(name: string, labels: RuleCounterLabels): void {
+    const r = this.ruleCounterRefs.get(name);
+    if (r) return void r.refs++;
+    this.ruleCounterRefs.set(name, { labels, refs: 1 });
+    this.store.addCounter(name);
+  }
+
+  private releaseRuleCounter(name: string): void {
+    const r = this.ruleCounterRefs.get(name)!;
+    if (--r.refs > 0) return;
+    this.ruleCounterRefs.delete(name);
+    this.store.dropCounter(name);
   }
 
   // ---------------------------------------------------------------- cluster policies (tiers)

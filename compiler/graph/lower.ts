@@ -10,12 +10,20 @@
 // from[1]`); then the per-pod drop counter (a counter map keyed by the local address) and
 // `drop`. A rule's ports become anonymous sets inside the rule: exact ports in a hash set,
 // port ranges in an interval set, whole protocols as `meta l4proto { … }`.
+//
+// With rule counters (`ruleCounters`, the agent's --policy-rule-counters), every nft rule
+// lowered from policy rule i also counts on that rule's named counter (`counter name
+// rule_in_x_web_0`), in the original-direction chains only: the verdict cache of the base
+// chain sends a connection through them once, at its first packet (and once more after a
+// ruleset change), so the counter counts connections. The counter is one per policy rule and
+// direction, shared by every group whose policies include it, and listed in the refs for
+// every rule of the group's policies, even one that matches nothing here (it stays at 0).
 import { isIP } from 'node:net';
 import { ipToBigint, rangeElem, type Family } from '../cidr.js';
 import { roles } from '../groups.js';
 import type { NamedPort, Protocol } from '../model.js';
-import { anonSet, concat, dropTail, elem, match, meta, payload, RETURN, type ElemJson, type Expr, type Rule, type Stmt } from '../nft/build.js';
-import { anyNamedPortSet, groupChain, namedPortSet, peerSet, ruleComment } from '../nft/names.js';
+import { anonSet, concat, dropTail, elem, match, meta, namedCounter, payload, RETURN, type ElemJson, type Expr, type Rule, type Stmt } from '../nft/build.js';
+import { anyNamedPortSet, groupChain, namedPortSet, peerSet, ruleComment, ruleCounterName } from '../nft/names.js';
 import type { Direction, NormalizedPolicy, Peer } from '../policy.js';
 
 const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
@@ -70,13 +78,28 @@ export interface RuleOrigin {
   readonly peer: number | null;
 }
 
+/** What a policy rule's counter stands for (the labels of its metric). */
+export interface RuleCounterLabels {
+  /** The policy's namespace; "" for a ClusterNetworkPolicy. */
+  readonly namespace: string;
+  /** The policy's name; `cnp/NAME` for a ClusterNetworkPolicy. */
+  readonly policy: string;
+  readonly direction: Direction;
+  /** The rule's index in the policy's rules of that direction. */
+  readonly rule: number;
+}
+
 /** What a group's rules read from the shared sets (so the engine keeps exactly those). */
 export interface GroupRefs {
   /** Peer ids used as peers, each with the named ports (`name/PROTO`) looked up on them. */
   readonly peers: Map<string, Set<string>>;
   /** Named ports (`name/PROTO`) looked up on every pod of the cluster. */
   readonly anyNamed: Set<string>;
+  /** Rule counters (counter name -> its policy rule); empty without rule counters. */
+  readonly ruleCounters: Map<string, RuleCounterLabels>;
 }
+
+export const emptyRefs = (): GroupRefs => ({ peers: new Map(), anyNamed: new Set(), ruleCounters: new Map() });
 
 export interface LoweredChain {
   readonly name: string;
@@ -93,6 +116,8 @@ export interface GroupInput {
   /** Ingress: the group's pods' named ports (equal for all of them when a policy reads them). */
   readonly namedPorts: readonly NamedPort[];
   readonly families: readonly Family[];
+  /** Count the connections each policy rule allows on a named counter (see the top). */
+  readonly ruleCounters?: boolean;
   /** The shared id (and set hash) of a pod peer of policy `p`. */
   peerOf(p: NormalizedPolicy, peer: Extract<Peer, { kind: 'pods' }>): { id: string; hash: string };
 }
@@ -124,9 +149,15 @@ export function portMatches(port: 'sport' | 'dport', whole: readonly string[], e
 export const namedKey = (name: string, proto: Protocol) => `${name}/${proto}`;
 
 export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: GroupRefs } {
-  const refs: GroupRefs = { peers: new Map(), anyNamed: new Set() };
+  const refs = emptyRefs();
   const chains: LoweredChain[] = [];
   const peerField = g.dir === 'ingress' ? 'from' : 'to';
+  const counterOf = (p: NormalizedPolicy, i: number): string | undefined => {
+    if (!g.ruleCounters) return undefined;
+    const name = ruleCounterName({ namespace: p.namespace, name: p.name }, g.dir, i);
+    refs.ruleCounters.set(name, { namespace: p.namespace, policy: p.name, direction: g.dir, rule: i });
+    return name;
+  };
   for (const f of g.families) {
     const ipp = f === 4 ? 'ip' : 'ip6';
     for (const pd of ['o', 'r'] as const) {
@@ -135,12 +166,14 @@ export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: Group
       const addrPortKey = concat(payload(ipp, peerAddr), meta('l4proto'), payload('th', port));
       for (const p of g.policies) {
         p.rules[g.dir].forEach((rule, i) => {
+          const counter = counterOf(p, i);
+          const count = counter !== undefined && pd === 'o' ? [namedCounter(counter)] : [];
           const peers: (Peer | null)[] = rule.peers === null ? [null] : [...rule.peers];
           peers.forEach((peer, j) => {
             const origin: RuleOrigin = { policy: p.id, direction: g.dir, rule: i, peer: rule.peers === null ? null : j };
             const comment = ruleComment(`${p.id} ${g.dir}[${i}]${rule.peers === null ? '' : ` ${peerField}[${j}]`}`);
             const emit = (r: Stmt[]) => {
-              ch.rules.push([...r, RETURN]);
+              ch.rules.push([...r, ...count, RETURN]);
               ch.comments.push(comment);
               ch.origins.push(origin);
             };

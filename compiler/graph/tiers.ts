@@ -20,15 +20,18 @@
 // A chain that would be empty is left out, and so is every jump to it. The first packet of a
 // connection walks the tiers of its own pods only; established packets stay one compare (the
 // conntrack-mark verdict cache of the base chain). Each rule carries its origin as a comment
-// (`cnp/NAME ingress[0] "rule-name" from[1]`).
+// (`cnp/NAME ingress[0] "rule-name" from[1]`). With rule counters, an Accept rule also counts
+// on its named counter (`crule_in_NAME_0`) in the original-direction chains, as lower.ts does
+// for NetworkPolicy rules; Deny and Pass rules do not (a denied connection's retries are each
+// a first packet: the drop counters count those).
 import { mergeRanges, rangeElem } from '../cidr.js';
 import type { CnpAction, CnpPeer, CnpPort, NormalizedCnp } from '../cnp.js';
 import { roles } from '../groups.js';
 import type { NamedPort, Protocol } from '../model.js';
-import { concat, dropTail, goto, match, meta, payload, RETURN, type Rule, type Stmt } from '../nft/build.js';
-import { groupChain, hairpinSet, namedPortSet, nodePeerSet, peerSet, ruleComment } from '../nft/names.js';
+import { concat, dropTail, goto, match, meta, namedCounter, payload, RETURN, type Rule, type Stmt } from '../nft/build.js';
+import { groupChain, hairpinSet, namedPortSet, nodePeerSet, peerSet, ruleComment, ruleCounterName } from '../nft/names.js';
 import type { Selector } from '../selectors.js';
-import { anon, lowerGroup, namedKey, portMatches, type GroupInput, type GroupRefs, type LoweredChain, type RuleOrigin } from './lower.js';
+import { anon, emptyRefs, lowerGroup, namedKey, portMatches, type GroupInput, type GroupRefs, type LoweredChain, type RuleOrigin } from './lower.js';
 
 const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
@@ -56,8 +59,8 @@ export const denyChain = (main: string) => `${main}_d`;
 export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; refs: TierRefs } {
   const isolated = g.policies.length > 0;
   // The NetworkPolicy step, as lower.ts makes it for a group without tiers (renamed below).
-  const np = isolated ? lowerGroup(g) : { chains: [] as LoweredChain[], refs: { peers: new Map<string, Set<string>>(), anyNamed: new Set<string>() } };
-  const refs: TierRefs = { peers: np.refs.peers, anyNamed: np.refs.anyNamed, nodes: new Map() };
+  const np = isolated ? lowerGroup(g) : { chains: [] as LoweredChain[], refs: emptyRefs() };
+  const refs: TierRefs = { ...np.refs, nodes: new Map() };
   const chains: LoweredChain[] = [];
   const peerField = g.dir === 'ingress' ? 'from' : 'to';
   for (const f of g.families) {
@@ -80,12 +83,18 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
         for (const p of policies) {
           for (const rule of p.rules[g.dir]) {
             const verdict = (a: CnpAction): Stmt => (a === 'Accept' ? RETURN : a === 'Deny' ? goto(deny) : pass());
+            let count: Stmt[] = [];
+            if (g.ruleCounters && rule.action === 'Accept') {
+              const counter = ruleCounterName({ cluster: p.name }, g.dir, rule.index);
+              refs.ruleCounters.set(counter, { namespace: '', policy: `cnp/${p.name}`, direction: g.dir, rule: rule.index });
+              if (pd === 'o') count = [namedCounter(counter)];
+            }
             const peers: (CnpPeer | null)[] = rule.peers === null ? [null] : [...rule.peers];
             peers.forEach((peer, j) => {
               const origin: RuleOrigin = { policy: `cnp/${p.name}`, direction: g.dir, rule: rule.index, peer: rule.peers === null ? null : j };
               const comment = ruleComment(`cnp/${p.name} ${g.dir}[${rule.index}]${rule.name ? ` ${JSON.stringify(rule.name)}` : ''}${rule.peers === null ? '' : ` ${peerField}[${j}]`}`);
               const emit = (r: Stmt[]) => {
-                into.rules.push([...r, verdict(rule.action)]);
+                into.rules.push([...r, ...count, verdict(rule.action)]);
                 into.comments.push(comment);
                 into.origins.push(origin);
               };

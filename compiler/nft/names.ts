@@ -49,6 +49,19 @@ export function counterName(dir: Direction, ns: string, pod: string): string {
   const h = shortHash(`${dir}\0${ns}\0${pod}`, 16);
   return `${cutBytes(`drop_${SHORT[dir]}_${clean(ns)}_${clean(pod)}`, 120)}__${h}`;
 }
+/** The counter of one allow rule (`--policy-rule-counters`): `rule_<in|eg>_<ns>_<policy>_<i>`
+ *  for rule i of NetworkPolicy ns/policy, `crule_<in|eg>_<name>_<i>` for an Accept rule of
+ *  ClusterNetworkPolicy name (Kubernetes names hold no `_`, so each split is unambiguous and
+ *  the two prefixes never meet); a name that would not fit or holds other characters is cut
+ *  and gets `__<hash>` of the exact origin, as counterName does. */
+export function ruleCounterName(policy: { readonly namespace: string; readonly name: string } | { readonly cluster: string }, dir: Direction, rule: number): string {
+  const parts = 'cluster' in policy ? ['crule', SHORT[dir], policy.cluster] : ['rule', SHORT[dir], policy.namespace, policy.name];
+  const plain = `${parts.join('_')}_${rule}`;
+  if (parts.slice(2).every((p) => DNS.test(p)) && Buffer.byteLength(plain) <= NFT_NAME_MAX_BYTES) return plain;
+  const clean = (s: string) => s.replace(/[^A-Za-z0-9.-]/g, '-');
+  const h = shortHash(`${parts.join('\0')}\0${rule}`, 16);
+  return `${cutBytes([...parts.slice(0, 2), ...parts.slice(2).map(clean), rule].join('_'), 120)}__${h}`;
+}
 /** Counter map (local address -> that pod's drop counter). */
 export const counterMap = (dir: Direction, f: Family) => `cnt_${SHORT[dir]}${f}`;
 /** One group's chain for a family and packet direction (o: original, r: reply). */
@@ -75,7 +88,7 @@ export function ruleComment(text: string): string {
   return `${cutBytes(text, NFT_COMMENT_MAX_BYTES - h.length - 1)}~${h}`;
 }
 
-const OWN = /^(forward|input|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
+const OWN = /^(forward|input|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16}|rule_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+_[0-9]+|crule_(in|eg)_[a-z0-9.-]+_[0-9]+|c?rule_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
 
 /** True for every name this module derives (objects of our table that we manage). */
 export function isOwnObject(name: string): boolean {

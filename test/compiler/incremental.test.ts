@@ -68,9 +68,10 @@ describe('policy engine: incremental == fresh compile', function () {
   it('along random edit chains, on both nodes: the ruleset, and every delta applied to an in-memory table', () => {
     let deltas = 0, empty = 0;
     fc.assert(
-      fc.property(editChainArb(2, 8), fc.boolean(), fc.boolean(), (states, collide, deletesFirst) => {
+      fc.property(editChainArb(2, 8), fc.boolean(), fc.boolean(), fc.boolean(), (states, collide, deletesFirst, policyRuleCounters) => {
         for (const node of ['n1', 'n2']) {
-          const engine = new PolicyEngine({ node });
+          // Half the runs with per-rule counters: their reference counts across groups too.
+          const engine = new PolicyEngine({ node, policyRuleCounters });
           const table = new FakeNft({ strict: true });
           const fresh = (gen: number) => {
             const f = new FakeNft();
@@ -86,12 +87,13 @@ describe('policy engine: incremental == fresh compile', function () {
             prev = raw;
             const gen = step + 1;
             const cluster = clusterFromObjects(objects).cluster;
-            const want = compile(cluster, { node, generation: gen });
+            const want = compile(cluster, { node, generation: gen, policyRuleCounters });
             const where = () => `step ${step} on ${node}\nobjects: ${JSON.stringify(objects)}`;
             expect(JSON.stringify(engine.ruleset(gen)), `ruleset at ${where()}`).to.equal(JSON.stringify(want.ruleset));
             expect(engine.localPods(), `local pods at ${where()}`).to.deep.equal(want.localPods);
             expect(engine.problems().map(formatProblem), `problems at ${where()}`).to.deep.equal(want.problems.map(formatProblem));
             expect(engine.policyCount()).to.deep.equal(want.policyCount);
+            if (policyRuleCounters) expect(engine.ruleCounters().map((r) => r.counter), `rule counters at ${where()}`).to.deep.equal(want.ruleset.counters.filter((n) => /^c?rule_/.test(n)));
             const batch = step === 0 ? engine.fullBatch(gen) : engine.deltaBatch(gen);
             if (batch) {
               try {
