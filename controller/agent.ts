@@ -21,7 +21,7 @@
 //  - Invalid objects are the compiler's business (it fails closed); here they are logged once
 //    each, counted, and never stop the agent.
 import type { Logger } from 'pino';
-import { batchJson, batchOperations, formatProblem, PolicyEngine, type Batch, type ChainDef, type Cluster, type ClusterEvent, type CompileOptions, type LocalPod, type Problem, type Ruleset } from '../compiler/index.js';
+import { batchJson, batchOperations, formatProblem, PolicyEngine, type Batch, type ChainDef, type Cluster, type ClusterEvent, type CompileOptions, type LocalPod, type Problem, type RuleCounter, type Ruleset } from '../compiler/index.js';
 import type { Metrics, ObjectType, SyncType } from './metrics.js';
 import { chainShapes, countersOf, NftError, type NftPort } from './nft.js';
 import type { Clock, SyncReason } from './runner.js';
@@ -64,6 +64,8 @@ export class Agent {
   private appliedChains: string | undefined;
   private driftChecks = 0;
   private localPods: readonly LocalPod[] = [];
+  /** The policy rules' counters the kernel holds (--policy-rule-counters). */
+  private ruleCounters: readonly RuleCounter[] = [];
   private needFull = true;
   /** The engine must be compared with the source's snapshot (start, relist, no object). */
   private needReconcile = true;
@@ -83,7 +85,7 @@ export class Agent {
     this.nextGeneration = o.nextGeneration ?? counterGeneration(o.clock.now() / 1000);
     o.metrics.setDropReader(async () => {
       const json = await o.nft.list('inet', this.table, 'counters');
-      return json === undefined ? undefined : { counters: countersOf(json), pods: this.localPods };
+      return json === undefined ? undefined : { counters: countersOf(json), pods: this.localPods, rules: this.ruleCounters };
     });
   }
 
@@ -159,6 +161,9 @@ export class Agent {
       if (batch) {
         log.debug({ reason, type, operations: ops }, 'applying');
         const json = await jsonInSlices(batch);
+        // A full replace starts every counter from 0: what they counted since the last
+        // scrape is read first (the metrics keep the totals), not lost.
+        if (full && this.firstSyncDone) await this.o.metrics.readCountersNow();
         await this.o.nft.apply(json);
         this.o.metrics.transactionOperations.observe(ops);
         this.generation = gen;
@@ -167,6 +172,8 @@ export class Agent {
       this.engine.commit();
       this.appliedChains = chainShapesOf(this.engine.chains());
       this.localPods = localPods;
+      this.ruleCounters = this.engine.ruleCounters();
+      this.o.metrics.setRuleCounters(this.ruleCounters);
       this.needFull = false;
       this.o.metrics.setObjects(this.engine.objectCounts() as Record<ObjectType, number>);
 

@@ -110,6 +110,7 @@ const Schema = z
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     nftPath: z.string().min(1),
     dropMetricsBy: z.enum(['pod', 'namespace'], { error: (i) => `--drop-metrics-by ${String(i.input)}: pod or namespace` }),
+    policyRuleCounters: z.boolean(),
   })
   .refine((c) => c.maxSyncDelayMs >= c.debounceMs, { message: '--max-sync-delay must be at least --debounce', path: ['maxSyncDelayMs'] })
   .refine((c) => c.retryMaxMs >= c.retryMinMs && c.retryMinMs > 0, { message: '--retry-max must be at least --retry-min (> 0)', path: ['retryMaxMs'] })
@@ -137,6 +138,9 @@ export const RUN_USAGE = `usage: netpol-nft run [flags]
   --nft-path PATH           the nft binary (default ${DEFAULTS.nftPath}; env NFT_PATH)
   --drop-metrics-by pod|namespace   labels of the drop metrics: per local pod, or per namespace
                             (fewer series on a node with many pods; default ${DEFAULTS.dropMetricsBy})
+  --policy-rule-counters    count the connections each policy rule allows, exported as
+                            netpol_nft_policy_rule_connections_total (one series per rule of
+                            every policy selecting a pod of the node; default off)
 Durations: 50ms, 1s, 2m, or plain milliseconds.
 `;
 
@@ -177,6 +181,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       'log-level': { type: 'string' },
       'nft-path': { type: 'string' },
       'drop-metrics-by': { type: 'string' },
+      'policy-rule-counters': { type: 'boolean' },
     },
   });
   if (values.help) return 'help';
@@ -201,6 +206,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? DEFAULTS.logLevel,
     nftPath: values['nft-path'] ?? env.NFT_PATH ?? DEFAULTS.nftPath,
     dropMetricsBy: values['drop-metrics-by'] ?? DEFAULTS.dropMetricsBy,
+    policyRuleCounters: values['policy-rule-counters'] ?? false,
   });
   if (!r.success) {
     const flagOf = (k: PropertyKey | undefined) => `--${String(k ?? '').replace(/Ms$/, '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
-import type { LocalPod } from '../compiler/index.js';
+import type { LocalPod, RuleCounter } from '../compiler/index.js';
 import type { ResourceAction, ResourceKind } from './source.js';
 
 export type SyncType = 'full' | 'partial';
@@ -12,10 +12,11 @@ export type FailureStage = 'compile' | 'apply' | 'verify';
 export type ObjectType = 'chain' | 'rule' | 'set' | 'element';
 export type Isolation = 'none' | 'ingress' | 'egress' | 'both';
 
-/** Reads the drop counters: name -> packets/bytes counted SINCE THE PREVIOUS READ (the agent
- *  reads them through `nft reset counters`, see NftPort.list), with the local pods whose
- *  counters they are; undefined when unavailable (no table yet). */
-export type DropCounterReader = () => Promise<{ counters: Map<string, { packets: number; bytes: number }>; pods: readonly LocalPod[] } | undefined>;
+/** Reads the named counters: name -> packets/bytes counted SINCE THE PREVIOUS READ (the agent
+ *  reads them through `nft reset counters`, see NftPort.list), with the local pods whose drop
+ *  counters they are and the policy rules whose rule counters they are (--policy-rule-counters);
+ *  undefined when unavailable (no table yet). */
+export type DropCounterReader = () => Promise<{ counters: Map<string, { packets: number; bytes: number }>; pods: readonly LocalPod[]; rules?: readonly RuleCounter[] } | undefined>;
 
 /** The labels of the drop metrics: one series per local pod and direction, or per namespace
  *  and direction (bounded by the node's namespaces rather than its pods). */
@@ -30,9 +31,14 @@ export interface MetricsOptions {
   /** How long a scrape waits for a fresh read before it answers with the totals it has
    *  (the read goes on and serves the next scrape; default 300 ms). */
   readonly dropReadWaitMs?: number;
+  /** Export netpol_nft_policy_rule_connections_total (the agent's --policy-rule-counters;
+   *  default false: the metric is not registered). */
+  readonly policyRuleCounters?: boolean;
   /** Monotonic milliseconds (tests). */
   readonly now?: () => number;
 }
+
+type RuleLabel = 'namespace' | 'policy' | 'direction' | 'rule';
 
 type Totals = { packets: number; bytes: number };
 const DIRECTIONS = ['ingress', 'egress'] as const;
@@ -71,6 +77,8 @@ export class Metrics {
   readonly buildInfo: Gauge<'version' | 'nodejs_version'>;
   readonly dropCounterReads: Histogram<'result'>;
   readonly httpRejected: Counter<'reason'>;
+  /** Connections each policy rule allowed (only with the policyRuleCounters option). */
+  readonly policyRuleConnections: Counter<RuleLabel> | undefined;
   readonly dropMetricsBy: DropMetricsBy;
   private dropReader: DropCounterReader | undefined;
   /** The read in flight (never more than one). */
@@ -80,6 +88,10 @@ export class Metrics {
   private readonly dropTotals = new Map<string, Totals>();
   /** This node's pods as last compiled: which series exist. */
   private pods: readonly LocalPod[] = [];
+  /** Connections counted so far, by rule counter name. */
+  private readonly ruleTotals = new Map<string, number>();
+  /** The rule counters of the table as last applied: which rule series exist. */
+  private rules: readonly RuleCounter[] = [];
   private readonly now: () => number;
   private readonly dropReadMaxAgeMs: number;
   private readonly dropReadWaitMs: number;
@@ -147,6 +159,14 @@ export class Metrics {
       name: 'netpol_nft_http_connections_rejected_total', help: 'Connections to /metrics, /healthz, /readyz closed by the listener limits (limit: too many in all; client_limit: too many from one address; timeout: headers or request too slow, or idle).',
       labelNames: ['reason'], registers,
     });
+    this.policyRuleConnections = opts.policyRuleCounters
+      ? new Counter({
+        name: 'netpol_nft_policy_rule_connections_total',
+        help: 'Connections each policy rule allowed on this node (first packets: once per connection, and at most once more after each ruleset change); namespace "" and policy "cnp/NAME" for a ClusterNetworkPolicy Accept rule; rule is its index in the direction.',
+        labelNames: ['namespace', 'policy', 'direction', 'rule'], registers,
+        async collect() { await self.exportRules(); },
+      })
+      : undefined;
     this.buildInfo = new Gauge({ name: 'netpol_nft_build_info', help: 'Version of netpol-nft and of Node.js.', labelNames: ['version', 'nodejs_version'], registers });
     this.buildInfo.set({ version: packageVersion(), nodejs_version: process.version }, 1);
     for (const t of ['full', 'partial'] as const) this.syncDuration.zero({ type: t });
@@ -157,6 +177,20 @@ export class Metrics {
   /** Where the drop counters come from (the agent: `nft reset counters` + its local pods). */
   setDropReader(r: DropCounterReader): void {
     this.dropReader = r;
+  }
+
+  /** The rule counters now in the kernel (after each applied transaction). */
+  setRuleCounters(rules: readonly RuleCounter[]): void {
+    this.rules = rules;
+  }
+
+  /** Reads the counters now, whatever the age of the last read, and waits for it: before a
+   *  full replace, which starts every counter of the table from 0 again. */
+  async readCountersNow(): Promise<void> {
+    while (this.dropRead) await this.dropRead;
+    this.dropReadAt = -Infinity;
+    void this.refreshDrops(0); // starts the read (the one in flight: this.dropRead)
+    await this.dropRead;
   }
 
   /** The series key of one pod's counter in one direction. */
@@ -207,6 +241,21 @@ export class Metrics {
     const live = new Set(owner.values());
     for (const pod of this.pods) for (const d of DIRECTIONS) if (pod[d].counter) live.add(this.dropKey(pod, d));
     for (const key of this.dropTotals.keys()) if (!live.has(key)) this.dropTotals.delete(key);
+    // Rule counters: what each counted since the previous read (packets: first packets).
+    if (!this.policyRuleConnections) return;
+    const rules = new Set((r.rules ?? []).map((x) => x.counter));
+    for (const [name, c] of r.counters) if (rules.has(name)) this.ruleTotals.set(name, (this.ruleTotals.get(name) ?? 0) + c.packets);
+    for (const x of this.rules) rules.add(x.counter);
+    for (const name of this.ruleTotals.keys()) if (!rules.has(name)) this.ruleTotals.delete(name);
+  }
+
+  /** One series per rule counter of the table as last applied (0 until counted: the rules
+   *  nothing used). */
+  private async exportRules(): Promise<void> {
+    await this.refreshDrops();
+    const m = this.policyRuleConnections!;
+    m.reset();
+    for (const x of this.rules) m.inc({ namespace: x.namespace, policy: x.policy, direction: x.direction, rule: String(x.rule) }, this.ruleTotals.get(x.counter) ?? 0);
   }
 
   /** The drop series of this node's pods as last compiled, from the totals (0 until counted). */

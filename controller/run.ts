@@ -64,7 +64,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
   const registry = deps.registry ?? new Registry();
-  const metrics = new Metrics(registry, { dropMetricsBy: config.dropMetricsBy });
+  const metrics = new Metrics(registry, { dropMetricsBy: config.dropMetricsBy, policyRuleCounters: config.policyRuleCounters });
   const nft = deps.nft ?? new NftCli([config.nftPath]);
   const source = deps.source ?? (config.source
     ? new FileSource({
@@ -74,7 +74,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
     : await kubeSource(config, logger, clock));
   const agent = new Agent({
     source, nft, clock, logger, metrics,
-    compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath },
+    compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath, policyRuleCounters: config.policyRuleCounters },
   });
   const runner = new SyncRunner({
     clock,
