@@ -4,7 +4,7 @@
 // batch with `nft -j -f` on top of the previous case's table, probe, compare, and fail
 // with a truth table.
 import { AssertionError } from 'chai';
-import { batchJson, clusterFromObjects, compile, formatProblem, fullBatch, PolicyEngine, type CompileResult } from '../../compiler/index.js';
+import { batchJson, clusterFromObjects, compile, formatProblem, fullBatch, PolicyEngine, type CompileResult, type EngineOptions } from '../../compiler/index.js';
 import { requireKernel } from '../helpers/kernel.js';
 import { compare, kinds, truthTable, type Expect } from './truth.js';
 import { cellKey, Topology, type ClusterState, type NodeName, type ProbeKind } from './topology.js';
@@ -100,7 +100,7 @@ function compileInProcess(topo: Topology, state: ClusterState, node: NodeName, f
 }
 
 /** In-process compile of a state for one node (for cases that apply hundreds of updates). */
-export function compileState(topo: Topology, state: ClusterState, node: NodeName, opts: { establishedFastPath?: boolean } = {}): CompileResult {
+export function compileState(topo: Topology, state: ClusterState, node: NodeName, opts: { establishedFastPath?: boolean; policyRuleCounters?: boolean } = {}): CompileResult {
   const { cluster } = clusterFromObjects(topo.clusterObjects(state));
   return compile(cluster, { node, ...opts });
 }
@@ -113,7 +113,10 @@ export function compileState(topo: Topology, state: ClusterState, node: NodeName
 export class InProcessApplier {
   private readonly engines = new Map<NodeName, PolicyEngine>();
   private generation = 1;
-  constructor(private readonly topo: Topology) {}
+  /** The batches of the last apply(), by node (undefined: nothing changed there). */
+  last: Partial<Record<NodeName, string>> = {};
+  /** `opts`: engine options beyond the node (e.g. policyRuleCounters), as the agent's flags. */
+  constructor(private readonly topo: Topology, private readonly opts: Omit<EngineOptions, 'node'> = {}) {}
 
   async apply(state: ClusterState): Promise<void> {
     const { cluster } = clusterFromObjects(this.topo.clusterObjects(state));
@@ -121,12 +124,13 @@ export class InProcessApplier {
     await Promise.all(NODES.map(async (n) => {
       let engine = this.engines.get(n);
       const first = !engine;
-      if (!engine) this.engines.set(n, (engine = new PolicyEngine({ node: n })));
+      if (!engine) this.engines.set(n, (engine = new PolicyEngine({ ...this.opts, node: n })));
       for (const ev of [...engine.reconcileEvents(cluster)]) engine.apply(ev);
-      const fresh = compile(cluster, { node: n, generation: gen }).ruleset;
+      const fresh = compile(cluster, { ...this.opts, node: n, generation: gen }).ruleset;
       if (batchJson(fullBatch(engine.ruleset(gen))) !== batchJson(fullBatch(fresh))) throw new Error(`node ${n}: the engine's ruleset differs from a fresh compile`);
       const batch = first ? engine.fullBatch(gen) : engine.deltaBatch(gen);
-      if (batch) await this.topo.applyNode(n, batchJson(batch));
+      this.last[n] = batch ? batchJson(batch) : undefined;
+      if (batch) await this.topo.applyNode(n, this.last[n]!);
       engine.commit();
     }));
   }
