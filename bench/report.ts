@@ -100,18 +100,22 @@ function applySection(r: BenchResult): string {
 function wireSection(w: WireResult | undefined): string {
   if (!w) return '';
   const fmt = (l: Load, x: number) => (l === 'stream' ? fmtNum(x, 1) : fmtNum(x));
-  const rows = [['load', ...VARIANTS, 'ours / conntrack', 'ours-fast / conntrack', 'ours / none', 'ours-fast / none', 'goal >= 0.95']];
+  const rows = [['load', ...VARIANTS, 'ours / conntrack', 'ours-fast / conntrack', 'ours-counters / conntrack', 'ours-counters / ours', 'ours / none', 'ours-fast / none', 'goal >= 0.95']];
   for (const l of LOADS) {
+    const vsOurs = median(w.raw['ours-counters'][l].map((x, i) => x / w.raw.ours[l][i]!).filter(Number.isFinite));
     rows.push([`${l} (${LOAD_UNIT[l]})`, ...VARIANTS.map((v) => fmt(l, median(w.raw[v][l].filter(Number.isFinite)))),
-      fmtRatio(w.ratioToConntrack.ours[l]), fmtRatio(w.ratioToConntrack['ours-fast'][l]), fmtRatio(w.ratioToNone.ours[l]), fmtRatio(w.ratioToNone['ours-fast'][l]),
+      fmtRatio(w.ratioToConntrack.ours[l]), fmtRatio(w.ratioToConntrack['ours-fast'][l]), fmtRatio(w.ratioToConntrack['ours-counters'][l]), fmtRatio(vsOurs),
+      fmtRatio(w.ratioToNone.ours[l]), fmtRatio(w.ratioToNone['ours-fast'][l]),
       `${goal(w.ratioToConntrack.ours[l] >= 0.95)} / ${goal(w.ratioToConntrack['ours-fast'][l] >= 0.95)}`]);
   }
+  const rc = w.ruleCounterCheck;
   return [
     `## 4. Per-packet cost on the wire (M ruleset; client selected by ${w.clientEgressPolicies} egress policies, server by ${w.serverIngressPolicies} ingress policies)`,
     table(rows),
     `medians of ${w.rounds} rounds of ${w.seconds} s per load, tables alternating every round; ratios are medians of same-round ratios.`,
     'crr: new TCP connections per second (connect, 1-byte request and reply, close; 4 workers); stream: one TCP stream (iperf3); udp: 64-byte datagrams received per second (2 senders).',
-    `ours: every packet decided (ct-mark generation); ours-fast: --established-fast-path. A port no policy allows is dropped by ours: ${w.disallowedPortDropped ? 'yes' : 'NO'}.`,
+    `ours: every packet decided (ct-mark generation); ours-fast: --established-fast-path; ours-counters: ours with --policy-rule-counters (the goal applies to ours and ours-fast; ours-counters is reported). A port no policy allows is dropped by ours: ${w.disallowedPortDropped ? 'yes' : 'NO'}.`,
+    ...(rc ? [`rule counters count connections: one crr run made ${fmtNum(rc.connections)} connections (${fmtNum(rc.failed)} failed); the server's ingress rule counters counted ${fmtNum(rc.ingress)}, the client's egress rule counters ${fmtNum(rc.egress)}.`] : []),
     ...(w.errors.length ? ['errors:', ...w.errors.map((e) => `  ${e}`)] : []),
   ].join('\n');
 }

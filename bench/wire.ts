@@ -5,11 +5,13 @@
 //
 // Traffic: documentation addresses only, and only between these namespaces (the node answers
 // as 192.0.2.1 on both links, routed like the ptp CNI: /32 routes, no bridge).
-// Four tables are measured in the same run, alternating round by round so that drift and the
-// colleagues' load hit them alike: none, conntrack only (the floor every stateful enforcer
+// Five tables are measured in the same run, alternating round by round (each round starting
+// with the next one) so that drift and the colleagues' load hit them alike: none, conntrack only (the floor every stateful enforcer
 // pays), ours (every packet decided, through the ct-mark generation), ours with the
-// established fast path. Figures: new TCP connections per second (each connection fresh, so
-// the rules decide it), one long TCP stream, and 64-byte UDP packets (every packet decided).
+// established fast path, and ours with per-rule counters (--policy-rule-counters: one more
+// counter statement on the allowing rule, in the first packet's path only). Figures: new TCP
+// connections per second (each connection fresh, so the rules decide it), one long TCP stream,
+// and 64-byte UDP packets (every packet decided).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,8 +22,11 @@ import { BENCH_NODE, generateCluster, SIZES, WIRE_PAIR } from './generate.js';
 import { median } from './stats.js';
 
 export const WIRE_PREFIX = 'npn-bench-';
-export type Variant = 'none' | 'conntrack' | 'ours' | 'ours-fast';
-export const VARIANTS: readonly Variant[] = ['none', 'conntrack', 'ours', 'ours-fast'];
+export type Variant = 'none' | 'conntrack' | 'ours' | 'ours-fast' | 'ours-counters';
+export const VARIANTS: readonly Variant[] = ['none', 'conntrack', 'ours', 'ours-fast', 'ours-counters'];
+/** The variants that load our table. */
+export type Ours = 'ours' | 'ours-fast' | 'ours-counters';
+export const OURS: readonly Ours[] = ['ours', 'ours-fast', 'ours-counters'];
 export type Load = 'crr' | 'stream' | 'udp';
 export const LOADS: readonly Load[] = ['crr', 'stream', 'udp'];
 export const LOAD_UNIT: Record<Load, string> = { crr: 'conn/s', stream: 'Gbit/s', udp: 'pkt/s' };
@@ -38,8 +43,12 @@ export interface WireResult {
   raw: Record<Variant, Record<Load, number[]>>;
   errors: string[];
   /** Medians over rounds of the per-round ratio (same round, same conditions). */
-  ratioToConntrack: Record<'ours' | 'ours-fast', Record<Load, number>>;
-  ratioToNone: Record<'ours' | 'ours-fast', Record<Load, number>>;
+  ratioToConntrack: Record<Ours, Record<Load, number>>;
+  ratioToNone: Record<Ours, Record<Load, number>>;
+  /** ours-counters: connections made in one crr run, and what the rule counters counted
+   *  meanwhile (the server's ingress rules, the client's egress rules): each should equal
+   *  the connections. Undefined when the check could not run. */
+  ruleCounterCheck?: { connections: number; failed: number; ingress: number; egress: number };
 }
 
 const NODE = `${WIRE_PREFIX}node`, PA = `${WIRE_PREFIX}pa`, PB = `${WIRE_PREFIX}pb`;
@@ -153,10 +162,10 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
   const gen = prepareTools(workDir);
   // The M cluster with the two wire pods rewritten to documentation addresses on the node.
   const { cluster } = generateCluster(SIZES.M, { wirePair: true });
-  const files: Record<'ours' | 'ours-fast', string> = { ours: join(workDir, 'wire-ours.json'), 'ours-fast': join(workDir, 'wire-ours-fast.json') };
+  const files = Object.fromEntries(OURS.map((v) => [v, join(workDir, `wire-${v}.json`)])) as Record<Ours, string>;
   let clientEgressPolicies = 0, serverIngressPolicies = 0;
-  for (const v of ['ours', 'ours-fast'] as const) {
-    const r = compile(cluster, { node: BENCH_NODE, establishedFastPath: v === 'ours-fast' });
+  for (const v of OURS) {
+    const r = compile(cluster, { node: BENCH_NODE, establishedFastPath: v === 'ours-fast', policyRuleCounters: v === 'ours-counters' });
     writeFileSync(files[v], batchJson(fullBatch(r.ruleset)));
     const lp = (n: string) => r.localPods.find((p) => p.namespace === WIRE_PAIR.namespace && p.name === n);
     clientEgressPolicies = lp(WIRE_PAIR.client.name)?.egress.policies.length ?? 0;
@@ -167,14 +176,15 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
   const node = nss[0]!;
   const errors: string[] = [];
   const empty = () => ({ crr: [], stream: [], udp: [] }) as Record<Load, number[]>;
-  const raw: WireResult['raw'] = { none: empty(), conntrack: empty(), ours: empty(), 'ours-fast': empty() };
+  const raw: WireResult['raw'] = { none: empty(), conntrack: empty(), ours: empty(), 'ours-fast': empty(), 'ours-counters': empty() };
   const setTable = (v: Variant) => {
     trySh('ip', ['netns', 'exec', NODE, 'nft', 'delete', 'table', 'inet', CT_TABLE]);
     trySh('ip', ['netns', 'exec', NODE, 'nft', 'delete', 'table', 'inet', 'netpol_nft']);
     if (v === 'conntrack') node.exec('nft', ['-f', '-'], CT_ONLY);
-    else if (v === 'ours' || v === 'ours-fast') node.exec('nft', ['-j', '-f', files[v]]);
+    else if (v !== 'none') node.exec('nft', ['-j', '-f', files[v]]);
   };
   let disallowedPortDropped = false;
+  let ruleCounterCheck: WireResult['ruleCounterCheck'];
   try {
     procs.push(await startServer(PB, gen, ['server', String(WIRE_PAIR.crrPort), '4'], WIRE_PAIR.crrPort));
     procs.push(await startServer(PB, 'iperf3', ['-s', '-p', String(WIRE_PAIR.iperfPort)], WIRE_PAIR.iperfPort));
@@ -185,7 +195,9 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
     const [ok, err] = probe.stdout.trim().split(/\s+/).map(Number);
     disallowedPortDropped = ok === 0 && (err ?? 0) <= 3;
     for (let round = 0; round < rounds; round++) {
-      for (const v of VARIANTS) {
+      // Each round starts with another variant, so that no table always runs first or last
+      // (a machine that warms up or gets busier during a round would favour one).
+      for (const v of VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!)) {
         setTable(v);
         for (const load of LOADS) {
           try {
@@ -198,11 +210,21 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
       }
       log(`wire: round ${round + 1}/${rounds} done`);
     }
+    // The rule counters count connections: one crr run on a fresh load, then their sums.
+    try {
+      setTable('ours-counters');
+      const [ok, failed] = run(PA, gen, ['client', WIRE_PAIR.server.ip, String(WIRE_PAIR.crrPort), '1', '4'], 30_000).trim().split(/\s+/).map(Number);
+      const listed = JSON.parse(node.exec('nft', ['-j', 'list', 'counters', 'table', 'inet', 'netpol_nft'])) as { nftables: { counter?: { name: string; packets: number } }[] };
+      const sum = (prefix: string) => listed.nftables.reduce((n, o) => n + (o.counter?.name.startsWith(prefix) ? o.counter.packets : 0), 0);
+      ruleCounterCheck = { connections: ok!, failed: failed!, ingress: sum('rule_in_'), egress: sum('rule_eg_') };
+    } catch (e) {
+      errors.push(`rule counter check: ${(e as Error).message}`);
+    }
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     for (const ns of nss) ns.delete();
   }
   const ratio = (a: Variant, b: Variant, load: Load) => median(raw[a][load].map((x, i) => x / raw[b][load][i]!).filter(Number.isFinite));
-  const ratios = (b: Variant) => Object.fromEntries((['ours', 'ours-fast'] as const).map((v) => [v, Object.fromEntries(LOADS.map((l) => [l, ratio(v, b, l)]))])) as WireResult['ratioToNone'];
-  return { seconds, rounds, clientEgressPolicies, serverIngressPolicies, disallowedPortDropped, raw, errors, ratioToConntrack: ratios('conntrack'), ratioToNone: ratios('none') };
+  const ratios = (b: Variant) => Object.fromEntries(OURS.map((v) => [v, Object.fromEntries(LOADS.map((l) => [l, ratio(v, b, l)]))])) as WireResult['ratioToNone'];
+  return { seconds, rounds, clientEgressPolicies, serverIngressPolicies, disallowedPortDropped, raw, errors, ratioToConntrack: ratios('conntrack'), ratioToNone: ratios('none'), ruleCounterCheck };
 }
