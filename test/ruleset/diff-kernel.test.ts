@@ -66,8 +66,9 @@ describe('diff on the real kernel', function () {
   it('applies the policy engine\'s delta transactions along edit chains: each equals a fresh load', () => {
     // The agent's path: one engine, the changed objects as events, deltaBatch after each step.
     fc.assert(
-      fc.property(editChainArb(3, 8), (states) => {
-        const engine = new PolicyEngine({ node: 'n1' });
+      // Half the chains with per-rule counters: nft must take their adds and deletes in order.
+      fc.property(editChainArb(3, 8), fc.boolean(), (states, policyRuleCounters) => {
+        const engine = new PolicyEngine({ node: 'n1', policyRuleCounters });
         let held = new Map<string, unknown>();
         states.forEach((objects, step) => {
           const cluster = clusterFromObjects(objects).cluster;
@@ -102,7 +103,7 @@ describe('diff on the real kernel', function () {
             }
           }
           engine.commit();
-          direct.nftApply(batchJson(fullBatch(compile(cluster, { node: 'n1', generation: batch ? gen : lastGen }).ruleset)));
+          direct.nftApply(batchJson(fullBatch(compile(cluster, { node: 'n1', generation: batch ? gen : lastGen, policyRuleCounters }).ruleset)));
           if (batch) lastGen = gen;
           const got = viaDiff.listTable('inet', 'netpol_nft'), want = direct.listTable('inet', 'netpol_nft');
           if (got !== want) throw new Error(`after engine step ${step} the table differs from a fresh load\n--- batch ---\n${batch ? batchText(batch) : '(none)'}`);
