@@ -184,13 +184,18 @@ export class Metrics {
     this.rules = rules;
   }
 
-  /** Reads the counters now, whatever the age of the last read, and waits for it: before a
-   *  full replace, which starts every counter of the table from 0 again. */
-  async readCountersNow(): Promise<void> {
-    while (this.dropRead) await this.dropRead;
-    this.dropReadAt = -Infinity;
-    void this.refreshDrops(0); // starts the read (the one in flight: this.dropRead)
-    await this.dropRead;
+  /** Reads the counters now, whatever the age of the last read, and waits for it (at most
+   *  `maxWaitMs`: a slow nft must not hold a sync): before a full replace, which starts every
+   *  counter of the table from 0 again. */
+  async readCountersNow(maxWaitMs = 2000): Promise<void> {
+    const read = (async () => {
+      while (this.dropRead) await this.dropRead;
+      this.dropReadAt = -Infinity;
+      void this.refreshDrops(0); // starts the read (the one in flight: this.dropRead)
+      await this.dropRead;
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([read, new Promise<void>((r) => { timer = setTimeout(r, maxWaitMs); })]).finally(() => clearTimeout(timer));
   }
 
   /** The series key of one pod's counter in one direction. */

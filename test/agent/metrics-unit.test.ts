@@ -147,4 +147,20 @@ describe('agent: drop metrics from counter reads', () => {
     const reads = await t.metrics.registry.getSingleMetric('netpol_nft_drop_counters_read_duration_seconds')!.get();
     expect((reads.values as { metricName?: string; labels: Record<string, unknown>; value: number }[]).find((v) => v.metricName?.endsWith('_count') && v.labels.result === 'error')?.value).to.equal(1);
   });
+
+  it('reads at once before a full replace, however fresh the last read, and waits for a slow read only so long', async () => {
+    const t = setup({ dropReadMaxAgeMs: 60_000 });
+    t.setPods([pod('x/a')]);
+    t.kernel.count({ drop_in_x_a: [2, 2] });
+    await t.samples();
+    t.kernel.count({ drop_in_x_a: [3, 3] });
+    await t.metrics.readCountersNow();
+    expect(t.kernel.reads).to.equal(2);
+    expect(await t.samples(), 'the cached read serves the scrape, with what readCountersNow added').to.deep.equal({ 'x/a/ingress': 5 });
+    let release!: () => void;
+    t.kernel.gate = new Promise<void>((r) => { release = r; });
+    await t.metrics.readCountersNow(20); // returns while the read hangs
+    expect(t.kernel.reads).to.equal(3);
+    release();
+  });
 });
