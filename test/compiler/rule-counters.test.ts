@@ -54,8 +54,8 @@ describe('per-rule counters (--policy-rule-counters)', () => {
     expect(ruleCounters(rs.counters)).to.deep.equal(['crule_in_admin-y_0', 'rule_in_x_web_0', 'rule_in_x_web_1', 'rule_in_x_web_2']);
     const used = new Map<string, Set<string>>();
     for (const ch of rs.chains) for (const r of ch.rules) for (const s of r) {
-      const v = (s as { counter?: unknown }).counter;
-      if (typeof v !== 'string') continue;
+      if (s.kind !== 'counter' || s.name === undefined) continue;
+      const v = s.name;
       expect(rs.counters, `${ch.name} names ${v}`).to.include(v);
       if (!used.has(v)) used.set(v, new Set());
       used.get(v)!.add(ch.name);
