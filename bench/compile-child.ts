@@ -55,11 +55,15 @@ function breakdown(b: Batch): Breakdown {
   for (const cmd of b.nftables) {
     const [verb, body] = Object.entries(cmd)[0]!;
     const [what, o] = Object.entries(body)[0]! as [string, { name?: string; elem?: unknown[] }];
-    if (what === 'element') {
+    // Elements come in `add element` or, added to an existing set or map, in an `add set` /
+    // `add map` that carries them (ElementStore.deltaBatch): those count as elements, and the
+    // container command as one other operation.
+    if (what === 'element' || (verb === 'add' && (what === 'set' || what === 'map') && Array.isArray(o.elem))) {
       out.elements += o.elem?.length ?? 0;
       touched.add(o.name ?? '');
+      if (what !== 'element') out.other++;
     } else if (what === 'rule') out.rules++;
-    else out.other += 1 + (verb === 'add' && Array.isArray(o.elem) ? o.elem.length : 0);
+    else out.other++;
   }
   out.containers = touched.size;
   return out;
