@@ -134,7 +134,7 @@ async function main(): Promise<number> {
       }
       if (only.has('latency')) {
         log('event to enforcement...');
-        result.latency = (await measureLatency(work, quick, log)) satisfies LatencyResult;
+        result.latency = (await measureLatency(work, quick, log, sizes)) satisfies LatencyResult;
       }
       if (only.has('agent')) {
         // One child process per size (RSS belongs to one size), in Node's default heap: the

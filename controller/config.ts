@@ -14,7 +14,7 @@ export const DEFAULT_METRICS_PORT = 9743;
 export const DEFAULTS = {
   table: DEFAULT_TABLE,
   ctMarkMask: DEFAULT_CT_MARK_MASK,
-  debounceMs: 50,
+  debounceMs: 10,
   maxSyncDelayMs: 1000,
   retryMinMs: 500,
   retryMaxMs: 30_000,

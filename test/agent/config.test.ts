@@ -13,7 +13,7 @@ describe('agent: configuration', () => {
     const c = parse(['--source', 'dir'], { NODE_NAME: 'node-7' });
     expect(c).to.deep.include({
       node: 'node-7', source: 'dir', table: DEFAULTS.table, ctMarkMask: DEFAULTS.ctMarkMask, establishedFastPath: false,
-      debounceMs: 50, maxSyncDelayMs: 1000, retryMinMs: 500, retryMaxMs: 30_000, resyncIntervalMs: 60_000, healthTimeoutMs: 120_000,
+      debounceMs: 10, maxSyncDelayMs: 1000, retryMinMs: 500, retryMaxMs: 30_000, resyncIntervalMs: 60_000, healthTimeoutMs: 120_000,
       logLevel: 'info', nftPath: 'nft', dropMetricsBy: 'pod',
     });
     expect(c.metricsAddress).to.deep.equal({ host: '0.0.0.0', port: 9743 });
