@@ -44,6 +44,11 @@ export class SelectorIndex<T> {
     return this.filed.size;
   }
 
+  /** The least number of candidates any labels get (the items filed under no label). */
+  get unfiled(): number {
+    return this.rest.size;
+  }
+
   /** Every item whose selector might match `labels` (each at most once). */
   candidates(labels: Readonly<Record<string, string>>): T[] {
     const out = [...this.rest];
