@@ -116,9 +116,16 @@ class MemorySource implements ClusterSource {
   async stop(): Promise<void> {}
   change(key: string, pod: PodInfo | undefined): void {
     const action = pod ? (this.churn.has(key) ? 'update' : 'add') : 'delete';
+    const was = this.churn.get(key);
     if (pod) this.churn.set(key, pod);
     else this.churn.delete(key);
-    this.hooks?.onChange({ kind: 'pod', action, seenAt: Date.now(), object: `${pod?.namespace ?? ''}/${key}` } satisfies SourceEvent);
+    const namespace = pod?.namespace ?? was!.namespace;
+    // The object rides with the event, as the Kubernetes source delivers it: the agent applies
+    // it to its engine at once (without it, every sync would reconcile the whole snapshot).
+    this.hooks?.onChange({
+      kind: 'pod', action, seenAt: Date.now(), object: `${namespace}/${key}`,
+      change: pod ? { kind: 'pod', op: 'upsert', pod } : { kind: 'pod', op: 'delete', namespace, name: key },
+    } satisfies SourceEvent);
   }
 }
 
