@@ -23,14 +23,15 @@ const goal = (ok: boolean | undefined) => (ok === undefined ? '' : ok ? 'met' : 
 
 function compileSection(r: BenchResult): string {
   if (!r.compile.length) return '';
-  const rows = [['size', 'pods', 'policies', 'namespaces', 'local pods', 'compile (median)', 'runs', 'peak heap', 'peak RSS', 'RSS before', 'engine state', 'full batch ops', 'batch JSON']];
+  const rows = [['size', 'pods', 'policies', 'namespaces', 'local pods', 'compile (median)', 'CPU (median)', 'runs', 'peak heap', 'peak RSS', 'RSS before', 'engine state', 'full batch ops', 'batch JSON']];
   for (const c of r.compile) {
-    rows.push([c.size, fmtNum(c.pods), fmtNum(c.policies), fmtNum(c.namespaces), fmtNum(c.localPods), fmtMs(median(c.compileMs)), String(c.compileMs.length),
+    rows.push([c.size, fmtNum(c.pods), fmtNum(c.policies), fmtNum(c.namespaces), fmtNum(c.localPods), fmtMs(median(c.compileMs)), fmtMs(median(c.compileCpuMs ?? [])), String(c.compileMs.length),
       fmtMB(c.heapPeakBytes), fmtMB(c.rssPeakBytes), fmtMB(c.rssBeforeBytes), fmtMB(c.cacheBytes), fmtNum(c.full.operations), fmtMB(c.full.jsonBytes)]);
   }
   const t = (s: string) => median(r.compile.find((c) => c.size === s)?.compileMs ?? []);
   const lines = [`## 1. Full compile for one node (${r.compile[0] ? 'node-00' : ''}, about 1/20 of the pods; 1/100 at XL)`, table(rows)];
-  if (Number.isFinite(t('L'))) lines.push(`scaling: time L / time M = ${fmtRatio(t('L') / t('M'))} (5x the pods and policies; linear would be 5)`);
+  const cpu = (s: string) => median(r.compile.find((c) => c.size === s)?.compileCpuMs ?? []);
+  if (Number.isFinite(t('L'))) lines.push(`scaling: time L / time M = ${fmtRatio(t('L') / t('M'))}, CPU time L / M = ${fmtRatio(cpu('L') / cpu('M'))} (5x the pods and policies; linear would be 5)`);
   if (Number.isFinite(t('XL')) && Number.isFinite(t('L'))) lines.push(`scaling: time XL / time L = ${fmtRatio(t('XL') / t('L'))} (3x the pods and policies over 5x the nodes: a node holds 1/100 of the pods at XL, 1/20 at L)`);
   lines.push('peak heap: largest V8 heap in use during the cold compiles (GC profiler); peak RSS: process maximum (getrusage) after them; RSS before: the generated cluster alone;');
   lines.push('engine state: heap retained by a policy engine holding the cluster (what the agent keeps between syncs).');
