@@ -2,7 +2,7 @@
 // the real agent in-process (controller/run.ts startAgent, real nft in a network namespace
 // the benchmark owns), the cluster held by an in-memory source as a watch cache would hold it.
 //
-//   node --import tsx --expose-gc [--max-old-space-size=N] bench/agent-scale.ts SIZE NETNS
+//   node --import tsx --expose-gc bench/agent-scale.ts SIZE NETNS
 //
 // Runs in its own process per size (bench/run.ts), so that RSS belongs to one size. Prints one
 // line `##RESULT <json>`. What it measures:

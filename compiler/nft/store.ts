@@ -281,8 +281,11 @@ export class ElementStore {
       }
       if (gone.length) delElems.push({ delete: { element: { ...ref, name: n, elem: gone } } });
       // New elements go in as `add set`/`add map` with its declaration (unchanged, so nft
-      // only adds them), not `add element`: see SMALL_CACHE above deltaBatch.
-      if (come.length) addElems.push(containerObj(n, c, come));
+      // only adds them), not `add element`: see SMALL_CACHE above deltaBatch. Not into an
+      // interval set: nft merges and checks new intervals against the elements it fetched,
+      // which it does not fetch for `add set` (the engine makes none today).
+      const interval = c.shape.kind === 'set' && c.shape.flags.includes('interval');
+      if (come.length) addElems.push(interval ? { add: { element: { ...ref, name: n, elem: come } } } : containerObj(n, c, come));
     }
     // The order: each step refers only to what the steps before it left in place.
     return { nftables: [...head, ...flush, ...delElems, ...delContainers, ...reAdd, ...addElems, ...delTail, ...rules] };
