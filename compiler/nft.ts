@@ -39,11 +39,21 @@ export interface MapDef {
   readonly elems: readonly (readonly [unknown, unknown])[];
 }
 
+/** A named `limit` object (a token bucket rules share: `limit name "drop_log"`). */
+export interface LimitDef {
+  readonly name: string;
+  readonly rate: number;
+  readonly per: 'second' | 'minute' | 'hour' | 'day';
+  readonly burst: number;
+}
+
 export interface Ruleset {
   readonly family: 'inet';
   readonly table: string;
   readonly chains: readonly ChainDef[];
   readonly counters: readonly string[];
+  /** Named limits (absent: none). */
+  readonly limits?: readonly LimitDef[];
   readonly sets: readonly SetDef[];
   readonly maps: readonly MapDef[];
 }
@@ -79,6 +89,9 @@ export function mapObj(rs: Ruleset, m: MapDef, withElems = true): JsonObj {
   if (withElems && m.elems.length) o.elem = m.elems;
   return o;
 }
+export function limitObj(rs: { family: string; table: string }, l: LimitDef): JsonObj {
+  return { family: rs.family, table: rs.table, name: l.name, rate: l.rate, per: l.per, burst: l.burst };
+}
 export function ruleObj(rs: { family: 'inet'; table: string }, chain: string, r: Rule, comment?: string): JsonObj {
   return comment ? { ...ref(rs), chain, expr: ruleJson(r), comment } : { ...ref(rs), chain, expr: ruleJson(r) };
 }
@@ -93,6 +106,7 @@ export function fullBatch(rs: Ruleset): Batch {
     { add: { table: tableRef(rs) } },
     ...rs.chains.map((c) => ({ add: { chain: chainObj(rs, c) } })),
     ...rs.counters.map((n) => ({ add: { counter: { ...ref(rs), name: n } } })),
+    ...(rs.limits ?? []).map((l) => ({ add: { limit: limitObj(rs, l) } })),
     ...rs.sets.map((s) => ({ add: { set: setObj(rs, s) } })),
     ...rs.maps.map((m) => ({ add: { map: mapObj(rs, m) } })),
     ...rs.chains.flatMap((c) => c.rules.map((r, i) => ({ add: { rule: ruleObj(rs, c.name, r, c.comments?.[i]) } }))),
@@ -137,6 +151,7 @@ export function batchText(b: Batch): string {
       case 'table': lines.push(`${verb} table ${o.family} ${o.name}`); break;
       case 'chain': lines.push(o.hook ? `${verb} chain ${t} ${o.name} { type ${o.type} hook ${o.hook} priority ${o.prio}; policy ${o.policy}; }` : `${verb} chain ${t} ${o.name}`); break;
       case 'counter': lines.push(`${verb} counter ${t} ${o.name}`); break;
+      case 'limit': lines.push(verb === 'add' ? `${verb} limit ${t} ${o.name} { rate ${o.rate}/${o.per} burst ${o.burst} packets }` : `${verb} limit ${t} ${o.name}`); break;
       case 'set': case 'map': {
         if (verb !== 'add') { lines.push(`${verb} ${what} ${t} ${o.name}`); break; }
         const parts = [what === 'map' ? `type ${typeText(o.type)} : ${o.map};` : `type ${typeText(o.type)};`];
@@ -157,6 +172,8 @@ export function batchText(b: Batch): string {
 export function rulesetText(rs: Ruleset): string {
   const out: string[] = [`table ${rs.family} ${rs.table} {`];
   for (const n of rs.counters) out.push(`\tcounter ${n} {\n\t}`, '');
+  // nft lists a burst of 5 (its default) as nothing.
+  for (const l of rs.limits ?? []) out.push(`\tlimit ${l.name} {`, `\t\trate ${l.rate}/${l.per}${l.burst !== 5 ? ` burst ${l.burst} packets` : ''}`, '\t}', '');
   for (const s of rs.sets) {
     out.push(`\tset ${s.name} {`, `\t\ttype ${typeText(s.type)}`);
     if (s.flags.length) out.push(`\t\tflags ${s.flags.join(',')}`);

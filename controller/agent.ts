@@ -25,6 +25,7 @@ import { batchJson, batchOperations, formatProblem, PolicyEngine, type Batch, ty
 import type { Metrics, ObjectType, SyncType } from './metrics.js';
 import { chainShapes, countersOf, NftError, type NftPort } from './nft.js';
 import type { Clock, SyncReason } from './runner.js';
+import { reapTraceChains } from './trace-chains.js';
 import type { ClusterSource, ResourceKind, SourceEvent } from './source.js';
 
 export interface AgentOptions {
@@ -106,6 +107,12 @@ export class Agent {
   /** The ruleset the kernel holds as far as we know (undefined before the first sync). */
   appliedRuleset(): Ruleset | undefined {
     return this.firstSyncDone ? this.engine.ruleset(this.generation) : undefined;
+  }
+
+  /** The engine's map from our table's chains and addresses back to policies and pods (for
+   *  the drop log; it follows the engine, which may be a sync ahead of the kernel). */
+  origins(): { chainInfo: PolicyEngine['chainInfo']; podAt: PolicyEngine['podAt'] } {
+    return { chainInfo: (c) => this.engine.chainInfo(c), podAt: (ip) => this.engine.podAt(ip) };
   }
 
   /** Source hook: count the change and apply it to the engine; the runner decides when to sync. */
@@ -229,11 +236,24 @@ export class Agent {
       this.o.logger.warn({ error: (e as Error).message }, 'drift check could not list the chains; replacing the table');
       return false;
     }
+    if (listing !== undefined) await this.reapTraces(listing);
     const have = listing === undefined ? undefined : chainShapes(listing, this.table);
     if (have === this.appliedChains) return true;
     this.o.metrics.syncFailures.inc({ stage: 'verify' });
     this.o.logger.warn({ table: this.table, missing: have === undefined }, have === undefined ? 'table was deleted behind our back; restoring it' : 'table was changed behind our back; replacing it');
     return false;
+  }
+
+  /** Deletes the chains of traces that ended without cleaning up (killed, or past their
+   *  expiry): see controller/trace.ts. A failure is logged and retried at the next check. */
+  private async reapTraces(listing: string): Promise<void> {
+    try {
+      const dead = await reapTraceChains(this.o.nft, this.table, this.o.clock.now() / 1000, listing);
+      if (dead.length) this.o.logger.info({ chains: dead }, 'removed the chains of traces that ended without removing them');
+    } catch (e) {
+      this.o.metrics.syncFailures.inc({ stage: 'verify' });
+      this.o.logger.warn({ error: (e as Error).message }, 'could not remove the chains of ended traces; retrying at the next drift check');
+    }
   }
 
   /** Logs each problem once while it lasts (a sync every second must not repeat them). */

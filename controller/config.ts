@@ -24,9 +24,13 @@ export const DEFAULTS = {
   logLevel: 'info',
   nftPath: 'nft',
   dropMetricsBy: 'pod',
+  logDrops: '10/second',
   sourceMaxFileBytes: 16 * 1024 * 1024,
   sourceStableMs: 1000,
 } as const;
+
+/** The drop log of an agent started without --log-drops (DEFAULTS.logDrops parsed). */
+export const DEFAULT_DROP_LOG = { rate: 10, per: 'second' } as const;
 
 export class ConfigError extends Error {}
 
@@ -89,6 +93,24 @@ const address = z.string().transform((s, ctx) => {
   return { host: m[1] ?? m[3] ?? (m[2] || '0.0.0.0'), port };
 });
 
+/** `--log-drops`: `N/second|minute|hour|day` (N/s, N/m too), or `0` (off). */
+export function parseDropRate(s: string): { rate: number; per: 'second' | 'minute' | 'hour' | 'day' } | undefined | 'bad' {
+  if (s.trim() === '0') return undefined;
+  const m = /^(\d+)\/(second|minute|hour|day|s|m|h|d)$/.exec(s.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 1_000_000) return 'bad';
+  const per = ({ s: 'second', m: 'minute', h: 'hour', d: 'day' } as const)[m[2] as 's'] ?? (m[2] as 'second');
+  return { rate: Number(m[1]), per };
+}
+
+const dropRate = z.string().transform((s, ctx) => {
+  const r = parseDropRate(s);
+  if (r === 'bad') {
+    ctx.addIssue({ code: 'custom', message: `--log-drops ${s}: a rate such as 10/second (1 to 1000000 per second, minute, hour or day), or 0 for off` });
+    return z.NEVER;
+  }
+  return r;
+});
+
 const Schema = z
   .object({
     node: z.string({ error: '--node (or NODE_NAME) is required' }).min(1, '--node (or NODE_NAME) is required'),
@@ -111,6 +133,7 @@ const Schema = z
     nftPath: z.string().min(1),
     dropMetricsBy: z.enum(['pod', 'namespace'], { error: (i) => `--drop-metrics-by ${String(i.input)}: pod or namespace` }),
     policyRuleCounters: z.boolean(),
+    logDrops: dropRate,
   })
   .refine((c) => c.maxSyncDelayMs >= c.debounceMs, { message: '--max-sync-delay must be at least --debounce', path: ['maxSyncDelayMs'] })
   .refine((c) => c.retryMaxMs >= c.retryMinMs && c.retryMinMs > 0, { message: '--retry-max must be at least --retry-min (> 0)', path: ['retryMaxMs'] })
@@ -141,6 +164,8 @@ export const RUN_USAGE = `usage: netpol-nft run [flags]
   --policy-rule-counters    count the connections each policy rule allows, exported as
                             netpol_nft_policy_rule_connections_total (one series per rule of
                             every policy selecting a pod of the node; default off)
+  --log-drops RATE          log dropped packets (JSON lines: pods, addresses, ports, policies), at most RATE per
+                            node, limited in the kernel: N/second|minute|hour|day, or 0 for off (default ${DEFAULTS.logDrops})
 Durations: 50ms, 1s, 2m, or plain milliseconds.
 `;
 
@@ -182,6 +207,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       'nft-path': { type: 'string' },
       'drop-metrics-by': { type: 'string' },
       'policy-rule-counters': { type: 'boolean' },
+      'log-drops': { type: 'string' },
     },
   });
   if (values.help) return 'help';
@@ -207,6 +233,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     nftPath: values['nft-path'] ?? env.NFT_PATH ?? DEFAULTS.nftPath,
     dropMetricsBy: values['drop-metrics-by'] ?? DEFAULTS.dropMetricsBy,
     policyRuleCounters: values['policy-rule-counters'] ?? false,
+    logDrops: values['log-drops'] ?? DEFAULTS.logDrops,
   });
   if (!r.success) {
     const flagOf = (k: PropertyKey | undefined) => `--${String(k ?? '').replace(/Ms$/, '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

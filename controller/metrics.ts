@@ -79,6 +79,8 @@ export class Metrics {
   readonly httpRejected: Counter<'reason'>;
   /** Connections each policy rule allowed (only with the policyRuleCounters option). */
   readonly policyRuleConnections: Counter<RuleLabel> | undefined;
+  readonly dropLogLines: Counter;
+  readonly dropLogMonitorFailures: Counter<'reason'>;
   readonly dropMetricsBy: DropMetricsBy;
   private dropReader: DropCounterReader | undefined;
   /** The read in flight (never more than one). */
@@ -167,6 +169,12 @@ export class Metrics {
         async collect() { await self.exportRules(); },
       })
       : undefined;
+    this.dropLogLines = new Counter({ name: 'netpol_nft_drop_log_lines_total', help: 'Dropped packets written to the drop log (--log-drops; the kernel limits them to its rate per node).', registers });
+    this.dropLogMonitorFailures = new Counter({
+      name: 'netpol_nft_drop_log_monitor_failures_total', labelNames: ['reason'], registers,
+      help: 'Times the drop log\'s `nft monitor trace` child could not start (reason="start") or ended (reason="exit"); it is restarted with backoff.',
+    });
+    for (const r of ['start', 'exit'] as const) this.dropLogMonitorFailures.inc({ reason: r }, 0);
     this.buildInfo = new Gauge({ name: 'netpol_nft_build_info', help: 'Version of netpol-nft and of Node.js.', labelNames: ['version', 'nodejs_version'], registers });
     this.buildInfo.set({ version: packageVersion(), nodejs_version: process.version }, 1);
     for (const t of ['full', 'partial'] as const) this.syncDuration.zero({ type: t });

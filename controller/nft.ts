@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { batchText, type Batch } from '../compiler/index.js';
 import { normalizeListing } from '../compiler/listing.js';
+import { parseTraceChain } from '../compiler/nft/names.js';
 
 export { normalizeListing };
 
@@ -177,6 +178,8 @@ export function chainShapes(json: string, table: string): string | undefined {
   for (const o of doc.nftables) {
     const c = o.chain as { table?: unknown; name?: unknown; hook?: unknown; type?: unknown; prio?: unknown; policy?: unknown } | undefined;
     if (!c || c.table !== table) continue;
+    // A running `netpol-nft trace` adds a chain of its own (controller/trace.ts): not drift.
+    if (typeof c.name === 'string' && parseTraceChain(c.name)) continue;
     out.push(JSON.stringify([c.name, c.hook ?? null, c.type ?? null, c.prio ?? null, c.policy ?? null]));
   }
   return out.length ? out.sort().join('\n') : undefined;

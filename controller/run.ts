@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { batchJson, DEFAULT_TABLE, deleteTableBatch, formatProblem } from '../compiler/index.js';
 import { Agent } from './agent.js';
 import { ConfigError, parseConfig, RUN_USAGE, type Config } from './config.js';
+import { DropLog, nftMonitor, type TraceLines } from './drop-log.js';
 import { FileSource } from './file-source.js';
 import { startHttp, type HttpLimits, type HttpServer } from './health.js';
 import { Metrics } from './metrics.js';
@@ -38,6 +39,9 @@ export interface StartDeps {
   readonly registry?: Registry;
   /** Limits of the HTTP listener (default DEFAULT_HTTP_LIMITS). */
   readonly httpLimits?: HttpLimits;
+  /** The drop log's trace lines (default: `nft monitor trace` through --nft-path, unless an
+   *  nft port is given, as tests do: then the drop log's rules are written but not read). */
+  readonly traceLines?: TraceLines;
 }
 
 export function createLogger(level: string): Logger {
@@ -74,8 +78,11 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
     : await kubeSource(config, logger, clock));
   const agent = new Agent({
     source, nft, clock, logger, metrics,
-    compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath, policyRuleCounters: config.policyRuleCounters },
+    compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath, policyRuleCounters: config.policyRuleCounters, ...(config.logDrops ? { dropLog: config.logDrops } : {}) },
   });
+  const traceLines = deps.traceLines ?? (deps.nft ? undefined : nftMonitor(config.nftPath));
+  const dropLog = config.logDrops && traceLines ? new DropLog({ table: config.table, lines: traceLines, origins: () => agent.origins(), logger: logger.child({ log: 'drops' }), metrics }) : undefined;
+  dropLog?.start();
   const runner = new SyncRunner({
     clock,
     debounceMs: config.debounceMs,
@@ -122,6 +129,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
     agent, runner, source, metrics, server, port, started,
     async stop(graceMs = 10_000) {
       stopping = true;
+      dropLog?.stop();
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<'abandoned'>((r) => { timer = setTimeout(() => r('abandoned'), graceMs); });
       const how = await Promise.race([runner.stop().then(() => 'finished' as const), grace]);

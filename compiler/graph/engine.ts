@@ -39,6 +39,7 @@ import { ipFamily, podIsActive, type Cluster, type ClusterPolicyInfo, type Named
 import type { Batch, ChainDef, Ruleset } from '../nft.js';
 import { anyNamedPortSet, counterMap, counterName, groupChain, hairpinSet, localSet, namedPortSet, nodePeerSet, peerSet } from '../nft/names.js';
 import { ElementStore } from '../nft/store.js';
+import { DROP_LOG_LIMIT } from '../nft/build.js';
 import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer } from '../policy.js';
 import { matches, type Selector } from '../selectors.js';
 import { SelectorIndex } from './labels.js';
@@ -46,6 +47,8 @@ import { lowerGroup, namedKey, type GroupRefs, type LoweredChain, type RuleCount
 import { lowerTierGroup, type TierRefs } from './tiers.js';
 
 export const DEFAULT_TABLE = 'netpol_nft';
+/** Packets the drop log lets through at once above its rate (nft's own default is 5). */
+export const DEFAULT_DROP_LOG_BURST = 5;
 /** The generation the `compile` command stamps (it has no earlier ruleset to tell apart). */
 export const COMPILE_GENERATION = 1;
 
@@ -76,6 +79,39 @@ export interface EngineOptions {
   /** One named counter per policy rule and direction, counting the connections the rule
    *  allowed (graph/lower.ts). Default false: the table is then exactly as without it. */
   readonly policyRuleCounters?: boolean;
+  /** The drop log: every drop path marks its packets for the kernel's trace (`meta nftrace
+   *  set 1`) within this rate, one `limit` object for the whole node (absent: off). */
+  readonly dropLog?: { readonly rate: number; readonly per: 'second' | 'minute' | 'hour' | 'day'; readonly burst?: number };
+}
+
+/** What an nft chain of the table stands for, in policy terms (for trace and the drop log). */
+export interface ChainOrigin {
+  readonly chain: string;
+  readonly direction: Direction;
+  readonly family: Family;
+  /** The packets the chain decides: the connection's original direction or its replies. */
+  readonly packet: 'original' | 'reply';
+  /** policies: a group without cluster policies (NetworkPolicy allows, then the drop);
+   *  admin: the Admin tier (and the way on); next: the NetworkPolicy step, or the Baseline
+   *  tier; deny: where Deny rules lead. */
+  readonly step: 'policies' | 'admin' | 'next' | 'deny';
+  /** The NetworkPolicies that isolate the chain's pods (`ns/name`), sorted. */
+  readonly isolatedBy: readonly string[];
+  /** The cluster policies whose subject selects them (`cnp/name`), sorted. */
+  readonly clusterPolicies: readonly string[];
+  /** The local pods dispatched to the chain (`ns/name`), sorted. */
+  readonly pods: readonly string[];
+}
+
+/** What a named set of the table holds, in policy terms. */
+export interface SetOrigin {
+  readonly set: string;
+  /** peer: pods a selector pair picks; local: this node's pods; other: a set of the base. */
+  readonly kind: 'peer' | 'nodes' | 'local' | 'other';
+  /** For a peer: the namespace it is scoped to (its policy's) or `*` with a namespace selector. */
+  readonly scope?: string;
+  /** The policies of this node whose rules read it (`ns/name`, `cnp/name`), sorted. */
+  readonly policies: readonly string[];
 }
 
 /** A policy rule's counter in the table, with what it stands for. */
@@ -227,12 +263,19 @@ export class PolicyEngine {
   /** Groups with cluster policies (the hairpin sets live while there is one). */
   private tiered = 0;
   private dirt = { peers: 0, groups: 0, pods: 0 };
+  /** Group chains by name (the origin lookups). */
+  private readonly chainIndex = new Map<string, GroupRec>();
 
   constructor(readonly opts: EngineOptions) {
     this.table = opts.table ?? DEFAULT_TABLE;
     this.mask = (opts.ctMarkMask ?? DEFAULT_CT_MARK_MASK) >>> 0;
     const err = ctMarkMaskError(this.mask);
     if (err) throw new RangeError(`ct mark mask 0x${this.mask.toString(16)}: ${err}`);
+    if (opts.dropLog) {
+      const { rate, per, burst } = opts.dropLog;
+      if (!Number.isSafeInteger(rate) || rate < 1) throw new RangeError(`drop log rate ${rate}: a positive integer`);
+      this.store.defineLimit({ name: DROP_LOG_LIMIT, rate, per, burst: burst ?? DEFAULT_DROP_LOG_BURST });
+    }
     for (const f of FAMILIES) {
       this.store.define(localSet(f), { kind: 'set', type: addrType(f), flags: [] });
       for (const dir of DIRS) {
@@ -373,8 +416,66 @@ export class PolicyEngine {
 
   /** Where rule `index` of group chain `chain` came from (undefined: not a policy rule). */
   ruleOrigin(chain: string, index: number): RuleOrigin | undefined {
-    for (const g of this.groups.values()) for (const c of g.chains) if (c.name === chain) return c.origins[index];
-    return undefined;
+    return this.loweredChain(chain)?.origins[index];
+  }
+
+  /** The rule of `chain` that carries `comment` (as `nft monitor trace` shows it): its index
+   *  and origin (origin undefined for a drop or another rule of our own). */
+  ruleByComment(chain: string, comment: string): { index: number; origin: RuleOrigin | undefined } | undefined {
+    const c = this.loweredChain(chain);
+    const index = c ? c.comments.indexOf(comment) : -1;
+    return index < 0 ? undefined : { index, origin: c!.origins[index] };
+  }
+
+  /** What a group chain stands for: direction, step, the policies and the pods (undefined:
+   *  not a group chain of this table). */
+  chainInfo(chain: string): ChainOrigin | undefined {
+    const g = this.chainIndex.get(chain);
+    const m = /^(in|eg)([46])([or])_[0-9a-f]{10}(_[nd])?$/.exec(chain);
+    if (!g || !m) return undefined;
+    const tiered = g.cnps.length > 0;
+    return {
+      chain, direction: g.dir, family: Number(m[2]) as Family, packet: m[3] === 'o' ? 'original' : 'reply',
+      step: !tiered ? 'policies' : m[4] === '_n' ? 'next' : m[4] === '_d' ? 'deny' : 'admin',
+      isolatedBy: g.policies.map((p) => p.key), clusterPolicies: g.cnps.map((c) => `cnp/${c.name}`),
+      pods: [...g.pods].map((r) => r.key).sort(cmp),
+    };
+  }
+
+  /** The active pod (`ns/name`) that owns an address, anywhere in the cluster. */
+  podAt(ip: string): string | undefined {
+    const r = this.owner(ip);
+    return r?.active && r.ips.includes(ip) ? r.key : undefined;
+  }
+
+  /** What a named set holds and which of this node's policies read it. */
+  setOrigin(set: string): SetOrigin | undefined {
+    if (/^local[46]$/.test(set)) return { set, kind: 'local', policies: [] };
+    for (const p of this.peers.values()) {
+      if (set !== peerSet(p.hash, 4) && set !== peerSet(p.hash, 6) && !set.startsWith('np_')) continue;
+      if (set.startsWith('np_') && ![...p.named.keys()].some((k) => { const [n, pr] = splitNamed(k); return set === namedPortSet(p.hash, n, PROTO_LC[pr], 4) || set === namedPortSet(p.hash, n, PROTO_LC[pr], 6); })) continue;
+      const uses = (pol: PolRec) => !!pol.norm && DIRS.some((d) => pol.norm!.rules[d].some((rule) => rule.peers?.some((x) => x.kind === 'pods' && this.peerOf(pol.norm!, x).id === p.id)));
+      return { set, kind: 'peer', scope: p.scope ?? '*', policies: this.policiesReading((r) => r.peers.has(p.id), uses) };
+    }
+    for (const p of this.nodePeers.values()) {
+      if (set === nodePeerSet(p.hash, 4) || set === nodePeerSet(p.hash, 6)) return { set, kind: 'nodes', policies: this.policiesReading((r) => !!(r as TierRefs).nodes?.has(p.id)) };
+    }
+    return this.store.has(set) ? { set, kind: 'other', policies: [] } : undefined;
+  }
+
+  /** Policies of the groups whose rules read something (`reads`), NetworkPolicies narrowed to
+   *  those that do (`polReads`); cluster policies of such groups all count. */
+  private policiesReading(reads: (refs: GroupRefs) => boolean, polReads: (p: PolRec) => boolean = () => true): string[] {
+    const out = new Set<string>();
+    for (const g of this.groups.values()) if (g.refs && reads(g.refs)) {
+      for (const p of g.policies) if (polReads(p)) out.add(p.key);
+      for (const c of g.cnps) out.add(`cnp/${c.name}`);
+    }
+    return [...out].sort(cmp);
+  }
+
+  private loweredChain(chain: string): LoweredChain | undefined {
+    return this.chainIndex.get(chain)?.chains.find((c) => c.name === chain);
   }
 
   /** The chains of the wanted table (base chains as last stamped). */
@@ -803,7 +904,7 @@ export class PolicyEngine {
       } else {
         const families = FAMILIES.filter((f) => g.famCount[f] > 0);
         const input = {
-          dir: g.dir, hash: g.hash, policies: g.policies.flatMap((p) => (p.norm ? [p.norm] : [])), namedPorts: g.namedPorts, families,
+          dir: g.dir, hash: g.hash, dropLog: !!this.opts.dropLog, policies: g.policies.flatMap((p) => (p.norm ? [p.norm] : [])), namedPorts: g.namedPorts, families,
           ruleCounters: !!this.opts.policyRuleCounters,
           peerOf: (pol: NormalizedPolicy, peer: Extract<Peer, { kind: 'pods' }>) => {
             const r = this.peerOf(pol, peer);
@@ -822,7 +923,11 @@ export class PolicyEngine {
         for (const c of lowered.chains) this.store.setChain({ name: c.name, rules: c.rules, comments: c.comments });
       }
       const now = new Set(g.chains.map((c) => c.name));
-      for (const c of oldChains) if (!now.has(c.name)) this.store.dropChain(c.name);
+      for (const c of oldChains) if (!now.has(c.name)) {
+        this.store.dropChain(c.name);
+        if (this.chainIndex.get(c.name) === g) this.chainIndex.delete(c.name);
+      }
+      for (const c of g.chains) this.chainIndex.set(c.name, g);
     }
     for (const refs of release) {
       for (const [id, named] of refs.peers) this.releasePeer(id, named);

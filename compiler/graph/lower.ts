@@ -118,6 +118,8 @@ export interface GroupInput {
   readonly families: readonly Family[];
   /** Count the connections each policy rule allows on a named counter (see the top). */
   readonly ruleCounters?: boolean;
+  /** Mark dropped packets for the drop log (build.ts dropTail). */
+  readonly dropLog?: boolean;
   /** The shared id (and set hash) of a pod peer of policy `p`. */
   peerOf(p: NormalizedPolicy, peer: Extract<Peer, { kind: 'pods' }>): { id: string; hash: string };
 }
@@ -145,6 +147,12 @@ export function portMatches(port: 'sport' | 'dport', whole: readonly string[], e
   if (intervals.length) out.push(l4portMatch(l4port, payload('th', port), intervals));
   return out;
 }
+
+/** The comment of a group's drop rule: the policies that isolate its pods, which a reader of
+ *  `nft list table` or of a trace needs (a group is shared by the pods the same policies
+ *  select, so the policies, not a pod, say why). Cut to nft's comment limit (with a hash);
+ *  the engine's chainInfo has the whole list. */
+export const isolatedBy = (dir: Direction, policies: readonly string[]) => ruleComment(`${dir}: isolated by ${policies.join(', ')}`);
 
 export const namedKey = (name: string, proto: Protocol) => `${name}/${proto}`;
 
@@ -220,9 +228,9 @@ export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: Group
           });
         });
       }
-      for (const r of dropTail(g.dir, f, local)) {
-        ch.rules.push(r);
-        ch.comments.push(undefined);
+      for (const r of dropTail(g.dir, f, local, isolatedBy(g.dir, g.policies.map((p) => p.id)), g.dropLog)) {
+        ch.rules.push(r.rule);
+        ch.comments.push(r.comment);
         ch.origins.push(undefined);
       }
       chains.push(ch);

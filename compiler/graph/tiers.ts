@@ -77,6 +77,8 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
         chNext = { ...npChain, name: next };
       } else chNext = mk(next);
       const addrPortKey = concat(payload(ipp, peerAddr), meta('l4proto'), payload('th', port));
+      /** Comments of the Deny rules that lead to the deny chain (its drop rule names them). */
+      const denyRules: string[] = [];
 
       /** The rules of one tier into `into`; `pass` is the verdict of a Pass rule. */
       const tier = (policies: readonly NormalizedCnp[], into: LoweredChain, pass: () => Stmt) => {
@@ -92,8 +94,10 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
             const peers: (CnpPeer | null)[] = rule.peers === null ? [null] : [...rule.peers];
             peers.forEach((peer, j) => {
               const origin: RuleOrigin = { policy: `cnp/${p.name}`, direction: g.dir, rule: rule.index, peer: rule.peers === null ? null : j };
-              const comment = ruleComment(`cnp/${p.name} ${g.dir}[${rule.index}]${rule.name ? ` ${JSON.stringify(rule.name)}` : ''}${rule.peers === null ? '' : ` ${peerField}[${j}]`}`);
+              const ruleId = `cnp/${p.name} ${g.dir}[${rule.index}]${rule.name ? ` ${JSON.stringify(rule.name)}` : ''}`;
+              const comment = ruleComment(`${ruleId}${rule.peers === null ? '' : ` ${peerField}[${j}]`}`);
               const emit = (r: Stmt[]) => {
+                if (rule.action === 'Deny' && !denyRules.includes(ruleId)) denyRules.push(ruleId);
                 into.rules.push([...r, ...count, verdict(rule.action)]);
                 into.comments.push(comment);
                 into.origins.push(origin);
@@ -160,9 +164,9 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
       chains.push(ch);
       if (hasNext) chains.push(chNext);
       if (ch.rules.some((r) => isGoto(r, deny)) || chNext.rules.some((r) => isGoto(r, deny))) {
-        for (const r of dropTail(g.dir, f, local)) {
-          chDeny.rules.push(r);
-          chDeny.comments.push(undefined);
+        for (const r of dropTail(g.dir, f, local, deniedBy(g.dir, denyRules), g.dropLog)) {
+          chDeny.rules.push(r.rule);
+          chDeny.comments.push(r.comment);
           chDeny.origins.push(undefined);
         }
         chains.push(chDeny);
@@ -171,6 +175,10 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
   }
   return { chains, refs };
 }
+
+/** The deny chain's drop comment: the Deny rules that lead there (one, usually; with several
+ *  a trace, which sees the rule that jumped, tells them apart). */
+const deniedBy = (dir: string, rules: readonly string[]) => ruleComment(`${dir}: denied by ${rules.join(', ')}`);
 
 function isGoto(r: Rule, target: string): boolean {
   const last = r[r.length - 1];

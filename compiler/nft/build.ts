@@ -63,9 +63,25 @@ export const limit = (rate: number, per: LimitUnit, burst: number, over = false)
 /** `limit name "NAME"`: a named limit object. */
 export const limitRef = (name: string): StmtOf<'limitRef'> => ({ kind: 'limitRef', name });
 
+/** One rule of a chain with its comment. */
+export interface CommentedRule {
+  readonly rule: Rule;
+  readonly comment?: string;
+}
+
+/** The name of the one `limit` object every drop-log rule shares: the rate is per node. */
+export const DROP_LOG_LIMIT = 'drop_log';
+
 /** The end of a group's decision when nothing allowed the packet: count it against the
- *  local pod (a counter map keyed by its address), then drop. `local` is the packet's field
- *  holding the local pod's address (`saddr` or `daddr`). */
-export function dropTail(dir: Direction, f: Family, local: 'saddr' | 'daddr'): Rule[] {
-  return [[counterByMap(payload(ipProto(f), local), counterMap(dir, f))], [DROP]];
+ *  local pod (a counter map keyed by its address), then, with the drop log on, mark the
+ *  packet for tracing within the node's shared rate (a rule of its own: above the rate it
+ *  stops before its statement and the packet goes on to the drop all the same), then drop.
+ *  `local` is the packet's field holding the local pod's address (`saddr` or `daddr`); `why`
+ *  becomes the drop rule's comment (`ingress: isolated by x/deny`). */
+export function dropTail(dir: Direction, f: Family, local: 'saddr' | 'daddr', why: string, dropLog = false): CommentedRule[] {
+  return [
+    { rule: [counterByMap(payload(ipProto(f), local), counterMap(dir, f))] },
+    ...(dropLog ? [{ rule: [limitRef(DROP_LOG_LIMIT), NFTRACE], comment: 'drop log' }] : []),
+    { rule: [DROP], comment: why },
+  ];
 }

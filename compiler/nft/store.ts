@@ -6,8 +6,8 @@
 // Invariant: written = wanted with every recorded "before" value put back. A value is recorded
 // the first time a key is touched after a commit, so recording costs what the change costs,
 // and a change undone before the commit (a pod deleted and re-added) cancels out.
-import type { BaseHook, Batch, ChainDef, Command, MapDef, Ruleset, SetDef } from '../nft.js';
-import { elemKey, fullBatch, ruleObj } from '../nft.js';
+import type { BaseHook, Batch, ChainDef, Command, LimitDef, MapDef, Ruleset, SetDef } from '../nft.js';
+import { elemKey, fullBatch, limitObj, ruleObj } from '../nft.js';
 
 type Shape = { readonly kind: 'set'; readonly type: SetDef['type']; readonly flags: readonly string[] } | { readonly kind: 'map'; readonly type: MapDef['type']; readonly map: MapDef['map'] };
 
@@ -25,6 +25,9 @@ export class ElementStore {
   private readonly containers = new Map<string, Container>();
   private readonly chainDefs = new Map<string, ChainDef>();
   private readonly counters = new Set<string>();
+  /** Named limits: set once, before the first batch (they never change, so only the full
+   *  batch writes them). */
+  private readonly limits = new Map<string, LimitDef>();
   // What was written, for what changed since the last commit.
   private containerBefore = new Map<string, Shape | undefined>();
   private elemBefore = new Map<string, Map<string, unknown>>();
@@ -103,6 +106,11 @@ export class ElementStore {
 
   // ---------------------------------------------------------------- chains and counters
 
+  /** Defines a named limit (before the first batch: see `limits`). */
+  defineLimit(l: LimitDef): void {
+    this.limits.set(l.name, l);
+  }
+
   setChain(c: ChainDef): void {
     const old = this.chainDefs.get(c.name);
     if (old && sameChain(old, c)) return;
@@ -155,7 +163,8 @@ export class ElementStore {
       else maps.push({ name, type: c.shape.type, map: c.shape.map, elems: mapElems(c, unsorted ? [...c.elems.keys()] : [...c.elems.keys()].sort()) });
     }
     const chains = [...this.chainDefs.keys()].sort().map((n) => this.chainDefs.get(n)!);
-    return { family: 'inet', table, chains, counters: [...this.counters].sort(), sets, maps };
+    const limits = [...this.limits.keys()].sort().map((n) => this.limits.get(n)!);
+    return { family: 'inet', table, chains, counters: [...this.counters].sort(), ...(limits.length ? { limits } : {}), sets, maps };
   }
 
   fullBatch(table: string): Batch {
@@ -186,6 +195,7 @@ export class ElementStore {
       cmds.push({ add: { counter: { ...ref, name: n } } });
       await step();
     }
+    for (const n of [...this.limits.keys()].sort()) cmds.push({ add: { limit: limitObj(ref, this.limits.get(n)!) } });
     const names = [...this.containers.keys()].sort();
     for (const kind of ['set', 'map'] as const) for (const name of names) {
       const c = this.containers.get(name)!;

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { clusterFromObjects, compile, deleteTableBatch, fullBatch, type Cluster, type Problem } from '../../compiler/index.js';
-import { parseConfig } from '../../controller/config.js';
+import { DEFAULT_DROP_LOG, parseConfig } from '../../controller/config.js';
 import { startAgent, type AgentHandle } from '../../controller/run.js';
 import type { ClusterSource, SourceHooks } from '../../controller/source.js';
 import { ns, pod, policy } from '../compiler/builders.js';
@@ -35,7 +35,7 @@ const unstamped = (dump: string): string => dump.split('\n').map((l) => (l.inclu
 
 const freshTable = (cluster: Cluster): string => {
   const f = new FakeNft();
-  f.applyBatch(fullBatch(compile(cluster, { node: 'n1' }).ruleset));
+  f.applyBatch(fullBatch(compile(cluster, { node: 'n1', dropLog: DEFAULT_DROP_LOG }).ruleset));
   return unstamped(f.dump());
 };
 

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import { compile, fullBatch, type Batch, type Cluster, type Problem } from '../../compiler/index.js';
 import { FakeNft as MemNft } from '../helpers/fake-nft.js';
-import { DEFAULTS, parseConfig } from '../../controller/config.js';
+import { DEFAULT_DROP_LOG, DEFAULTS, parseConfig } from '../../controller/config.js';
 import type { NftPort } from '../../controller/nft.js';
 import { startAgent, type AgentHandle } from '../../controller/run.js';
 import type { ClusterSource, SourceHooks } from '../../controller/source.js';
@@ -157,7 +157,7 @@ describe('agent: sync decisions (fake nft, fake clock)', () => {
     expect(nft.batches.length).to.equal(3);
     expect(JSON.stringify(nft.batches[2])).to.include('192.0.2.12');
     const fresh = new MemNft();
-    fresh.applyBatch(fullBatch(compile(src.state.cluster, { node: 'n1' }).ruleset));
+    fresh.applyBatch(fullBatch(compile(src.state.cluster, { node: 'n1', dropLog: DEFAULT_DROP_LOG }).ruleset));
     const noStamp = (t: string) => t.split('\n').filter((l) => !l.includes('"mark"')).join('\n');
     expect(noStamp(table.dump())).to.equal(noStamp(fresh.dump()));
   });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { batchJson, compile, fullBatch } from '../../compiler/index.js';
-import { parseConfig, type Config } from '../../controller/config.js';
+import { parseConfig, type Config, DEFAULT_DROP_LOG } from '../../controller/config.js';
 import type { FileSource } from '../../controller/file-source.js';
 import { loadCluster } from '../../controller/load.js';
 import { startAgent, type AgentHandle } from '../../controller/run.js';
@@ -128,7 +128,7 @@ export function blankGeneration(listing: string): string {
  *  (the generation blanked: compare with `kernel()` through blankGeneration). */
 export function expectedListing(scratch: Netns, dir: string, node = NODE, table = 'netpol_nft'): string {
   const { cluster } = loadCluster(dir);
-  scratch.nftApply(batchJson(fullBatch(compile(cluster, { node, table }).ruleset)));
+  scratch.nftApply(batchJson(fullBatch(compile(cluster, { node, table, dropLog: DEFAULT_DROP_LOG }).ruleset)));
   return blankGeneration(scratch.listTable('inet', table));
 }
 

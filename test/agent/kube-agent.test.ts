@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { batchJson, clusterFromObjects, compile, fullBatch } from '../../compiler/index.js';
-import { parseConfig } from '../../controller/config.js';
+import { parseConfig, DEFAULT_DROP_LOG } from '../../controller/config.js';
 import { startAgent, type AgentHandle } from '../../controller/run.js';
 import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
 import { namespace, pod, policy, waitFor } from '../helpers/kube-api/fixtures.js';
@@ -71,7 +71,7 @@ current-context: fake
   /** The server's objects compiled for this node, applied in the scratch namespace, listed. */
   function expected(): string {
     const { cluster } = clusterFromObjects([...api!.list('namespace'), ...api!.list('pod'), ...api!.list('networkpolicy')]);
-    scratch!.nftApply(batchJson(fullBatch(compile(cluster, { node: NODE }).ruleset)));
+    scratch!.nftApply(batchJson(fullBatch(compile(cluster, { node: NODE, dropLog: DEFAULT_DROP_LOG }).ruleset)));
     return blankGeneration(scratch!.listTable('inet', 'netpol_nft'));
   }
 

@@ -6,7 +6,8 @@
 // It walks the typed nft IR (compiler/nft/ir.ts): every statement kind has a case (a `never`
 // default makes a new kind a type error here), and what is not modelled (a match on
 // `meta iifname`, a `fib` lookup, …) throws, so a new kind of rule cannot be silently
-// misjudged. Log, nftrace and limits do not decide: a single packet passes any limit.
+// misjudged. Log, nftrace and limits do not decide: a single packet passes any limit, unless
+// `Packet.overLimit` says every limit is above its rate (then a limit ends its rule).
 import { isIP } from 'node:net';
 import { compile, type Cluster, type Protocol, type Ruleset } from '../../compiler/index.js';
 import { exprFromJson, stmtFromJson, type Expr, type MatchOp, type Rule, type Stmt } from '../../compiler/nft/ir.js';
@@ -21,6 +22,8 @@ export interface Packet {
   readonly sport: number;
   readonly dport: number;
   readonly ct: { readonly state: 'new' | 'established' | 'related' | 'invalid'; readonly direction: 'original' | 'reply'; readonly mark: number };
+  /** Every limit is above its rate (default: a packet is within any rate). */
+  readonly overLimit?: boolean;
 }
 
 export interface PacketResult {
@@ -29,6 +32,8 @@ export interface PacketResult {
   readonly mark: number;
   /** Named counters the packet hit (through counter maps or `counter name`). */
   readonly counters: readonly string[];
+  /** The packet was marked for the kernel's trace (`meta nftrace set 1`). */
+  readonly nftrace: boolean;
   readonly trace: readonly string[];
 }
 
@@ -56,6 +61,7 @@ interface Ctx {
   readonly rs: Ruleset;
   readonly pkt: Packet;
   mark: number;
+  nftrace: boolean;
   readonly counters: string[];
   readonly trace: string[];
 }
@@ -270,17 +276,26 @@ function runRule(rule: Rule, ctx: Ctx): Verdict | undefined {
         if (s.key.kind === 'ct' && s.key.key === 'mark') {
           ctx.mark = Number(value(s.value, ctx)) >>> 0;
           ctx.trace.push(`  ct mark set 0x${ctx.mark.toString(16)}`);
-        } else if (s.key.kind === 'meta' && s.key.key === 'nftrace') ctx.trace.push(`  meta nftrace set ${Number(value(s.value, ctx))}`);
+        } else if (s.key.kind === 'meta' && s.key.key === 'nftrace') {
+          ctx.nftrace = value(s.value, ctx) !== 0n;
+          ctx.trace.push(`  meta nftrace set ${Number(value(s.value, ctx))}`);
+        }
         else throw new Error(`mangle ${JSON.stringify(s)} not modelled`);
         break;
       case 'log':
         ctx.trace.push(`  log${s.prefix !== undefined ? ` prefix ${JSON.stringify(s.prefix)}` : ''}${s.group !== undefined ? ` group ${s.group}` : ''}`);
         break;
-      case 'limit': case 'limitRef':
-        // A rate limit depends on the packets before this one: one packet is within any rate.
-        ctx.trace.push(`  ${s.kind === 'limit' ? `limit ${s.rate}/${s.per}` : `limit ${s.name}`}: one packet, within the rate`);
-        if (s.kind === 'limit' && s.over) return undefined;
+      case 'limit': case 'limitRef': {
+        // A rate limit depends on the packets before this one: one packet is within any rate,
+        // unless the caller says every limit is spent (overLimit).
+        // (A hand-made table without limits, as the IR samples are, names one it leaves to nft.)
+        if (s.kind === 'limitRef' && ctx.rs.limits && !ctx.rs.limits.some((l) => l.name === s.name)) throw new Error(`limit name ${s.name}, which the ruleset does not define`);
+        const over = !!ctx.pkt.overLimit;
+        ctx.trace.push(`  ${s.kind === 'limit' ? `limit ${s.rate}/${s.per}` : `limit ${s.name}`}: ${over ? 'above' : 'within'} the rate`);
+        // `limit rate over R` matches above the rate; a plain limit (and a named one) below it.
+        if (s.kind === 'limit' && s.over ? !over : over) return undefined;
         break;
+      }
       case 'verdict':
         return s.verdict === 'jump' || s.verdict === 'goto' ? { kind: s.verdict, target: s.target } : { kind: s.verdict };
       default:
@@ -330,12 +345,12 @@ function runChain(name: string, ctx: Ctx, depth: number): 'accept' | 'drop' | 'r
 /** Decides one packet with the ruleset's base chain for the packet's hook. */
 export function evalPacket(rs: Ruleset, pkt: Packet): PacketResult {
   const base = rs.chains.find((c) => c.base?.hook === pkt.hook);
-  if (!base) return { verdict: 'accept', mark: pkt.ct.mark, counters: [], trace: [`no base chain on ${pkt.hook}`] };
-  const ctx: Ctx = { rs, pkt, mark: pkt.ct.mark, counters: [], trace: [`packet ${JSON.stringify(pkt)}`] };
+  if (!base) return { verdict: 'accept', mark: pkt.ct.mark, counters: [], nftrace: false, trace: [`no base chain on ${pkt.hook}`] };
+  const ctx: Ctx = { rs, pkt, mark: pkt.ct.mark, nftrace: false, counters: [], trace: [`packet ${JSON.stringify(pkt)}`] };
   const r = runChain(base.name, ctx, 0);
   const verdict = r === 'drop' ? 'drop' : r === 'accept' ? 'accept' : base.base!.policy;
   ctx.trace.push(`=> ${verdict}`);
-  return { verdict, mark: ctx.mark, counters: ctx.counters, trace: ctx.trace };
+  return { verdict, mark: ctx.mark, counters: ctx.counters, nftrace: ctx.nftrace, trace: ctx.trace };
 }
 
 export interface ConnectionVerdict {
@@ -364,7 +379,7 @@ function nodeAddresses(c: Cluster, node: string): string[] {
   return [...(c.nodes?.find((n) => n.name === node)?.addresses ?? []), ...c.pods.filter((p) => p.hostNetwork && p.nodeName === node).flatMap((p) => p.ips)];
 }
 
-const ACCEPTED_UNHOOKED = (why: string): PacketResult => ({ verdict: 'accept', mark: 0, counters: [], trace: [why] });
+const ACCEPTED_UNHOOKED = (why: string): PacketResult => ({ verdict: 'accept', mark: 0, counters: [], nftrace: false, trace: [why] });
 
 /** One connection src:40000 -> dst:port through every node that hosts an end: its first
  *  packet (ct new, no mark) and its first reply (ct established, no mark: as right after a
@@ -372,19 +387,19 @@ const ACCEPTED_UNHOOKED = (why: string): PacketResult => ({ verdict: 'accept', m
  *  be accepted too. Pod-to-pod and pod-to-outside packets cross the forward hook; a packet to
  *  the node's own address enters through input, and what the node itself sends leaves
  *  through output, which the ruleset does not hook. */
-export function connectionVerdict(c: Cluster, src: string, dst: string, protocol: Protocol, port: number, opts: { establishedFastPath?: boolean } = {}): ConnectionVerdict {
+export function connectionVerdict(c: Cluster, src: string, dst: string, protocol: Protocol, port: number, opts: { establishedFastPath?: boolean; dropLog?: boolean; overLimit?: boolean } = {}): ConnectionVerdict {
   const l4 = L4_OF[protocol];
   const nodes = enforcingNodes(c, [src, dst]);
   const trace: string[] = [];
   const out: ConnectionVerdict['nodes'][number][] = [];
   let allowed = true;
   for (const node of nodes) {
-    const { ruleset } = compile(c, { node, establishedFastPath: opts.establishedFastPath });
+    const { ruleset } = compile(c, { node, establishedFastPath: opts.establishedFastPath, ...(opts.dropLog ? { dropLog: { rate: 10, per: 'second' as const } } : {}) });
     const own = nodeAddresses(c, node);
     const hookOf = (from: string, to: string): 'forward' | 'input' | 'output' => (own.includes(from) ? 'output' : own.includes(to) ? 'input' : 'forward');
     const send = (saddr: string, daddr: string, sport: number, dport: number, ct: Packet['ct']): PacketResult => {
       const hook = hookOf(saddr, daddr);
-      return hook === 'output' ? ACCEPTED_UNHOOKED(`${saddr} -> ${daddr}: sent by node ${node} itself (output, not hooked)`) : evalPacket(ruleset, { hook, saddr, daddr, l4proto: l4, sport, dport, ct });
+      return hook === 'output' ? ACCEPTED_UNHOOKED(`${saddr} -> ${daddr}: sent by node ${node} itself (output, not hooked)`) : evalPacket(ruleset, { hook, saddr, daddr, l4proto: l4, sport, dport, ct, overLimit: opts.overLimit });
     };
     const original = send(src, dst, 40000, port, { state: 'new', direction: 'original', mark: 0 });
     const reply = send(dst, src, port, 40000, { state: 'established', direction: 'reply', mark: 0 });

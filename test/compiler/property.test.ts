@@ -51,6 +51,17 @@ describe('compiler semantics: property against a reference evaluator', function 
         // The established fast path changes nothing for a connection's first packet.
         const fast = connectionVerdict(cluster, s.src, s.dst, s.protocol, s.port, { establishedFastPath: true });
         if (fast.allowed !== ref.allowed) throw new Error(`the ruleset compiled with the established fast path disagrees with the reference\n${msg()}\n${fast.trace.join('\n')}`);
+        // The drop log marks packets for tracing and changes no verdict: under its rate and above.
+        for (const overLimit of [false, true]) {
+          const logged = connectionVerdict(cluster, s.src, s.dst, s.protocol, s.port, { dropLog: true, overLimit });
+          const verdicts = (v: typeof packets) => v.nodes.map((n) => [n.original.verdict, n.reply.verdict, n.replyMarked.verdict, n.original.mark].join());
+          if (JSON.stringify(verdicts(logged)) !== JSON.stringify(verdicts(packets))) throw new Error(`the drop log changed a verdict (overLimit ${overLimit})\n${msg()}\n${logged.trace.join('\n')}`);
+          // Only dropped packets are marked, and every one of them while under the rate.
+          for (const n of logged.nodes) for (const r of [n.original, n.reply, n.replyMarked]) {
+            if (r.nftrace && r.verdict !== 'drop') throw new Error(`an accepted packet was marked for the drop log\n${msg()}`);
+            if (!overLimit && r.verdict === 'drop' && r.counters.length && !r.nftrace) throw new Error(`a dropped packet was not marked for the drop log\n${msg()}\n${logged.trace.join('\n')}`);
+          }
+        }
       }),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? (tiered ? 300 : 500)), seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined },
     );

@@ -46,6 +46,8 @@ export interface Table {
   chains: Map<string, ChainObj>;
   sets: Map<string, SetObj>; // sets and maps share one namespace, as in nft
   counters: Map<string, CounterObj>;
+  /** Named limits (`limit name "x"` in a rule). */
+  limits: Map<string, { name: string; handle: number; rate: number; per: string; burst: number }>;
   /** How many rules and elements use each object: `chain:NAME`, `set:NAME`, `counter:NAME`. */
   refs: Map<string, number>;
 }

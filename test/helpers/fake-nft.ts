@@ -132,6 +132,7 @@ export class FakeNft implements NftPort {
     out.push({ table: { family, name: table, handle: t.handle } });
     for (const c of t.counters.values()) out.push({ counter: { family, name: c.name, table, handle: c.handle, packets: c.packets, bytes: c.bytes } });
     if (what === 'counters') return JSON.stringify({ nftables: out });
+    for (const l of t.limits.values()) out.push({ limit: { family, name: l.name, table, handle: l.handle, rate: l.rate, per: l.per, burst: l.burst } });
     for (const s of t.sets.values()) out.push({ [s.kind]: setListing(t, s) });
     for (const c of t.chains.values()) {
       out.push({ chain: chainListing(t, c) });
@@ -174,6 +175,8 @@ export class FakeNft implements NftPort {
       case 'add rule': return this.addRule(o);
       case 'add counter': case 'create counter': return this.addCounter(o, verb === 'create');
       case 'delete counter': return this.deleteCounter(o);
+      case 'add limit': case 'create limit': return this.addLimit(o, verb === 'create');
+      case 'delete limit': return this.deleteLimit(o);
       case 'add set': case 'create set': case 'add map': case 'create map': return this.addSet(o, kind as 'set' | 'map', verb === 'create');
       case 'delete set': case 'delete map': return this.deleteSet(o, kind as 'set' | 'map');
       case 'flush set': case 'flush map': return this.flushSet(this.set(o, o.name, kind as 'set' | 'map'), this.table(o));
@@ -205,7 +208,7 @@ export class FakeNft implements NftPort {
       if (create) refuse(ERRNO.EEXIST, `table ${k} exists`);
       return;
     }
-    this.tables.set(k, { family: o.family, name: o.name, handle: ++this.handle, chains: new Map(), sets: new Map(), counters: new Map(), refs: new Map() });
+    this.tables.set(k, { family: o.family, name: o.name, handle: ++this.handle, chains: new Map(), sets: new Map(), counters: new Map(), limits: new Map(), refs: new Map() });
   }
 
   private deleteTable(o: Obj): void {
@@ -247,6 +250,21 @@ export class FakeNft implements NftPort {
       return;
     }
     t.counters.set(o.name, { name: o.name, handle: ++this.handle, packets: 0, bytes: 0 });
+  }
+
+  private addLimit(o: Obj, create: boolean): void {
+    const t = this.table(o);
+    if (!Number.isInteger(o.rate) || o.rate < 1 || !['second', 'minute', 'hour', 'day'].includes(o.per)) refuse(ERRNO.EINVAL, `limit ${o.name}: rate ${JSON.stringify(o.rate)}/${JSON.stringify(o.per)}`);
+    const old = t.limits.get(o.name);
+    if (old && create) refuse(ERRNO.EEXIST, `limit ${o.name} exists`);
+    t.limits.set(o.name, { name: o.name, handle: old?.handle ?? ++this.handle, rate: o.rate, per: o.per, burst: o.burst ?? 5 });
+  }
+
+  private deleteLimit(o: Obj): void {
+    const t = this.table(o);
+    if (!t.limits.has(o.name)) refuse(`Error: No such file or directory; obj ${o.name}`, `limit ${o.name} does not exist`);
+    if (used(t, `limit:${o.name}`)) refuse(ERRNO.EBUSY, `limit ${o.name} is still used`);
+    t.limits.delete(o.name);
   }
 
   private deleteCounter(o: Obj): void {
@@ -437,18 +455,25 @@ function ruleRefs(t: Table, stmt: Obj, refs: string[]): void {
       } else if (v && v.map) named(v.map.data, 'counter', v.map.key);
       return;
     case 'jump': case 'goto': return target(v.target);
-    default: {
-      // Any other statement must be one nft knows; ours are the nft IR's (compiler/nft/ir.ts).
-      let ir: Stmt;
-      try {
-        ir = stmtFromJson(stmt);
-      } catch (e) {
-        return refuse('Error: syntax error', (e as Error).message);
+    case 'limit':
+      if (typeof v === 'string') {
+        // A named limit (the drop log's): it must exist, and is then in use.
+        if (!t.limits.has(v)) refuse(ERRNO.ENOENT, `a rule names missing limit ${v}`);
+        refs.push(`limit:${v}`);
+        return;
       }
-      // This fake holds no named limits (yet): a rule naming one names a missing object.
-      if (ir.kind === 'limitRef') refuse(ERRNO.ENOENT, `a rule names limit ${ir.name}, and this fake has no limit objects: teach it "add limit"`);
-      return;
-    }
+      return void stmtOrRefuse(stmt);
+    default:
+      // Any other statement must be one nft knows; ours are the nft IR's (compiler/nft/ir.ts).
+      return void stmtOrRefuse(stmt);
+  }
+}
+
+function stmtOrRefuse(stmt: Obj): Stmt {
+  try {
+    return stmtFromJson(stmt);
+  } catch (e) {
+    return refuse('Error: syntax error', (e as Error).message);
   }
 }
 
@@ -458,6 +483,7 @@ function cloneTable(t: Table): Table {
     chains: new Map(t.chains),
     sets: new Map(t.sets),
     counters: new Map(t.counters),
+    limits: new Map(t.limits),
     refs: new Map(t.refs),
   };
 }

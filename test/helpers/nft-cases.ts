@@ -157,6 +157,15 @@ export const CASES: readonly NftCase[] = [
     rule('c', { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } }, { match: { op: '==', left: dport, right: 80 } }, { return: null }),
     rule('c', { match: { op: '==', left: dport, right: { set: [80] } } }, { return: null }),
     rule('c', { match: { op: '!=', left: saddr, right: '@iv' } }, { counter: null }, { drop: null })),
+  // the drop log and trace: a named limit, `meta nftrace set 1`, a trace base chain before ours
+  c('a named limit and a drop-log rule before a drop', 'ok',
+    obj('add', 'limit', { name: 'drop_log', rate: 10, per: 'second', burst: 5 }),
+    { add: { rule: { ...T, chain: 'c', comment: 'drop log', expr: [{ limit: 'drop_log' }, { mangle: { key: { meta: { key: 'nftrace' } }, value: 1 } }] } } },
+    { add: { rule: { ...T, chain: 'c', comment: 'ingress: isolated by x/deny', expr: [{ drop: null }] } } }),
+  c('delete a limit a rule uses', 'failed', obj('add', 'limit', { name: 'l', rate: 1, per: 'second', burst: 5 }), rule('c', { limit: 'l' }), obj('delete', 'limit', { name: 'l' })),
+  c('a trace chain before ours: nftrace for one address pair', 'ok',
+    obj('add', 'chain', { name: 'trace_1764558000_4026531836_4242', type: 'filter', hook: 'forward', prio: -1, policy: 'accept' }),
+    rule('trace_1764558000_4026531836_4242', { match: { op: '==', left: saddr, right: '192.0.2.1' } }, { match: { op: '==', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: '192.0.2.2' } }, { mangle: { key: { meta: { key: 'nftrace' } }, value: 1 } })),
   // adding what is there
   c('add a chain that is there', 'ok', obj('add', 'chain', { name: 'c' })),
   c('add a chain that is there as a base chain', 'failed', obj('add', 'chain', { name: 'c', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' })),
