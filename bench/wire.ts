@@ -8,7 +8,8 @@
 // Five tables are measured in the same run, alternating round by round (each round starting
 // with the next one) so that drift and the colleagues' load hit them alike: none, conntrack only (the floor every stateful enforcer
 // pays), ours (every packet decided, through the ct-mark generation), ours with the
-// established fast path, and ours with per-rule counters (--policy-rule-counters: one more
+// established fast path (ours variants carry the guard chain's reverse-path check and
+// unknown-pod look-ups on every packet), and ours with per-rule counters (--policy-rule-counters: one more
 // counter statement on the allowing rule, in the first packet's path only). Figures: new TCP
 // connections per second (each connection fresh, so the rules decide it), one long TCP stream,
 // and 64-byte UDP packets (every packet decided).
@@ -165,7 +166,9 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
   const files = Object.fromEntries(OURS.map((v) => [v, join(workDir, `wire-${v}.json`)])) as Record<Ours, string>;
   let clientEgressPolicies = 0, serverIngressPolicies = 0;
   for (const v of OURS) {
-    const r = compile(cluster, { node: BENCH_NODE, establishedFastPath: v === 'ours-fast', policyRuleCounters: v === 'ours-counters' });
+    // With the guard as the agent runs it: the reverse-path check (default on) and the node's
+    // pod CIDR, so that every packet also passes the unknown-pod look-ups.
+    const r = compile(cluster, { node: BENCH_NODE, establishedFastPath: v === 'ours-fast', policyRuleCounters: v === 'ours-counters', podCidrs: ['192.0.2.0/24'] });
     writeFileSync(files[v], batchJson(fullBatch(r.ruleset)));
     const lp = (n: string) => r.localPods.find((p) => p.namespace === WIRE_PAIR.namespace && p.name === n);
     clientEgressPolicies = lp(WIRE_PAIR.client.name)?.egress.policies.length ?? 0;

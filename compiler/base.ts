@@ -4,7 +4,7 @@
 import type { Family } from './cidr.js';
 import { roles } from './groups.js';
 import type { ChainDef, Rule } from './nft.js';
-import { ACCEPT, and, ct, DROP, ipProto, mangle, match, or, payload, vmap } from './nft/build.js';
+import { ACCEPT, and, anonSet, ct, DROP, elem, fib, ipProto, jump, mangle, match, meta, or, payload, vmap } from './nft/build.js';
 import type { Direction } from './policy.js';
 
 export const DEFAULT_CT_MARK_MASK = 0x00ffff00;
@@ -29,12 +29,68 @@ const FAMILIES: readonly Family[] = [4, 6];
 
 export const dispatchMap = (dir: Direction, f: Family, pd: 'o' | 'r') => `${SHORT[dir]}${f}_${pd === 'o' ? 'orig' : 'reply'}`;
 
-export function baseChains(mask: number, gen: number, fastPath: boolean): ChainDef[] {
+/** What the guard chains check before any policy decision (docs/design.md, "The guard"). */
+export interface GuardOptions {
+  /** Reverse-path check on packets entering through forward and input, and link-local
+   *  sources towards the node (default on; `--no-anti-spoofing` turns it off). */
+  readonly antiSpoofing: boolean;
+}
+
+export const GUARD_FORWARD = 'guard_fwd';
+export const GUARD_INPUT = 'guard_in';
+/** This node's pod CIDRs (`--pod-cidr`, the Node's spec.podCIDRs): an address in them that
+ *  is not an active local pod (`local4/6`) is nobody's yet, and held to deny. */
+export const podCidrSet = (f: Family) => `podcidr${f}`;
+const localSetName = (f: Family) => `local${f}`;
+
+/** A packet whose source the kernel would not route back through the interface it came in
+ *  on: with a route per pod (a veth each, as Calico, Cilium and the ptp CNI set up), a pod
+ *  sending with any address but its own. */
+const reversePathMissing = () => match(fib(['saddr', 'iif'], 'oif'), false);
+const notLo = () => match(meta('iif'), 'lo', '!=');
+const LINK_LOCAL6 = { prefix: { addr: 'fe80::', len: 10 } };
+
+/** What a pod needs to get an address and keep its neighbours, towards the node: neighbour
+ *  discovery and MLD (link scope), DHCPv4 from 0.0.0.0, DHCPv6 from a link-local address. */
+export const ND_TYPES = ['nd-router-solicit', 'nd-router-advert', 'nd-neighbor-solicit', 'nd-neighbor-advert', 'mld-listener-query', 'mld-listener-report', 'mld-listener-done', 'mld2-listener-report'];
+
+/** The guard chains: who may send at all, before any policy is consulted. A packet they let
+ *  through returns to the base chain.
+ *   guard_fwd: fib saddr . iif oif missing drop            (forged source, any family)
+ *              ip saddr @podcidr4 ip saddr != @local4 drop (a pod the agent does not know yet)
+ *              ip daddr @podcidr4 ip daddr != @local4 drop
+ *   guard_in:  ND, MLD, DHCP accept; the reverse-path check (not on lo); a link-local source
+ *              opening a connection to the node drop; an unknown pod opening one drop (it may
+ *              answer the node: kubelet probes reach a pod before the agent knows it). */
+export function guardChains(o: GuardOptions): ChainDef[] {
+  const unknown = (fld: 'saddr' | 'daddr', pre: () => Rule = () => []): Rule[] =>
+    FAMILIES.map((f) => [...pre(), match(payload(ipProto(f), fld), `@${podCidrSet(f)}`), match(payload(ipProto(f), fld), `@${localSetName(f)}`, '!='), DROP]);
+  const original = () => [notLo(), match(ct('direction'), 'original')];
+  const fwd: Rule[] = [
+    ...(o.antiSpoofing ? [[reversePathMissing(), DROP]] : []),
+    ...unknown('saddr'),
+    ...unknown('daddr'),
+  ];
+  const inp: Rule[] = [
+    ...(o.antiSpoofing ? [
+      [match(payload('icmpv6', 'type'), anonSet(ND_TYPES)), ACCEPT],
+      [match(payload('ip', 'saddr'), '0.0.0.0'), match(payload('udp', 'sport'), 68), match(payload('udp', 'dport'), 67), ACCEPT],
+      [match(payload('ip6', 'saddr'), elem(LINK_LOCAL6)), match(payload('udp', 'sport'), 546), match(payload('udp', 'dport'), 547), ACCEPT],
+      [notLo(), reversePathMissing(), DROP],
+      [...original(), match(payload('ip6', 'saddr'), elem(LINK_LOCAL6)), DROP],
+    ] : []),
+    ...unknown('saddr', original),
+  ];
+  return [{ name: GUARD_FORWARD, rules: fwd }, { name: GUARD_INPUT, rules: inp }];
+}
+
+export function baseChains(mask: number, gen: number, fastPath: boolean, guard: GuardOptions = { antiSpoofing: true }): ChainDef[] {
   const dispatch = (dir: Direction, pd: 'o' | 'r'): Rule[] =>
     FAMILIES.map((f) => [match(ct('direction'), pd === 'o' ? 'original' : 'reply'), vmap(payload(ipProto(f), roles(dir, pd).local), dispatchMap(dir, f, pd))]);
   const useMark = !fastPath && mask !== 0;
   const forward: Rule[] = [
     [match(ct('state'), 'invalid', 'in'), DROP],
+    [jump(GUARD_FORWARD)],
     [match(ct('state'), 'related', 'in'), ACCEPT],
     ...(fastPath ? [[match(ct('state'), 'established', 'in'), ACCEPT]] : []),
     ...(useMark ? [[match(and(ct('mark'), mask), gen), ACCEPT]] : []),
@@ -45,8 +101,9 @@ export function baseChains(mask: number, gen: number, fastPath: boolean): ChainD
     ...(useMark ? [[mangle(ct('mark'), or(and(ct('mark'), ~mask >>> 0), gen))]] : []),
   ];
   // A pod talking to its own node is still egress; the node's own traffic is never filtered.
-  const input: Rule[] = dispatch('egress', 'o');
+  const input: Rule[] = [[jump(GUARD_INPUT)], ...dispatch('egress', 'o')];
   return [
+    ...guardChains(guard),
     { name: 'forward', base: { type: 'filter', hook: 'forward', prio: 0, policy: 'accept' }, rules: forward },
     { name: 'input', base: { type: 'filter', hook: 'input', prio: 0, policy: 'accept' }, rules: input },
   ];

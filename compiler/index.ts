@@ -16,3 +16,4 @@ export { matrixText, matrixJson, cellExplanation, whatIf, whatIfText, whatIfJson
 export { matrixHtml } from './matrix-html.js';
 export { explainPair, type ExplainOptions } from './explain.js';
 export { nodesFromObjects, parseNode, type NodeInfo } from './nodes.js';
+export { parseCidrText } from './cidr.js';

@@ -5,6 +5,7 @@
 // Where they come from: `kind: Node` objects in the cluster files (or the API), their
 // `status.addresses` of type InternalIP and ExternalIP; and, as before, the addresses of a
 // node's host-network pods, which are the node's.
+import { parseCidrText } from './cidr.js';
 import { canonicalIp, type Problem } from './model.js';
 
 export interface NodeInfo {
@@ -13,13 +14,16 @@ export interface NodeInfo {
   readonly labels: Readonly<Record<string, string>>;
   /** Canonical addresses, IPv4 first. */
   readonly addresses: readonly string[];
+  /** spec.podCIDRs (or spec.podCIDR), canonical: the agent of this node holds addresses in
+   *  them that are no known pod to deny (compiler/base.ts, the guard chains). */
+  readonly podCidrs?: readonly string[];
 }
 
 const ADDRESS_TYPES = new Set(['InternalIP', 'ExternalIP']);
 
 /** One Node object; problems name the node and the field. */
 export function parseNode(obj: unknown): { ok: true; value: NodeInfo } | { ok: false; problem: Problem } {
-  const o = obj as { metadata?: { name?: unknown; labels?: unknown }; status?: { addresses?: unknown } } | null;
+  const o = obj as { metadata?: { name?: unknown; labels?: unknown }; spec?: { podCIDR?: unknown; podCIDRs?: unknown }; status?: { addresses?: unknown } } | null;
   const name = o?.metadata?.name;
   if (typeof name !== 'string' || !name) return { ok: false, problem: { kind: 'node', object: '<unnamed>', path: 'metadata.name', message: 'required' } };
   const raw = o?.status?.addresses ?? [];
@@ -37,7 +41,16 @@ export function parseNode(obj: unknown): { ok: true; value: NodeInfo } | { ok: f
   if (typeof rawLabels !== 'object' || Array.isArray(rawLabels) || Object.values(rawLabels as object).some((v) => typeof v !== 'string')) {
     return { ok: false, problem: { kind: 'node', object: name, path: 'metadata.labels', message: 'must map strings to strings' } };
   }
-  return { ok: true, value: { name, labels: rawLabels as Record<string, string>, addresses } };
+  const rawCidrs = o?.spec?.podCIDRs ?? (o?.spec?.podCIDR !== undefined ? [o.spec.podCIDR] : []);
+  const cidrPath = o?.spec?.podCIDRs !== undefined ? 'spec.podCIDRs' : 'spec.podCIDR';
+  if (!Array.isArray(rawCidrs)) return { ok: false, problem: { kind: 'node', object: name, path: cidrPath, message: 'must be a list' } };
+  const podCidrs: string[] = [];
+  for (const [i, c] of rawCidrs.entries()) {
+    const r = parseCidrText(c);
+    if (typeof r === 'string') return { ok: false, problem: { kind: 'node', object: name, path: o?.spec?.podCIDRs !== undefined ? `${cidrPath}[${i}]` : cidrPath, message: r } };
+    if (!podCidrs.includes(r.text)) podCidrs.push(r.text);
+  }
+  return { ok: true, value: { name, labels: rawLabels as Record<string, string>, addresses, ...(podCidrs.length ? { podCidrs } : {}) } };
 }
 
 /** The Node objects among loose objects (`List`s unwrapped), sorted by name. */

@@ -3,7 +3,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { batchJson, compile, COMPILE_GENERATION, ctMarkMaskError, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, explain, ExplainError, explanationText, formatProblem, fullBatch, rulesetText, type Protocol } from '../compiler/index.js';
+import { batchJson, compile, COMPILE_GENERATION, ctMarkMaskError, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, explain, ExplainError, explanationText, formatProblem, fullBatch, parseCidrText, rulesetText, type Protocol } from '../compiler/index.js';
 import { DEFAULTS, parseDropRate } from './config.js';
 import { loadCluster, LoadError } from './load.js';
 import { CliUsageError, loadState, matrixCommand, MATRIX_USAGE, parseFamily } from './matrix-cli.js';
@@ -16,6 +16,7 @@ const USAGE = `usage:
   netpol-nft compile --cluster FILE|DIR --node NAME [--output json|text] [--table NAME]
                      [--ct-mark-mask HEX] [--established-fast-path] [--generation N]
                      [--policy-rule-counters] [--log-drops RATE]
+                     [--pod-cidr CIDR]... [--no-anti-spoofing]
   netpol-nft explain [--cluster FILE|DIR | --kubeconfig FILE] --from NS/POD|IP --to NS/POD|IP --port N[/PROTO]
                      [--family 4|6] [--output text|json]
 ${MATRIX_USAGE}
@@ -41,16 +42,21 @@ const compileCmd: Command = async (argv) => {
       cluster: { type: 'string' }, node: { type: 'string' }, output: { type: 'string', default: 'json' },
       table: { type: 'string', default: DEFAULT_TABLE }, 'ct-mark-mask': { type: 'string' }, 'established-fast-path': { type: 'boolean', default: false },
       generation: { type: 'string' }, 'policy-rule-counters': { type: 'boolean', default: false }, 'log-drops': { type: 'string', default: DEFAULTS.logDrops },
+      'pod-cidr': { type: 'string', multiple: true }, 'no-anti-spoofing': { type: 'boolean', default: false },
     },
   });
   const dropLog = parseDropRate(values['log-drops']!);
   if (dropLog === 'bad') throw new UsageError(`--log-drops ${values['log-drops']}: a rate such as 10/second, or 0 for off`);
   if (!values.cluster || !values.node) throw new UsageError('compile needs --cluster and --node');
+  for (const c of values['pod-cidr'] ?? []) {
+    const why = parseCidrText(c);
+    if (typeof why === 'string') throw new UsageError(`--pod-cidr ${c}: ${why}`);
+  }
   const generation = values.generation === undefined ? COMPILE_GENERATION : Number(values.generation);
   if (!Number.isSafeInteger(generation) || generation < 1) throw new UsageError(`--generation ${values.generation}: a positive integer`);
   if (values.output !== 'json' && values.output !== 'text') throw new UsageError(`--output ${values.output}: json or text`);
   const { cluster, problems, unread } = loadCluster(values.cluster);
-  const r = compile(cluster, { node: values.node, table: values.table, ctMarkMask: parseMask(values['ct-mark-mask']), establishedFastPath: values['established-fast-path'], policyRuleCounters: values['policy-rule-counters'], generation, ...(dropLog ? { dropLog } : {}) });
+  const r = compile(cluster, { node: values.node, table: values.table, ctMarkMask: parseMask(values['ct-mark-mask']), establishedFastPath: values['established-fast-path'], policyRuleCounters: values['policy-rule-counters'], generation, antiSpoofing: !values['no-anti-spoofing'], podCidrs: values['pod-cidr'] ?? [], ...(dropLog ? { dropLog } : {}) });
   for (const p of [...problems, ...r.problems]) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);
   process.stdout.write(values.output === 'json' ? batchJson(fullBatch(r.ruleset)) : rulesetText(r.ruleset));
   // Invalid objects are reported and handled (fail closed): exit 0. Input that could not be

@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ctMarkMaskError, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE } from '../compiler/index.js';
+import { ctMarkMaskError, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, parseCidrText } from '../compiler/index.js';
 
 /** 9743: not used by kubelet, kube-proxy, Calico, Cilium, Flannel or the usual exporters. */
 export const DEFAULT_METRICS_PORT = 9743;
@@ -111,6 +111,15 @@ const dropRate = z.string().transform((s, ctx) => {
   return r;
 });
 
+const podCidr = z.string().transform((s, ctx) => {
+  const r = parseCidrText(s);
+  if (typeof r === 'string') {
+    ctx.addIssue({ code: 'custom', message: `--pod-cidr ${s}: ${r}` });
+    return z.NEVER;
+  }
+  return r.text;
+});
+
 const Schema = z
   .object({
     node: z.string({ error: '--node (or NODE_NAME) is required' }).min(1, '--node (or NODE_NAME) is required'),
@@ -122,6 +131,8 @@ const Schema = z
     table: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, '--table: letters, digits and _'),
     ctMarkMask: mask,
     establishedFastPath: z.boolean(),
+    antiSpoofing: z.boolean(),
+    podCidrs: z.array(podCidr),
     debounceMs: duration('debounce'),
     maxSyncDelayMs: duration('max-sync-delay'),
     retryMinMs: duration('retry-min'),
@@ -151,6 +162,9 @@ export const RUN_USAGE = `usage: netpol-nft run [flags]
   --table NAME              nftables table in family inet (default ${DEFAULTS.table})
   --ct-mark-mask HEX        conntrack mark bits for the ruleset generation (default 0x${DEFAULTS.ctMarkMask.toString(16).padStart(8, '0')})
   --established-fast-path   accept established connections up front (policy changes hit new connections only)
+  --pod-cidr CIDR           this node's pod CIDR, repeatable, besides its Node's spec.podCIDRs: addresses in
+                            it that are no known pod yet are dropped both ways (README "Address trust")
+  --no-anti-spoofing        no reverse-path check on packets from pods, no link-local guard towards the node
   --debounce DUR            least gap between two syncs; a change after quiet syncs at once (alias --min-sync-interval; default ${DEFAULTS.debounceMs}ms)
   --max-sync-delay DUR      longest a change waits during a burst of events (default ${DEFAULTS.maxSyncDelayMs}ms)
   --retry-min DUR, --retry-max DUR   backoff after a failed sync (default ${DEFAULTS.retryMinMs}ms .. ${DEFAULTS.retryMaxMs / 1000}s)
@@ -195,6 +209,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       table: { type: 'string' },
       'ct-mark-mask': { type: 'string' },
       'established-fast-path': { type: 'boolean' },
+      'pod-cidr': { type: 'string', multiple: true },
+      'no-anti-spoofing': { type: 'boolean' },
       debounce: { type: 'string' },
       'min-sync-interval': { type: 'string' },
       'max-sync-delay': { type: 'string' },
@@ -222,6 +238,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     table: values.table ?? DEFAULTS.table,
     ctMarkMask: values['ct-mark-mask'] ?? String(DEFAULTS.ctMarkMask),
     establishedFastPath: values['established-fast-path'] ?? false,
+    antiSpoofing: !(values['no-anti-spoofing'] ?? false),
+    podCidrs: values['pod-cidr'] ?? [],
     debounceMs: values.debounce ?? values['min-sync-interval'] ?? ms(DEFAULTS.debounceMs),
     maxSyncDelayMs: values['max-sync-delay'] ?? ms(DEFAULTS.maxSyncDelayMs),
     retryMinMs: values['retry-min'] ?? ms(DEFAULTS.retryMinMs),

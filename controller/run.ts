@@ -78,7 +78,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
     : await kubeSource(config, logger, clock));
   const agent = new Agent({
     source, nft, clock, logger, metrics,
-    compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath, policyRuleCounters: config.policyRuleCounters, ...(config.logDrops ? { dropLog: config.logDrops } : {}) },
+    compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath, policyRuleCounters: config.policyRuleCounters, antiSpoofing: config.antiSpoofing, podCidrs: config.podCidrs, ...(config.logDrops ? { dropLog: config.logDrops } : {}) },
   });
   const traceLines = deps.traceLines ?? (deps.nft ? undefined : nftMonitor(config.nftPath));
   const dropLog = config.logDrops && traceLines ? new DropLog({ table: config.table, lines: traceLines, origins: () => agent.origins(), logger: logger.child({ log: 'drops' }), metrics }) : undefined;

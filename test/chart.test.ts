@@ -189,7 +189,7 @@ describe('helm chart: rendered with the default values', () => {
     expect(c.env).to.deep.include({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
     const cfg = parseConfig(agentArgs(c), {});
     if (cfg === 'help') throw new Error('args asked for help');
-    expect(cfg).to.include({ node: 'node-7', table: 'netpol_nft', ctMarkMask: 0x00ffff00, establishedFastPath: false, logLevel: 'info', source: undefined });
+    expect(cfg).to.include({ node: 'node-7', table: 'netpol_nft', ctMarkMask: 0x00ffff00, establishedFastPath: false, antiSpoofing: true, logLevel: 'info', source: undefined });
     expect(cfg.metricsAddress).to.deep.equal({ host: '0.0.0.0', port: 9743 });
   });
 
@@ -312,11 +312,12 @@ describe('helm chart: NOTES.txt', () => {
 
 describe('helm chart: rendered with other values', () => {
   it('passes the optional flags, and the agent accepts them', () => {
-    const objs = chart.objects({ agent: { establishedFastPath: true, extraArgs: ['--debounce=100ms', '--resync-interval=5m'], logLevel: 'debug', table: 'np2', ctMarkMask: '0xff' }, metrics: { port: 9800, host: '[::]' } });
+    const objs = chart.objects({ agent: { establishedFastPath: true, antiSpoofing: false, extraArgs: ['--debounce=100ms', '--resync-interval=5m', '--pod-cidr=10.244.1.0/24'], logLevel: 'debug', table: 'np2', ctMarkMask: '0xff' }, metrics: { port: 9800, host: '[::]' } });
     const { c } = agentOf(objs);
     const cfg = parseConfig(agentArgs(c), {});
     if (cfg === 'help') throw new Error('args asked for help');
-    expect(cfg).to.include({ establishedFastPath: true, debounceMs: 100, resyncIntervalMs: 300_000, logLevel: 'debug', table: 'np2', ctMarkMask: 0xff });
+    expect(cfg.podCidrs).to.deep.equal(['10.244.1.0/24']);
+    expect(cfg).to.include({ establishedFastPath: true, antiSpoofing: false, debounceMs: 100, resyncIntervalMs: 300_000, logLevel: 'debug', table: 'np2', ctMarkMask: 0xff });
     expect(cfg.metricsAddress).to.deep.equal({ host: '::', port: 9800 });
     expect(c.ports[0].containerPort).to.equal(9800);
     expect(get(objs, 'Service', 'netpol-nft-metrics').spec.ports[0].port).to.equal(9800);

@@ -34,7 +34,8 @@
 import { createHash } from 'node:crypto';
 import type { Family } from '../cidr.js';
 import { normalizeCnp, orderTier, type NormalizedCnp, type Tier } from '../cnp.js';
-import { baseChains, ctMarkMaskError, DEFAULT_CT_MARK_MASK, dispatchMap } from '../base.js';
+import { baseChains, ctMarkMaskError, DEFAULT_CT_MARK_MASK, dispatchMap, podCidrSet, type GuardOptions } from '../base.js';
+import { mergeRanges, parseCidrText, rangeElem, rangeText, type AddrRange } from '../cidr.js';
 import { ipFamily, podIsActive, type Cluster, type ClusterPolicyInfo, type NamedPort, type NamespaceInfo, type NodeInfo, type PodInfo, type PolicyInfo, type Problem } from '../model.js';
 import type { Batch, ChainDef, Ruleset } from '../nft.js';
 import { anyNamedPortSet, counterMap, counterName, groupChain, hairpinSet, localSet, namedPortSet, nodePeerSet, peerSet } from '../nft/names.js';
@@ -82,6 +83,11 @@ export interface EngineOptions {
   /** The drop log: every drop path marks its packets for the kernel's trace (`meta nftrace
    *  set 1`) within this rate, one `limit` object for the whole node (absent: off). */
   readonly dropLog?: { readonly rate: number; readonly per: 'second' | 'minute' | 'hour' | 'day'; readonly burst?: number };
+  /** Reverse-path check and link-local sources towards the node (default true). */
+  readonly antiSpoofing?: boolean;
+  /** This node's pod CIDRs besides its Node object's spec.podCIDRs (`--pod-cidr`): addresses
+   *  in them that are not active local pods are dropped both ways. */
+  readonly podCidrs?: readonly string[];
 }
 
 /** What an nft chain of the table stands for, in policy terms (for trace and the drop log). */
@@ -262,6 +268,10 @@ export class PolicyEngine {
   private readonly ruleCounterRefs = new Map<string, { labels: RuleCounterLabels; refs: number }>();
   /** Groups with cluster policies (the hairpin sets live while there is one). */
   private tiered = 0;
+  private readonly guard: GuardOptions;
+  private readonly flagCidrs: readonly AddrRange[];
+  /** Elements of podcidr4/6 as written in the store (key -> element). */
+  private podCidrKeys = new Set<string>();
   private dirt = { peers: 0, groups: 0, pods: 0 };
   /** Group chains by name (the origin lookups). */
   private readonly chainIndex = new Map<string, GroupRec>();
@@ -276,13 +286,21 @@ export class PolicyEngine {
       if (!Number.isSafeInteger(rate) || rate < 1) throw new RangeError(`drop log rate ${rate}: a positive integer`);
       this.store.defineLimit({ name: DROP_LOG_LIMIT, rate, per, burst: burst ?? DEFAULT_DROP_LOG_BURST });
     }
+    this.guard = { antiSpoofing: opts.antiSpoofing ?? true };
+    this.flagCidrs = (opts.podCidrs ?? []).map((c) => {
+      const r = parseCidrText(c);
+      if (typeof r === 'string') throw new RangeError(`pod CIDR ${r}`);
+      return r;
+    });
     for (const f of FAMILIES) {
       this.store.define(localSet(f), { kind: 'set', type: addrType(f), flags: [] });
+      this.store.define(podCidrSet(f), { kind: 'set', type: addrType(f), flags: ['interval'] });
       for (const dir of DIRS) {
         for (const pd of ['o', 'r'] as const) this.store.define(dispatchMap(dir, f, pd), { kind: 'map', type: addrType(f), map: 'verdict' });
         this.store.define(counterMap(dir, f), { kind: 'map', type: addrType(f), map: 'counter' });
       }
     }
+    this.setPodCidrs();
   }
 
   // ---------------------------------------------------------------- events
@@ -349,7 +367,8 @@ export class PolicyEngine {
   ruleset(gen: number = COMPILE_GENERATION): Ruleset {
     const rs = this.store.ruleset(this.table);
     const base = this.baseChains(gen);
-    const chains = [...rs.chains.filter((c) => !c.base), ...base].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const own = new Set(base.map((c) => c.name));
+    const chains = [...rs.chains.filter((c) => !own.has(c.name)), ...base].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { ...rs, chains };
   }
 
@@ -359,7 +378,7 @@ export class PolicyEngine {
   }
 
   private baseChains(gen: number): ChainDef[] {
-    return baseChains(this.mask, this.stamp(gen), !!this.opts.establishedFastPath);
+    return baseChains(this.mask, this.stamp(gen), !!this.opts.establishedFastPath, this.guard);
   }
 
   private setBase(gen: number): void {
@@ -1009,6 +1028,27 @@ export class PolicyEngine {
 
   // ---------------------------------------------------------------- nodes
 
+  /** This node's pod CIDRs: `--pod-cidr` and its Node object's spec.podCIDRs, merged (an
+   *  interval set refuses overlapping elements). */
+  podCidrs(): string[] {
+    return this.podCidrRanges().map(rangeText);
+  }
+
+  private podCidrRanges(): AddrRange[] {
+    const own = (this.nodes.get(this.opts.node)?.podCidrs ?? []).flatMap((c) => {
+      const r = parseCidrText(c);
+      return typeof r === 'string' ? [] : [r];
+    });
+    return mergeRanges([...this.flagCidrs, ...own]);
+  }
+
+  private setPodCidrs(): void {
+    const want = new Map(this.podCidrRanges().map((r) => [rangeText(r), r] as const));
+    for (const k of this.podCidrKeys) if (!want.has(k)) this.store.remove(podCidrSet(k.includes(':') ? 6 : 4), k);
+    for (const [k, r] of want) this.store.put(podCidrSet(r.family), k, rangeElem(r));
+    this.podCidrKeys = new Set(want.keys());
+  }
+
   private nodeAddrs(p: NodePeerRec): Set<string> {
     const out = new Set<string>();
     for (const n of this.nodes.values()) if (matches(p.selector, n.labels)) for (const a of n.addresses) out.add(a);
@@ -1039,6 +1079,7 @@ export class PolicyEngine {
   private setNode(name: string, info: NodeInfo | undefined): void {
     if (info) this.nodes.set(name, info);
     else if (!this.nodes.delete(name)) return;
+    if (name === this.opts.node) this.setPodCidrs();
     for (const p of this.nodePeers.values()) {
       if (p.refs === 0) continue;
       const want = this.nodeAddrs(p);

@@ -9,8 +9,8 @@
 /** A literal: an address, a protocol or ct state name, a port, a mark, a fib presence. */
 export type Value = string | number | boolean;
 
-export type PayloadProtocol = 'ip' | 'ip6' | 'th' | 'tcp' | 'udp' | 'sctp';
-export type PayloadField = 'saddr' | 'daddr' | 'sport' | 'dport';
+export type PayloadProtocol = 'ip' | 'ip6' | 'th' | 'tcp' | 'udp' | 'sctp' | 'icmpv6';
+export type PayloadField = 'saddr' | 'daddr' | 'sport' | 'dport' | 'type';
 export type MetaKey = 'l4proto' | 'nfproto' | 'iif' | 'oif' | 'iifname' | 'oifname' | 'mark' | 'nftrace' | 'pkttype';
 export type CtKey = 'state' | 'direction' | 'mark' | 'status';
 export type FibFlag = 'saddr' | 'daddr' | 'mark' | 'iif' | 'oif';
@@ -132,8 +132,8 @@ const single = (j: unknown): [string, any] | undefined => {
 };
 const isValue = (v: unknown): v is Value => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
 
-const PROTOCOLS: readonly PayloadProtocol[] = ['ip', 'ip6', 'th', 'tcp', 'udp', 'sctp'];
-const FIELDS: readonly PayloadField[] = ['saddr', 'daddr', 'sport', 'dport'];
+const PROTOCOLS: readonly PayloadProtocol[] = ['ip', 'ip6', 'th', 'tcp', 'udp', 'sctp', 'icmpv6'];
+const FIELDS: readonly PayloadField[] = ['saddr', 'daddr', 'sport', 'dport', 'type'];
 const META: readonly MetaKey[] = ['l4proto', 'nfproto', 'iif', 'oif', 'iifname', 'oifname', 'mark', 'nftrace', 'pkttype'];
 const CT: readonly CtKey[] = ['state', 'direction', 'mark', 'status'];
 const FIB_FLAGS: readonly FibFlag[] = ['saddr', 'daddr', 'mark', 'iif', 'oif'];

@@ -78,7 +78,7 @@ export const nodePeerSet = (peerHash: string, f: Family) => `node_${peerHash}_${
  *  (through a Service, hairpin) is not subject to ClusterNetworkPolicy. Defined while a group
  *  has cluster policies. */
 export const hairpinSet = (f: Family) => `hairpin${f}`;
-/** Addresses of every active pod on this node (the base chains use them). */
+/** Addresses of every active pod on this node (the base and guard chains use them). */
 export const localSet = (f: Family) => `local${f}`;
 
 /** A rule comment naming its origin, cut to nft's limit (with a hash when cut). */
@@ -98,7 +98,7 @@ export function parseTraceChain(name: string): { expires: number; pidNs: number;
   return m ? { expires: Number(m[1]), pidNs: Number(m[2]), pid: Number(m[3]) } : undefined;
 }
 
-const OWN = /^(forward|input|drop_log|trace_[0-9]{1,12}_[0-9]{1,12}_[0-9]{1,10}|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16}|rule_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+_[0-9]+|crule_(in|eg)_[a-z0-9.-]+_[0-9]+|c?rule_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
+const OWN = /^(forward|input|guard_fwd|guard_in|podcidr[46]|drop_log|trace_[0-9]{1,12}_[0-9]{1,12}_[0-9]{1,10}|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16}|rule_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+_[0-9]+|crule_(in|eg)_[a-z0-9.-]+_[0-9]+|c?rule_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
 
 /** True for every name this module derives (objects of our table that we manage). */
 export function isOwnObject(name: string): boolean {

@@ -12,7 +12,7 @@ describe('agent: configuration', () => {
   it('takes the defaults, and the node from NODE_NAME', () => {
     const c = parse(['--source', 'dir'], { NODE_NAME: 'node-7' });
     expect(c).to.deep.include({
-      node: 'node-7', source: 'dir', table: DEFAULTS.table, ctMarkMask: DEFAULTS.ctMarkMask, establishedFastPath: false,
+      node: 'node-7', source: 'dir', table: DEFAULTS.table, ctMarkMask: DEFAULTS.ctMarkMask, establishedFastPath: false, antiSpoofing: true, podCidrs: [],
       debounceMs: 10, maxSyncDelayMs: 1000, retryMinMs: 500, retryMaxMs: 30_000, resyncIntervalMs: 60_000, healthTimeoutMs: 120_000,
       logLevel: 'info', nftPath: 'nft', dropMetricsBy: 'pod',
     });

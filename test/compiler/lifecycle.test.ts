@@ -166,7 +166,8 @@ describe('compiler semantics: statefulness (docs/design.md 1.10)', () => {
     expect(first.verdict).to.equal('accept');
     expect(first.mark).to.equal(rs.generation);
     const next = evalPacket(rs.ruleset, pkt('192.0.2.12', '192.0.2.11', { ct: { state: 'established', direction: 'original', mark: first.mark } }));
-    expect(next.trace.filter((t) => t.startsWith('chain '))).to.deep.equal(['chain forward']);
+    // The guard (anti-spoofing, unknown pods) runs on every packet; no group chain does.
+    expect(next.trace.filter((t) => t.startsWith('chain '))).to.deep.equal(['chain forward', 'chain guard_fwd']);
     expect(next.verdict).to.equal('accept');
   });
   it('other bits of the conntrack mark are kept', () => {

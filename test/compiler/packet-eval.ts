@@ -8,11 +8,14 @@
 // `meta iifname`, a `fib` lookup, …) throws, so a new kind of rule cannot be silently
 // misjudged. Log, nftrace and limits do not decide: a single packet passes any limit, unless
 // `Packet.overLimit` says every limit is above its rate (then a limit ends its rule).
+// Modelled for the guard chains: `meta iif` against "lo", `icmpv6 type`, and the reverse-path
+// `fib saddr . iif oif`, whose answer the packet states (`rpf`: does the route back to its
+// source leave through the interface it came in on), since there is no routing table here.
 import { isIP } from 'node:net';
 import { compile, type Cluster, type Protocol, type Ruleset } from '../../compiler/index.js';
 import { exprFromJson, stmtFromJson, type Expr, type MatchOp, type Rule, type Stmt } from '../../compiler/nft/ir.js';
 
-export type L4 = 'tcp' | 'udp' | 'sctp' | 'icmp';
+export type L4 = 'tcp' | 'udp' | 'sctp' | 'icmp' | 'icmpv6';
 
 export interface Packet {
   readonly hook: 'forward' | 'input';
@@ -24,6 +27,13 @@ export interface Packet {
   readonly ct: { readonly state: 'new' | 'established' | 'related' | 'invalid'; readonly direction: 'original' | 'reply'; readonly mark: number };
   /** Every limit is above its rate (default: a packet is within any rate). */
   readonly overLimit?: boolean;
+  /** The input interface: 'lo' (the node to itself) or another (default 'eth'). */
+  readonly iif?: 'lo' | 'eth';
+  /** `fib saddr . iif oif`: does the route back to saddr leave through iif (default true:
+   *  a pod with its own address, a node with symmetric routes). */
+  readonly rpf?: boolean;
+  /** The icmpv6 type name when l4proto is icmpv6 (e.g. nd-neighbor-solicit). */
+  readonly icmpType?: string;
 }
 
 export interface PacketResult {
@@ -85,7 +95,7 @@ function field(e: Expr, ctx: Ctx): Field {
         if (f !== 'saddr' && f !== 'daddr') throw new Error(`payload ${protocol} ${f} not modelled`);
         return { type: protocol === 'ip' ? 'ipv4_addr' : 'ipv6_addr', value: addr(f === 'saddr' ? p.saddr : p.daddr)[1] };
       }
-      if (p.l4proto === 'icmp') return undefined; // no transport ports to read
+      if (p.l4proto === 'icmp' || p.l4proto === 'icmpv6') return undefined; // no transport ports to read
       if (protocol !== 'th' && protocol !== p.l4proto) return undefined;
       if (f !== 'sport' && f !== 'dport') throw new Error(`payload ${protocol} ${f} not modelled`);
       return { type: 'inet_service', value: BigInt(f === 'sport' ? p.sport : p.dport) };
@@ -193,6 +203,22 @@ const hits = (op: MatchOp, hit: boolean, what: string): boolean => {
 
 function matchExpr(m: Extract<Stmt, { kind: 'match' }>, ctx: Ctx): boolean {
   const { op, left, right } = m;
+  if (left.kind === 'meta' && left.key === 'iif') {
+    if (right.kind !== 'value' || right.value !== 'lo') throw new Error(`meta iif against ${JSON.stringify(right)} not modelled`);
+    return hits(op, (ctx.pkt.iif ?? 'eth') === 'lo', 'meta iif');
+  }
+  if (left.kind === 'fib') {
+    if (left.result !== 'oif' || left.flags.join(',') !== 'saddr,iif' || right.kind !== 'value' || typeof right.value !== 'boolean') throw new Error(`fib ${JSON.stringify(m)} not modelled`);
+    // oif exists when the route back goes through iif; the node's lo always routes.
+    const exists = (ctx.pkt.iif ?? 'eth') === 'lo' || (ctx.pkt.rpf ?? true);
+    return hits(op, exists === right.value, 'fib');
+  }
+  if (left.kind === 'payload' && left.protocol === 'icmpv6') {
+    if (left.field !== 'type') throw new Error(`icmpv6 ${left.field} not modelled`);
+    if (ctx.pkt.l4proto !== 'icmpv6') return false;
+    const wanted = right.kind === 'set' ? right.elems.map((x) => (x.kind === 'value' ? String(x.value) : '')) : right.kind === 'value' ? [String(right.value)] : [];
+    return hits(op, wanted.includes(ctx.pkt.icmpType ?? ''), 'icmpv6 type');
+  }
   if (left.kind === 'ct' && (left.key === 'state' || left.key === 'direction')) {
     const wanted = right.kind === 'flags' ? right.values : right.kind === 'value' ? [String(right.value)] : right.kind === 'set' ? right.elems.map((x) => (x.kind === 'value' ? String(x.value) : never(x as never, 'ct value'))) : never(right as never, `ct ${left.key} against`);
     for (const w of wanted) if (left.key === 'state' && !CT_STATES.has(w)) throw new Error(`ct state ${w}`);
