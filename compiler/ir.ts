@@ -5,7 +5,7 @@
 // tests hold the three to one answer: explain == a reference evaluator == the compiled
 // ruleset decided packet by packet.
 import { ipToBigint, rangeContains, type AddrRange } from './cidr.js';
-import { ipFamily, podIsActive, type Cluster, type NamedPort, type NamespaceInfo, type PodInfo, type PolicyInfo, type Problem, type Protocol } from './model.js';
+import { ipFamily, podIsActive, resolveAddressClaims, type Cluster, type NamedPort, type NamespaceInfo, type PodInfo, type PolicyInfo, type Problem, type Protocol } from './model.js';
 import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer, type PortMatch } from './policy.js';
 import { matches } from './selectors.js';
 
@@ -103,7 +103,9 @@ export function indexCluster(cluster: Cluster): ClusterIndex {
     byNs.set(r.policy.namespace, l);
   }
 
-  const activePods = cluster.pods.filter(podIsActive);
+  // One owner per address, cluster-wide (the newest claimant; the ruleset of a node settles
+  // claims from that node's point of view: graph/engine.ts, owner()).
+  const activePods = resolveAddressClaims(cluster.pods).filter(podIsActive);
   const fresh = new Map<string, PodInfo[]>();
   for (const p of activePods) {
     const l = fresh.get(p.namespace);

@@ -537,11 +537,13 @@ const byKey = <T extends { namespace?: string; name: string }>(a: T, b: T) => {
 };
 
 /** Order does not matter to the semantics; sorting makes every output independent of it.
- *  Address claims are settled here too, so that every reader of the cluster (the ruleset,
- *  explain, the IR) sees one owner per address. */
+ *  Address claims between pods of one node are settled here (the newest owns the address);
+ *  claims across nodes are left to the readers: the policy engine settles them from its
+ *  node's point of view (a pod of the node keeps its address whatever other nodes' pods
+ *  claim), the IR (explain, matrix) cluster-wide with resolveAddressClaims. */
 export function sortCluster(c: Cluster): Cluster {
   return {
-    namespaces: [...c.namespaces].sort(byKey), pods: resolveAddressClaims([...c.pods].sort(byKey)), policies: [...c.policies].sort(byKey),
+    namespaces: [...c.namespaces].sort(byKey), pods: resolveAddressClaims([...c.pods].sort(byKey), 'node'), policies: [...c.policies].sort(byKey),
     ...(c.clusterPolicies ? { clusterPolicies: [...c.clusterPolicies].sort(byKey) } : {}),
     ...(c.nodes ? { nodes: [...c.nodes].sort(byKey) } : {}),
   };
@@ -552,24 +554,27 @@ export function sortCluster(c: Cluster): Cluster {
  *  (metadata.creationTimestamp; unknown counts as oldest; a tie goes to the first by
  *  namespace/name) keeps it; the others lose that address, and a pod left without any
  *  takes no part, like a pod without an IP. Pods are expected sorted; untouched pods keep
- *  their identity (caches key on it). */
-export function resolveAddressClaims(pods: readonly PodInfo[]): PodInfo[] {
+ *  their identity (caches key on it). `scope` 'node' settles only claims between pods of
+ *  one node (pods of different nodes keep theirs). */
+export function resolveAddressClaims(pods: readonly PodInfo[], scope: 'cluster' | 'node' = 'cluster'): PodInfo[] {
   const owner = new Map<string, PodInfo>();
+  const k = (p: PodInfo, ip: string) => (scope === 'node' ? `${p.nodeName}\0${ip}` : ip);
   let conflict = false;
   for (const p of pods) {
     if (!podIsActive(p)) continue;
     for (const ip of p.ips) {
-      const o = owner.get(ip);
-      if (!o) owner.set(ip, p);
+      const key = k(p, ip);
+      const o = owner.get(key);
+      if (!o) owner.set(key, p);
       else {
         conflict = true;
-        if ((p.created ?? '') > (o.created ?? '')) owner.set(ip, p);
+        if ((p.created ?? '') > (o.created ?? '')) owner.set(key, p);
       }
     }
   }
   if (!conflict) return [...pods];
   return pods.map((p) => {
-    if (!podIsActive(p) || p.ips.every((ip) => owner.get(ip) === p)) return p;
-    return { ...p, ips: p.ips.filter((ip) => owner.get(ip) === p) };
+    if (!podIsActive(p) || p.ips.every((ip) => owner.get(k(p, ip)) === p)) return p;
+    return { ...p, ips: p.ips.filter((ip) => owner.get(k(p, ip)) === p) };
   });
 }

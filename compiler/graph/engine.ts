@@ -598,14 +598,24 @@ export class PolicyEngine {
 
   // ---------------------------------------------------------------- pods
 
+  /** Who owns a claimed address on this node (issue: "a claim on another node's pod address
+   *  unisolates it"). A pod of this node keeps its address whatever pods of other nodes claim:
+   *  the guard's reverse-path check already makes its interface the only place a packet with
+   *  that source can come from, and its isolation keeps applying. Between pods of one node,
+   *  the newest (that node routes the address to one of them; sortCluster settles the same).
+   *  An address that pods of two or more other nodes claim is nobody's here: it leaves every
+   *  peer set, so a claim can only take allowances away (a packet from it must be allowed as
+   *  from no pod at all), never lend the claimant's. */
   private owner(ip: string): PodRec | undefined {
-    let best: PodRec | undefined;
+    const byNode = new Map<string, PodRec>();
     for (const r of this.claims.get(ip) ?? []) {
-      if (!best) { best = r; continue; }
-      const a = r.info.created ?? '', b = best.info.created ?? '';
-      if (a > b || (a === b && r.key < best.key)) best = r;
+      const best = byNode.get(r.info.nodeName);
+      const a = r.info.created ?? '', b = best?.info.created ?? '';
+      if (!best || a > b || (a === b && r.key < best.key)) byNode.set(r.info.nodeName, r);
     }
-    return best;
+    const local = byNode.get(this.opts.node);
+    if (local) return local;
+    return byNode.size === 1 ? [...byNode.values()][0] : undefined;
   }
 
   private setPod(key: string, info: PodInfo | undefined): void {
