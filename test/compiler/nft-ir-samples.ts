@@ -39,7 +39,8 @@ export const STMTS: Samples<Stmt, StmtCase> = {
     [b.match(b.payload('th', 'dport'), 80, '!='), { text: 'th dport != 80', refs: [], packet: 'falls through' }],
     [b.match(b.ct('state'), 'invalid', 'in'), { text: 'ct state invalid', refs: [], packet: 'falls through' }],
     [b.match(b.meta('iifname'), 'eth0'), { text: 'meta iifname eth0', refs: [], packet: 'not modelled' }],
-    [b.match(b.fib(['saddr', 'iif'], 'oif'), false), { text: 'fib saddr . iif oif missing', refs: [], packet: 'not modelled' }],
+    // The guard's reverse-path check: the sample packet carries its own address (rpf holds).
+    [b.match(b.fib(['saddr', 'iif'], 'oif'), false), { text: 'fib saddr . iif oif missing', refs: [], packet: 'falls through' }],
   ],
   verdict: [
     [b.ACCEPT, { text: 'accept', refs: [], packet: 'accept' }],
