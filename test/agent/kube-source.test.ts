@@ -202,8 +202,9 @@ describe('kube source (fake API server, real client-node over HTTP)', function (
     });
     await startSource(h);
     await waitWatching(h);
-    // x/b has ended but the API still shows it running; y/new already has its address.
-    h.api.add('pod', pod('y/new', { ips: ['192.0.2.11'], created: '2026-01-02T00:00:00Z' }));
+    // x/b has ended but the API still shows it running; y/new, on the same node, already has
+    // its address (claims across nodes are settled per node by the engine: claims.test.ts).
+    h.api.add('pod', pod('y/new', { ips: ['192.0.2.11'], node: 'node-2', created: '2026-01-02T00:00:00Z' }));
     await waitInSync(h, 'the newer pod');
     const pods = h.source.snapshot().cluster.pods;
     expect(pods.find((p) => p.name === 'b')!.created).to.equal('2026-01-01T00:00:00.000Z'); // listed (typed Date)
