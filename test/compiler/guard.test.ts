@@ -48,4 +48,13 @@ describe('compiler: the guard chains (address trust)', () => {
     expect(verdict(pkt('192.0.2.10', '192.0.2.11'))).to.equal('drop');
     expect(verdict(pkt('192.0.2.11', '192.0.2.10'))).to.equal('accept');
   });
+
+  it("takes the pod CIDRs from the node's own Node object (spec.podCIDRs), not from other nodes'", () => {
+    const node = (name: string, podCIDRs: string[]) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name }, spec: { podCIDRs }, status: { addresses: [] } });
+    const rs = compile(cluster(ns('x'), pod('x/a', { ips: ['192.0.2.10'] }), node('n1', ['192.0.2.0/25', '2001:db8::/64']), node('n2', ['192.0.2.128/25'])), { node: 'n1' }).ruleset;
+    expect(rs.sets.find((s) => s.name === 'podcidr4')?.elems).to.deep.equal([{ prefix: { addr: '192.0.2.0', len: 25 } }]);
+    expect(rs.sets.find((s) => s.name === 'podcidr6')?.elems).to.deep.equal([{ prefix: { addr: '2001:db8::', len: 64 } }]);
+    expect(verdict(pkt('192.0.2.99', '203.0.113.1'), rs), 'unknown in n1\'s CIDR').to.equal('drop');
+    expect(verdict(pkt('192.0.2.200', '203.0.113.1'), rs), "n2's CIDR").to.equal('accept');
+  });
 });
