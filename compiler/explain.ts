@@ -5,7 +5,7 @@
 // passed.
 import { normalizeCnp, orderTier, type CnpRule, type NormalizedCnp } from './cnp.js';
 import { indexCluster, matchingAllowances, podView, type ClusterIndex, type Probe } from './ir.js';
-import { canonicalIp, formatProblem, ipFamily, podIsActive, type Cluster, type PodInfo, type Problem, type Protocol } from './model.js';
+import { canonicalIp, formatProblem, ipFamily, podIsActive, resolveAddressClaims, type Cluster, type PodInfo, type Problem, type Protocol } from './model.js';
 import type { NodeInfo } from './nodes.js';
 import type { Direction } from './policy.js';
 import { decideDirection, subjectSelects, walkTier, type TierOutcome, type TierWorld } from './tiers.js';
@@ -204,7 +204,9 @@ export function explainPair(index: ClusterIndex, src: PairEnd, dst: PairEnd, por
   return { from: ep(src), to: ep(dst), protocol, port, allowed: egress.allowed && ingress.allowed, egress, ingress, problems };
 }
 
-export function explain(cluster: Cluster, from: string, to: string, port: number, protocol: Protocol, opts: ExplainOptions = {}): Explanation {
+export function explain(given: Cluster, from: string, to: string, port: number, protocol: Protocol, opts: ExplainOptions = {}): Explanation {
+  // One owner per address, cluster-wide (the newest claimant), as the IR sees it.
+  const cluster = { ...given, pods: resolveAddressClaims(given.pods) };
   const index = indexCluster(cluster);
   // Addresses of one family: an address given as such decides it; else --family, else IPv4 first.
   const a = candidates(index, cluster, from), b = candidates(index, cluster, to);

@@ -13,7 +13,8 @@ const denyAll = policy('x/default-deny', { ingress: [] });
 const cnp = (name: string, spec: Record<string, unknown>): Obj => ({ apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name }, spec });
 const nsSel = (n: string) => ({ matchLabels: { 'kubernetes.io/metadata.name': n } });
 
-const dropRules = (rs: Ruleset) => rs.chains.flatMap((c) => c.rules.flatMap((r, i) => (r.some((e) => e.kind === 'verdict' && e.verdict === 'drop') && !c.base ? [{ chain: c.name, comment: c.comments?.[i] }] : [])));
+// Policy drops (the guard chains' drops, before any policy, are the address checks').
+const dropRules = (rs: Ruleset) => rs.chains.flatMap((c) => c.rules.flatMap((r, i) => (r.some((e) => e.kind === 'verdict' && e.verdict === 'drop') && !c.base && !c.name.startsWith('guard_') ? [{ chain: c.name, comment: c.comments?.[i] }] : [])));
 
 describe('rule origins: drops that say why, and the map back to policies', () => {
   it('each group chain\'s drop names the policies that isolate its pods; chainInfo and ruleByComment map back', () => {

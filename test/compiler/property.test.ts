@@ -58,7 +58,7 @@ describe('compiler semantics: property against a reference evaluator', function 
         if (fast.allowed !== ref.allowed) throw new Error(`the ruleset compiled with the established fast path disagrees with the reference\n${msg()}\n${fast.trace.join('\n')}`);
         // The drop log marks packets for tracing and changes no verdict: under its rate and above.
         for (const overLimit of [false, true]) {
-          const logged = connectionVerdict(cluster, s.src, s.dst, s.protocol, s.port, { dropLog: true, overLimit });
+          const logged = connectionVerdict(settled(cluster), s.src, s.dst, s.protocol, s.port, { dropLog: true, overLimit });
           const verdicts = (v: typeof packets) => v.nodes.map((n) => [n.original.verdict, n.reply.verdict, n.replyMarked.verdict, n.original.mark].join());
           if (JSON.stringify(verdicts(logged)) !== JSON.stringify(verdicts(packets))) throw new Error(`the drop log changed a verdict (overLimit ${overLimit})\n${msg()}\n${logged.trace.join('\n')}`);
           // Only dropped packets are marked, and every one of them while under the rate.
