@@ -11,9 +11,9 @@
 // their rules in written order, and the first rule that matches decides; Pass leaves the tier.
 // Pure: the caller says who the pods, namespaces and nodes are.
 import { ipToBigint, rangeContains } from './cidr.js';
-import { ipFamily, type PodInfo, type Protocol } from './model.js';
+import { ipFamily, type Cluster, type PodInfo, type Problem, type Protocol } from './model.js';
 import type { NodeInfo } from './nodes.js';
-import type { CnpPeer, CnpPort, CnpRule, CnpSubject, NormalizedCnp, Tier } from './cnp.js';
+import { normalizeCnp, orderTier, type CnpPeer, type CnpPort, type CnpRule, type CnpSubject, type NormalizedCnp, type Tier } from './cnp.js';
 import { matches } from './selectors.js';
 
 export type { NodeInfo };
@@ -123,4 +123,54 @@ export function decideDirection(admin: TierOutcome, np: NetworkPolicyStep, basel
   if (b.decision === 'Accept' || b.decision === 'Deny') return { allowed: b.decision === 'Accept', by: 'Baseline', admin, baseline: b };
   // Baseline Pass, or no match: the default, which allows.
   return { allowed: true, by: 'default', admin, baseline: b };
+}
+
+/** The cluster's ClusterNetworkPolicies, normalised and ordered once: what `explain` and
+ *  `matrix` walk. */
+export interface TierIndex {
+  readonly admin: readonly NormalizedCnp[];
+  readonly baseline: readonly NormalizedCnp[];
+  readonly all: readonly NormalizedCnp[];
+  readonly problems: readonly Problem[];
+  readonly world: TierWorld;
+}
+
+/** One per cluster state (the matrix explains many pairs of one state). */
+const TIER_INDEX = new WeakMap<Cluster, TierIndex | undefined>();
+
+/** Undefined when the cluster has no ClusterNetworkPolicy: then NetworkPolicy alone decides. */
+export function tierIndex(cluster: Cluster, nsLabels: TierWorld['nsLabels'], nodes: readonly NodeInfo[]): TierIndex | undefined {
+  if (TIER_INDEX.has(cluster)) return TIER_INDEX.get(cluster);
+  let t: TierIndex | undefined;
+  if (cluster.clusterPolicies?.length) {
+    const results = cluster.clusterPolicies.map((p) => normalizeCnp(p));
+    const all = results.flatMap((r) => (r.policy ? [r.policy] : []));
+    t = {
+      admin: orderTier(all, 'Admin').ordered,
+      baseline: orderTier(all, 'Baseline').ordered,
+      all,
+      problems: results.flatMap((r) => r.problems),
+      world: { nsLabels, nodes },
+    };
+  }
+  TIER_INDEX.set(cluster, t);
+  return t;
+}
+
+export interface SideWalk {
+  readonly decision: DirectionDecision;
+  readonly admin: TierOutcome;
+  /** Undefined when the walk stopped before the Baseline tier. */
+  readonly baseline?: TierOutcome;
+}
+
+/** One direction of one connection at `pod`, the whole walk: Admin, the NetworkPolicy step
+ *  (given: the caller knows its own NetworkPolicy view), Baseline, allow. `admin` and
+ *  `baseline` may be any subsequence of the tier's order that keeps every policy whose
+ *  subject selects `pod` (the matrix passes each pod's own short list). */
+export function walkSide(admin: readonly NormalizedCnp[], baseline: readonly NormalizedCnp[], dir: 'ingress' | 'egress', pod: PodInfo, probe: TierProbe, np: NetworkPolicyStep, world: TierWorld): SideWalk {
+  const a = walkTier(admin, 'Admin', dir, pod, probe, world);
+  let b: TierOutcome | undefined;
+  const decision = decideDirection(a, np, () => (b = walkTier(baseline, 'Baseline', dir, pod, probe, world)));
+  return { decision, admin: a, ...(b ? { baseline: b } : {}) };
 }
