@@ -1,26 +1,21 @@
-// The upstream ClusterNetworkPolicy conformance scenarios (kubernetes-sigs/network-policy-api,
-// conformance/tests/*.go and conformance/base/, v1alpha2), ported as our own table: the same
-// model (four "houses" namespaces with two pods each, serving TCP 80/8080, UDP 53/5353, SCTP
-// 9003/9005), the same rule lists, the same in-place mutations between subtests (they carry
-// over, as upstream patches one object), and the same probes. Each subtest's name is the
-// upstream t.Run name under the upstream ShortName. Every probe is decided three ways that must
-// all give the expected verdict: the compiled rulesets of both nodes packet by packet
-// (packet-eval.ts), `explain`, and `matrix --by pod`; IPv4 and IPv6.
+// The upstream ClusterNetworkPolicy conformance scenarios (test/e2e/cases/cnp-conformance.ts:
+// network-policy-api v1alpha2, conformance/tests/*.go, the per-protocol files of both tiers)
+// on upstream's own model: four "houses" namespaces with two pods each (on two nodes),
+// serving TCP 80/8080, UDP 53/5353, SCTP 9003/9005. Each subtest is named as upstream names it
+// under upstream's ShortName, and every probe (each pod of the peer house against each pod of
+// the subject house, IPv4 and IPv6) is decided three ways that must all give upstream's
+// expected verdict: the compiled rulesets of both nodes packet by packet (packet-eval.ts),
+// `explain`, and `matrix --by pod`.
 //
-// The subset that is cheap on the real kernel runs in test/e2e/cnp-conformance.test.ts.
-// Not ported here (README, "Conformance"): the named-port and node-peer tests
-// (CNP*EgressNamedPort, CNP*IngressNamedPort, CNP*EgressNodePeers: the real-kernel suite
-// covers named ports and node peers in test/e2e/tiers.test.ts), the combined-gress files
-// (CNP*Gress) and the priority-field, integration and inline-CIDR tests.
+// Not ported (README, "Conformance"): the named-port and node-peer tests (the real-kernel
+// suite covers both in test/e2e/tiers.test.ts), the combined-gress files, and the
+// priority-field, integration and inline-CIDR tests.
 import { expect } from 'chai';
-import { clusterFromObjects, explain, formatProblem, type Cluster, type Protocol } from '../../compiler/index.js';
+import { clusterFromObjects, explain, formatProblem, type Cluster } from '../../compiler/index.js';
 import { buildMatrix } from '../../compiler/matrix.js';
+import { FAMILIES, HOUSES, stepPolicy, steps, type Family, type House, type Probe } from '../e2e/cases/cnp-conformance.js';
 import { ns, pod, type Obj } from './builders.js';
 import { connectionVerdict } from './packet-eval.js';
-
-const HOUSES = { gryffindor: 'harry-potter', slytherin: 'draco-malfoy', hufflepuff: 'cedric-diggory', ravenclaw: 'luna-lovegood' } as const;
-type House = keyof typeof HOUSES;
-const PORTS: Record<Protocol, readonly [number, number]> = { TCP: [80, 8080], UDP: [53, 5353], SCTP: [9003, 9005] };
 
 /** The model: each house a namespace with pods NAME-0 (node n1) and NAME-1 (node n2). */
 function model(): Obj[] {
@@ -36,75 +31,6 @@ function model(): Obj[] {
     }
   });
   return out;
-}
-
-const house = (h: House) => ({ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': h } } });
-const at = (proto: Protocol, port: number) => [{ [proto.toLowerCase()]: { destinationPort: { number: port } } }];
-
-/** One upstream file of the per-protocol family: a subject house, and three peer houses R
- *  (everything), Y (one port: deny or pass) and H (one port accepted, the rest denied). */
-interface Family {
-  readonly upstream: string;
-  readonly tier: 'Admin' | 'Baseline';
-  readonly dir: 'ingress' | 'egress';
-  readonly proto: Protocol;
-  readonly subject: House;
-  readonly r: House;
-  readonly y: { readonly house: House; readonly port: number };
-  readonly h: { readonly house: House; readonly port: number };
-}
-
-const FAMILIES: readonly Family[] = [
-  { upstream: 'CNPAdminTierIngressTCP', tier: 'Admin', dir: 'ingress', proto: 'TCP', subject: 'gryffindor', r: 'ravenclaw', y: { house: 'slytherin', port: 80 }, h: { house: 'hufflepuff', port: 80 } },
-  { upstream: 'CNPAdminTierIngressUDP', tier: 'Admin', dir: 'ingress', proto: 'UDP', subject: 'hufflepuff', r: 'ravenclaw', y: { house: 'slytherin', port: 5353 }, h: { house: 'gryffindor', port: 53 } },
-  { upstream: 'CNPAdminTierIngressSCTP', tier: 'Admin', dir: 'ingress', proto: 'SCTP', subject: 'ravenclaw', r: 'gryffindor', y: { house: 'slytherin', port: 9003 }, h: { house: 'hufflepuff', port: 9003 } },
-  { upstream: 'CNPAdminTierEgressTCP', tier: 'Admin', dir: 'egress', proto: 'TCP', subject: 'gryffindor', r: 'ravenclaw', y: { house: 'slytherin', port: 80 }, h: { house: 'hufflepuff', port: 8080 } },
-  { upstream: 'CNPAdminTierEgressUDP', tier: 'Admin', dir: 'egress', proto: 'UDP', subject: 'hufflepuff', r: 'ravenclaw', y: { house: 'slytherin', port: 5353 }, h: { house: 'gryffindor', port: 53 } },
-  { upstream: 'CNPAdminTierEgressSCTP', tier: 'Admin', dir: 'egress', proto: 'SCTP', subject: 'ravenclaw', r: 'gryffindor', y: { house: 'slytherin', port: 9003 }, h: { house: 'hufflepuff', port: 9003 } },
-  { upstream: 'CNPBaselineTierIngressTCP', tier: 'Baseline', dir: 'ingress', proto: 'TCP', subject: 'gryffindor', r: 'ravenclaw', y: { house: 'slytherin', port: 80 }, h: { house: 'hufflepuff', port: 80 } },
-  { upstream: 'CNPBaselineTierIngressUDP', tier: 'Baseline', dir: 'ingress', proto: 'UDP', subject: 'hufflepuff', r: 'ravenclaw', y: { house: 'slytherin', port: 5353 }, h: { house: 'gryffindor', port: 53 } },
-  { upstream: 'CNPBaselineTierIngressSCTP', tier: 'Baseline', dir: 'ingress', proto: 'SCTP', subject: 'ravenclaw', r: 'gryffindor', y: { house: 'slytherin', port: 9003 }, h: { house: 'hufflepuff', port: 9003 } },
-  { upstream: 'CNPBaselineTierEgressTCP', tier: 'Baseline', dir: 'egress', proto: 'TCP', subject: 'gryffindor', r: 'ravenclaw', y: { house: 'slytherin', port: 80 }, h: { house: 'hufflepuff', port: 8080 } },
-  { upstream: 'CNPBaselineTierEgressUDP', tier: 'Baseline', dir: 'egress', proto: 'UDP', subject: 'hufflepuff', r: 'ravenclaw', y: { house: 'slytherin', port: 5353 }, h: { house: 'gryffindor', port: 53 } },
-  { upstream: 'CNPBaselineTierEgressSCTP', tier: 'Baseline', dir: 'egress', proto: 'SCTP', subject: 'ravenclaw', r: 'gryffindor', y: { house: 'slytherin', port: 9003 }, h: { house: 'hufflepuff', port: 9003 } },
-];
-
-type Rule = Record<string, unknown>;
-
-/** The file's rules in written order (Admin: 7 rules with Pass; Baseline: 5, no Pass). */
-function rules(f: Family): Rule[] {
-  const peer = f.dir === 'ingress' ? 'from' : 'to';
-  const r = (name: string, action: string, h: House, protocols?: unknown): Rule => ({ name, action, [peer]: [house(h)], ...(protocols ? { protocols } : {}) });
-  const y = at(f.proto, f.y.port), hp = at(f.proto, f.h.port);
-  return f.tier === 'Admin'
-    ? [r('allow-r', 'Accept', f.r), r('deny-r', 'Deny', f.r), r('pass-r', 'Pass', f.r), r('deny-y', 'Deny', f.y.house, y), r('pass-y', 'Pass', f.y.house, y), r('allow-h', 'Accept', f.h.house, hp), r('deny-h-else', 'Deny', f.h.house)]
-    : [r('allow-r', 'Accept', f.r), r('deny-r', 'Deny', f.r), r('deny-y', 'Deny', f.y.house, y), r('allow-h', 'Accept', f.h.house, hp), r('deny-h-else', 'Deny', f.h.house)];
-}
-
-/** A probe from the peer house's view: every pod of it against every pod of the subject, on
- *  `port`, in the file's direction (ingress: peer -> subject; egress: subject -> peer). */
-interface Probe { readonly peer: House; readonly port: number; readonly allowed: boolean }
-interface Subtest { readonly name: string; readonly swap?: readonly [number, number]; readonly probes: readonly Probe[] }
-
-function subtests(f: Family): Subtest[] {
-  const [p, q] = PORTS[f.proto];
-  const other = (port: number) => (port === p ? q : p);
-  const gress = `${f.dir}`;
-  const proto = f.proto;
-  const common: Subtest[] = [
-    { name: `Should support an 'allow-${gress}' policy for ${proto} protocol; ensure rule ordering is respected`, probes: [{ peer: f.r, port: p, allowed: true }, { peer: f.r, port: q, allowed: true }] },
-    { name: `Should support an 'allow-${gress}' policy for ${proto} protocol at the specified port`, probes: [{ peer: f.h.house, port: f.h.port, allowed: true }, { peer: f.h.house, port: other(f.h.port), allowed: false }] },
-    { name: `Should support an 'deny-${gress}' policy for ${proto} protocol; ensure rule ordering is respected`, swap: [0, 1], probes: [{ peer: f.r, port: p, allowed: false }, { peer: f.r, port: q, allowed: false }] },
-    { name: `Should support a 'deny-${gress}' policy for ${proto} protocol at the specified port`, probes: [{ peer: f.y.house, port: f.y.port, allowed: false }, { peer: f.y.house, port: other(f.y.port), allowed: true }] },
-  ];
-  if (f.tier === 'Baseline') return common;
-  return [
-    ...common,
-    // [deny-r, allow-r, pass-r, ...] -> [pass-r, allow-r, deny-r, ...]: Pass first, and no
-    // NetworkPolicy or Baseline decides: allowed.
-    { name: `Should support an 'pass-${gress}' policy for ${proto} protocol; ensure rule ordering is respected`, swap: [0, 2], probes: [{ peer: f.r, port: p, allowed: true }, { peer: f.r, port: q, allowed: true }] },
-    { name: `Should support a 'pass-${gress}' policy for ${proto} protocol at the specified port`, swap: [3, 4], probes: [{ peer: f.y.house, port: f.y.port, allowed: true }, { peer: f.y.house, port: other(f.y.port), allowed: true }] },
-  ];
 }
 
 function clusterOf(objects: Obj[]): Cluster {
@@ -138,21 +64,15 @@ function check(c: Cluster, f: Family, probe: Probe): string[] {
 }
 
 describe('ClusterNetworkPolicy conformance (network-policy-api v1alpha2 scenarios, packet interpreter, explain, matrix)', () => {
+  it('ports every per-protocol file of both tiers: 6 Admin files of 6 subtests, 6 Baseline files of 4', () => {
+    expect(FAMILIES.map((f) => steps(f).length)).to.deep.equal([6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4]);
+  });
+
   for (const f of FAMILIES) {
     describe(f.upstream, () => {
-      // Upstream patches one object from subtest to subtest: so do we.
-      const list = rules(f);
-      const steps = subtests(f).map((s) => {
-        if (s.swap) {
-          const [i, j] = s.swap;
-          [list[i], list[j]] = [list[j]!, list[i]!];
-        }
-        return { ...s, rules: [...list] };
-      });
-      for (const s of steps) {
+      for (const s of steps(f)) {
         it(s.name, () => {
-          const policy = { apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name: `${f.dir}-${f.proto.toLowerCase()}` }, spec: { tier: f.tier, priority: f.tier === 'Admin' ? 3 : 10, subject: house(f.subject), [f.dir]: s.rules } };
-          const c = clusterOf([...model(), policy]);
+          const c = clusterOf([...model(), stepPolicy(f, s)]);
           const bad = s.probes.flatMap((p) => check(c, f, p));
           expect(bad, bad.join('\n')).to.deep.equal([]);
         });
