@@ -107,3 +107,102 @@ export function stepPolicy(f: Family, s: Step, subject: Record<string, unknown> 
     spec: { tier: f.tier, priority: f.priority, subject, [f.dir]: s.rules },
   };
 }
+
+// --- scenario tests: several policies, changed in place from subtest to subtest ------------
+
+/** A probe between houses: every pod of `from` to every pod of `to`, on each port. */
+export interface HouseProbe { readonly from: House; readonly to: House; readonly proto: Protocol; readonly ports: readonly number[]; readonly allowed: boolean }
+export interface ScenarioStep {
+  readonly name: string;
+  /** The ClusterNetworkPolicies and NetworkPolicies in force. */
+  readonly objects: readonly Record<string, unknown>[];
+  /** A house whose namespace's `conformance-house` label is patched to another value. */
+  readonly relabel?: { readonly house: House; readonly label: string };
+  readonly probes: readonly HouseProbe[];
+}
+export interface Scenario { readonly upstream: string; readonly steps: readonly ScenarioStep[] }
+
+const houseSel = (h: House) => ({ matchLabels: { 'conformance-house': h } });
+const housePods = (h: House) => ({ pods: { namespaceSelector: houseSel(h), podSelector: houseSel(h) } });
+const cnpObj = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name }, spec });
+const both = (from: House, to: House, allowed: boolean): HouseProbe => ({ from, to, proto: 'TCP', ports: [80, 8080], allowed });
+
+/** CNPAdminTierIntegration (conformance/base/api_integration/standard-anp-np-banp.yaml): an
+ *  Admin Deny between gryffindor and slytherin turned into Pass, a NetworkPolicy of gryffindor
+ *  that admits slytherin both ways, a Baseline Deny; the NetworkPolicy deleted at the end. */
+function integration(): Scenario {
+  const admin = (ing: string, eg: string) => cnpObj('pass-example', {
+    tier: 'Admin', priority: 10, subject: { namespaces: houseSel('gryffindor') },
+    ingress: [{ name: 'deny-all-ingress-from-slytherin', action: ing, from: [{ namespaces: houseSel('slytherin') }] }],
+    egress: [{ name: 'deny-all-egress-to-slytherin', action: eg, to: [{ namespaces: houseSel('slytherin') }] }],
+  });
+  const np = {
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'allow-gress-from-to-slytherin-to-gryffindor', namespace: 'gryffindor' },
+    spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [{ from: [{ namespaceSelector: houseSel('slytherin') }] }], egress: [{ to: [{ namespaceSelector: houseSel('slytherin') }] }] },
+  };
+  const baseline = cnpObj('default', {
+    tier: 'Baseline', priority: 10, subject: { namespaces: houseSel('gryffindor') },
+    ingress: [{ name: 'deny-all-ingress-from-slytherin', action: 'Deny', from: [{ namespaces: houseSel('slytherin') }] }],
+    egress: [{ name: 'deny-all-egress-to-slytherin', action: 'Deny', to: [{ namespaces: houseSel('slytherin') }] }],
+  });
+  return {
+    upstream: 'CNPAdminTierIntegration',
+    steps: [
+      { name: 'Should Deny traffic from slytherin to gryffindor respecting admin CNP', objects: [admin('Deny', 'Deny'), np, baseline], probes: [both('slytherin', 'gryffindor', false)] },
+      { name: 'Should Deny traffic to slytherin from gryffindor respecting admin CNP', objects: [admin('Deny', 'Deny'), np, baseline], probes: [both('gryffindor', 'slytherin', false)] },
+      { name: "Should support a 'pass-ingress' policy for admin CNP and respect the match for network policy", objects: [admin('Pass', 'Deny'), np, baseline], probes: [both('slytherin', 'gryffindor', true)] },
+      { name: "Should support a 'pass-egress' policy for admin CNP and respect the match for network policy", objects: [admin('Pass', 'Pass'), np, baseline], probes: [both('gryffindor', 'slytherin', true)] },
+      { name: "Should support a 'pass-ingress' policy for admin CNP and respect the match for baseline cluster network policy", objects: [admin('Pass', 'Pass'), baseline], probes: [both('slytherin', 'gryffindor', false)] },
+      { name: "Should support a 'pass-egress' policy for admin CNP and respect the match for baseline cluster network policy", objects: [admin('Pass', 'Pass'), baseline], probes: [both('gryffindor', 'slytherin', false)] },
+    ],
+  };
+}
+
+/** CNPAdminTierPriorityField (conformance/base/admin_tier/standard-priority-field.yaml): a
+ *  Deny at priority 50 and a Pass at 60, moved to 40, before a Baseline Accept. */
+function priorityField(): Scenario {
+  const gress = (name: string, action: string) => ({
+    subject: housePods('gryffindor'),
+    ingress: [{ name: `${name}-ingress-from-slytherin`, action, from: [housePods('slytherin')] }],
+    egress: [{ name: `${name}-egress-to-slytherin`, action, to: [housePods('slytherin')] }],
+  });
+  const objects = (passPriority: number) => [
+    cnpObj('priority-50-example', { tier: 'Admin', priority: 50, ...gress('deny-all', 'Deny') }),
+    cnpObj('old-priority-60-new-priority-40-example', { tier: 'Admin', priority: passPriority, ...gress('pass-all', 'Pass') }),
+    cnpObj('default', { tier: 'Baseline', priority: 10, ...gress('allow-all', 'Accept') }),
+  ];
+  return {
+    upstream: 'CNPAdminTierPriorityField',
+    steps: [
+      { name: 'Should Deny traffic from slytherin to gryffindor respecting admin CNP', objects: objects(60), probes: [both('slytherin', 'gryffindor', false)] },
+      { name: 'Should Deny traffic to slytherin from gryffindor respecting admin CNP', objects: objects(60), probes: [both('gryffindor', 'slytherin', false)] },
+      { name: 'Should respect admin CNP priority field; thus passing both ingress and egress traffic over to baseline CNP', objects: objects(40), probes: [both('slytherin', 'gryffindor', true), both('gryffindor', 'slytherin', true)] },
+    ],
+  };
+}
+
+/** CNPAdminTierEgressInlineCIDRPeers, its 'deny-egress' subtest
+ *  (conformance/base/admin_tier/standard-egress-inline-cidr-rules.yaml): gryffindor may reach
+ *  slytherin's pods; every other address (0.0.0.0/0, ::/0) is denied, pods included; relabel
+ *  slytherin's namespace and it is denied too, until the label comes back. */
+function inlineCidr(): Scenario {
+  const objects = [cnpObj('inline-cidr-as-peers-example', {
+    tier: 'Admin', priority: 85, subject: housePods('gryffindor'),
+    egress: [
+      { name: 'allow-egress-to-slytherin', action: 'Accept', to: [housePods('slytherin')] },
+      { name: 'deny-egress-to-internet', action: 'Deny', to: [{ networks: ['0.0.0.0/0', '::/0'] }] },
+    ],
+  })];
+  const all = (to: House, allowed: boolean): HouseProbe[] => (['TCP', 'UDP', 'SCTP'] as const).map((proto) => ({ from: 'gryffindor', to, proto, ports: [PORTS[proto][0]], allowed }));
+  const name = "Should support a 'deny-egress' rule policy for egress-cidr-peer";
+  return {
+    upstream: 'CNPAdminTierEgressInlineCIDRPeers',
+    steps: [
+      { name, objects, probes: [...all('ravenclaw', false), ...all('hufflepuff', false), ...all('slytherin', true)] },
+      { name: `${name} (slytherin's namespace relabelled)`, objects, relabel: { house: 'slytherin', label: 'denied-namespace-label' }, probes: all('slytherin', false) },
+      { name: `${name} (its label back)`, objects, probes: all('slytherin', true) },
+    ],
+  };
+}
+
+export const SCENARIOS: readonly Scenario[] = [integration(), priorityField(), inlineCidr()];
