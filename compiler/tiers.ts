@@ -45,6 +45,19 @@ export function subjectSelects(s: CnpSubject, pod: PodInfo, world: TierWorld): b
   return s.kind === 'namespaces' || matches(s.podSelector, pod.labels);
 }
 
+/** Per world (one cluster state): each `nodes` peer's addresses, and addresses as numbers.
+ *  Caches only: what they hold is a function of the world and the key. */
+interface WorldMemo {
+  readonly nodeAddrs: WeakMap<CnpPeer, ReadonlySet<string>>;
+  readonly ipNum: Map<string, bigint>;
+}
+const MEMO = new WeakMap<TierWorld, WorldMemo>();
+const memoOf = (world: TierWorld): WorldMemo => {
+  let m = MEMO.get(world);
+  if (!m) MEMO.set(world, (m = { nodeAddrs: new WeakMap(), ipNum: new Map() }));
+  return m;
+};
+
 function peerMatches(peer: CnpPeer, probe: TierProbe, world: TierWorld): boolean {
   switch (peer.kind) {
     case 'namespaces':
@@ -57,11 +70,19 @@ function peerMatches(peer: CnpPeer, probe: TierProbe, world: TierWorld): boolean
     }
     case 'networks': {
       // > cluster-internal traffic will be checked against the rule as well.
-      const f = ipFamily(probe.peerIp), n = ipToBigint(probe.peerIp);
+      const memo = memoOf(world);
+      let n = memo.ipNum.get(probe.peerIp);
+      if (n === undefined) memo.ipNum.set(probe.peerIp, (n = ipToBigint(probe.peerIp)));
+      const f = ipFamily(probe.peerIp);
       return peer.ranges.some((r) => rangeContains(r, f, n));
     }
-    case 'nodes':
-      return world.nodes.some((node) => matches(peer.nodeSelector, node.labels) && node.addresses.includes(probe.peerIp));
+    case 'nodes': {
+      // The addresses of the nodes the selector picks.
+      const memo = memoOf(world);
+      let addrs = memo.nodeAddrs.get(peer);
+      if (!addrs) memo.nodeAddrs.set(peer, (addrs = new Set(world.nodes.filter((node) => matches(peer.nodeSelector, node.labels)).flatMap((node) => node.addresses))));
+      return addrs.has(probe.peerIp);
+    }
     default: {
       const never: never = peer;
       throw new Error(`unknown peer kind ${JSON.stringify(never)}`);
@@ -86,8 +107,8 @@ function portMatches(ports: readonly CnpPort[] | null, probe: TierProbe): boolea
 }
 
 export function ruleMatches(rule: CnpRule, probe: TierProbe, world: TierWorld): boolean {
-  const peerOk = rule.peers === null || rule.peers.some((p) => peerMatches(p, probe, world));
-  return peerOk && portMatches(rule.ports, probe);
+  // Ports first: the cheaper test (both must hold).
+  return portMatches(rule.ports, probe) && (rule.peers === null || rule.peers.some((p) => peerMatches(p, probe, world)));
 }
 
 /** The first rule of the tier that matches, for `pod` in direction `dir`. `ordered` must be
