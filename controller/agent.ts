@@ -210,6 +210,20 @@ export class Agent {
         this.generations.commit(step);
         this.marker = this.engine.chains().find((c) => parseGenerationChain(c.name))?.name;
         this.o.metrics.verdictCache.set(step.stamp);
+        if (step.followUp) {
+          // The table had no marker (an older agent, `compile`): its stamp was unknown, so
+          // that transaction left the cache out. Nothing stamps now: clear, and turn it on.
+          this.engine.commit();
+          const on = await this.generations.next();
+          const again = on.stamp !== 0 ? this.engine.deltaBatch(on.stamp, { serial: on.serial }, true) : undefined;
+          if (again) {
+            await this.o.nft.apply(await jsonInSlices(again));
+            this.generation = on.stamp;
+            this.generations.commit(on);
+            this.marker = this.engine.chains().find((c) => parseGenerationChain(c.name))?.name;
+            this.o.metrics.verdictCache.set(on.stamp);
+          }
+        }
       }
       // From here the kernel holds the engine's wanted table (one transaction: all or none).
       this.engine.commit();

@@ -23,8 +23,9 @@
 // may follow. Passes also run at start, and whenever the table is found in a state we did not
 // leave (another writer, a failure), before the next stamp; the stamp in force is read back
 // from the table's marker chain (compiler/nft/names.ts) to know c. A table without a marker
-// (an older version of the agent) has an unknown stamp in force: the next transaction runs
-// without the cache (stamp 0), and the one after it clears and turns the cache on.
+// (an older version of the agent, `compile`) has an unknown stamp in force: the next
+// transaction runs without the cache (stamp 0), so that nothing stamps any more; the agent
+// then clears at once and sends a small second transaction that turns the cache on.
 //
 // If a pass fails (conntrack missing, a netlink error), that transaction runs with stamp 0:
 // the cache's rules are left out and every packet is decided; the next transaction tries the
@@ -86,6 +87,9 @@ export interface GenerationStep {
   readonly stamp: number;
   /** Why the cache is off for this transaction, when it is and the mask is not 0. */
   readonly cacheOff?: string;
+  /** The cache is off only because the stamp in force was unknown: once this transaction is
+   *  in (nothing stamps any more), a pass and a stamped transaction may follow at once. */
+  readonly followUp?: boolean;
 }
 
 export interface GenerationEvents {
@@ -128,7 +132,7 @@ export class GenerationSchedule {
   async next(): Promise<GenerationStep> {
     const serial = this.serial + 1;
     if (this.n === 0) return { serial, stamp: 0 };
-    if (this.inForce === undefined) return { serial, stamp: 0, cacheOff: 'the table holds no marker chain (written by an older version?): its stamp is unknown' };
+    if (this.inForce === undefined) return { serial, stamp: 0, cacheOff: 'the table holds no marker chain (written by an older version?): its stamp is unknown', followUp: true };
     if (this.remaining === 0) {
       try {
         await this.conntrack.clearMarks(this.mask);

@@ -356,9 +356,10 @@ export class PolicyEngine {
 
   /** Only what changed since the last commit, with the forward chain re-stamped with `gen`;
    *  undefined when nothing changed. With `marker`, the previous marker chain is deleted and
-   *  the new one added in the same transaction (it fails if another writer replaced ours). */
-  deltaBatch(gen: number, marker?: Marker): Batch | undefined {
-    if (!this.store.changed()) return undefined;
+   *  the new one added in the same transaction (it fails if another writer replaced ours).
+   *  `restamp`: a transaction even when nothing else changed (the base chains and marker). */
+  deltaBatch(gen: number, marker?: Marker, restamp = false): Batch | undefined {
+    if (!restamp && !this.store.changed()) return undefined;
     this.setBase(gen, marker);
     return this.store.deltaBatch(this.table);
   }

@@ -3,7 +3,7 @@
 // recognised by one predicate.
 import { expect } from 'chai';
 import { compile, isOwnObject, NFT_COMMENT_MAX_BYTES, NFT_NAME_MAX_BYTES, type Cluster } from '../../compiler/index.js';
-import { counterName, cutBytes, generationChain, isOwnObject, ownerError, parseGenerationChain, ruleComment, tableNameError } from '../../compiler/nft/names.js';
+import { counterName, cutBytes, generationChain, ownerError, parseGenerationChain, ruleComment, tableNameError } from '../../compiler/nft/names.js';
 
 describe('nft names', () => {
   it('cuts by bytes, never inside a character', () => {
