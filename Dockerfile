@@ -22,9 +22,10 @@ RUN npm ci --omit=dev --no-audit --no-fund
 
 # 3. Runtime.
 FROM node:20-bookworm-slim
-# nft is the agent's only way to the kernel (nft -j -f); nothing else is installed.
+# nft is the agent's way to the kernel (nft -j -f); conntrack clears the verdict cache's
+# stamps at start and before its counter wraps (controller/generation.ts).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nftables \
+ && apt-get install -y --no-install-recommends nftables conntrack \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production

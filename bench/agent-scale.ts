@@ -16,6 +16,7 @@
 //    full GC;
 //  - one read of the drop counters: `nft -j reset counters` (what the agent does) against
 //    `nft -j list counters` (what it did before), on the same table in the same run.
+import { ConntrackCli } from '../controller/generation.js';
 import { spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -182,7 +183,7 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const t0 = performance.now();
-  const h = await startAgent(config, { logger: pino({ level: 'silent' }), source, nft: new NftCli(['ip', 'netns', 'exec', netns, 'nft']) });
+  const h = await startAgent(config, { logger: pino({ level: 'silent' }), source, nft: new NftCli(['ip', 'netns', 'exec', netns, 'nft']), conntrack: new ConntrackCli(['ip', 'netns', 'exec', netns, 'conntrack']) });
   try {
     await h.started;
     await h.runner.idle();

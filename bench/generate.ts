@@ -95,6 +95,9 @@ export interface GenerateOptions {
   readonly seed?: number;
   /** Put the two WIRE_PAIR pods on BENCH_NODE with documentation addresses. */
   readonly wirePair?: boolean;
+  /** Add this many ClusterNetworkPolicies (Admin and Baseline, see clusterPolicies) and the
+   *  Node objects their `nodes` peers read; the rest of the cluster is unchanged. */
+  readonly clusterPolicies?: number;
 }
 
 /** 10.x.y.z from a running index: used only where no packet is ever sent (see top). */
@@ -234,7 +237,73 @@ export function generate(size: Size, opts: GenerateOptions = {}): Generated {
     const ns = nsByName.get(a.namespace)!;
     add(appPolicy(r, a, ns, i, teamNs));
   }
+  if (opts.clusterPolicies) objects.push(...nodeObjects(nodes), ...clusterPolicies(opts.clusterPolicies, teamNs));
   return { size, seed, objects, teamNamespaces: teamNs, apps };
+}
+
+/** Node objects for `nodes` peers: synthetic addresses (no packet is ever sent to them). */
+function nodeObjects(nodes: readonly string[]): unknown[] {
+  return nodes.map((name, i) => ({
+    apiVersion: 'v1', kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, zone: `zone-${i % 3}`, ...(i < 3 ? { 'node-role.kubernetes.io/control-plane': '' } : {}) } },
+    status: { addresses: [{ type: 'InternalIP', address: `10.255.0.${i + 1}` }, { type: 'Hostname', address: name }] },
+  }));
+}
+
+const cnp = (name: string, spec: Record<string, unknown>): unknown => ({ apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name }, spec });
+const teamSel = (team: string) => ({ matchLabels: { team } });
+
+/** ClusterNetworkPolicies a platform team writes, 60% Admin and 40% Baseline, deterministic
+ *  (no draw from the cluster's prng: the rest of the cluster stays byte for byte the same).
+ *  Admin: protect monitoring, deny the metadata address and the nodes' kubelet port, keep dev
+ *  out of prod databases, and per team a Pass that hands the team's own traffic to its
+ *  NetworkPolicies; Baseline: per team, accept the team and DNS, deny the rest. The wire pair
+ *  (team-000-prod) is a subject of several: its connection walks the Admin tier (rules that do
+ *  not match, then its team's Pass) before its NetworkPolicies decide. */
+function clusterPolicies(n: number, teams: readonly { name: string; team: string; env: string }[]): unknown[] {
+  const out: unknown[] = [];
+  const teamNames = [...new Set(teams.map((t) => t.team))];
+  const admin = Math.round(n * 0.6);
+  for (let i = 0; i < n; i++) {
+    // Five policies per team in turn (team-000 first: the wire pair's).
+    const team = teamNames[Math.floor(i / 5) % teamNames.length]!;
+    if (i < admin) {
+      const kind = i % 5;
+      const priority = 10 + i * 7; // distinct: no ties
+      if (kind === 0) out.push(cnp(`admin-${i}-protect-monitoring`, { tier: 'Admin', priority, subject: { namespaces: { matchLabels: { role: 'monitoring' } } }, ingress: [
+        { name: 'prometheus-peers', action: 'Accept', from: [{ pods: { namespaceSelector: { matchLabels: { role: 'monitoring' } }, podSelector: { matchLabels: { app: 'prometheus' } } } }] },
+        { name: 'nobody-else', action: 'Deny', from: [{ namespaces: {} }] },
+      ] }));
+      else if (kind === 1) out.push(cnp(`admin-${i}-no-metadata`, { tier: 'Admin', priority, subject: { namespaces: {} }, egress: [
+        { name: 'metadata', action: 'Deny', to: [{ networks: ['169.254.169.254/32', 'fd00:ec2::254/128'] }] },
+        { name: 'kubelet', action: 'Deny', to: [{ nodes: { matchExpressions: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'DoesNotExist' }] } }], protocols: [{ tcp: { destinationPort: { range: { start: 10250, end: 10259 } } } }] },
+      ] }));
+      else if (kind === 2) out.push(cnp(`admin-${i}-dev-not-in-prod-db`, { tier: 'Admin', priority, subject: { pods: { namespaceSelector: { matchLabels: { env: 'prod', team } }, podSelector: { matchLabels: { tier: 'db' } } } }, ingress: [
+        { name: 'no-dev', action: 'Deny', from: [{ namespaces: { matchLabels: { env: 'dev' } } }], protocols: [{ destinationNamedPort: 'postgres' }] },
+      ] }));
+      else if (kind === 3) out.push(cnp(`admin-${i}-${team}-decides`, { tier: 'Admin', priority, subject: { namespaces: teamSel(team) }, ingress: [
+        { name: 'own-team', action: 'Pass', from: [{ namespaces: teamSel(team) }] },
+        { name: 'ingress-controller', action: 'Pass', from: [{ pods: { namespaceSelector: { matchLabels: { role: 'ingress' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } } } }] },
+      ], egress: [
+        { name: 'own-team', action: 'Pass', to: [{ namespaces: teamSel(team) }] },
+        { name: 'dns', action: 'Accept', to: [{ pods: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } } }], protocols: [{ udp: { destinationPort: { number: 53 } } }, { tcp: { destinationPort: { number: 53 } } }] },
+      ] }));
+      else out.push(cnp(`admin-${i}-no-staging-to-prod`, { tier: 'Admin', priority, subject: { namespaces: { matchLabels: { env: 'prod', team } } }, ingress: [
+        { name: 'staging', action: 'Deny', from: [{ namespaces: { matchLabels: { env: 'staging', team } } }], protocols: [{ tcp: { destinationPort: { range: { start: 30000, end: 32767 } } } }] },
+      ] }));
+    } else {
+      out.push(cnp(`baseline-${i}-${team}`, { tier: 'Baseline', priority: i, subject: { namespaces: teamSel(team) }, ingress: [
+        { name: 'own-team', action: 'Accept', from: [{ namespaces: teamSel(team) }] },
+        { name: 'monitoring', action: 'Accept', from: [{ namespaces: { matchLabels: { role: 'monitoring' } } }], protocols: [{ destinationNamedPort: 'metrics' }] },
+        { name: 'the-rest', action: 'Deny', from: [{ namespaces: {} }] },
+      ], egress: [
+        { name: 'own-team', action: 'Accept', to: [{ namespaces: teamSel(team) }] },
+        { name: 'internet', action: 'Accept', to: [{ networks: ['0.0.0.0/0'] }], protocols: [{ tcp: { destinationPort: { number: 443 } } }] },
+        { name: 'the-rest', action: 'Deny', to: [{ namespaces: {} }] },
+      ] }));
+    }
+  }
+  return out;
 }
 
 function appPolicy(r: Rand, a: App, ns: { team: string; env: string }, i: number, teams: readonly { team: string }[]): unknown {

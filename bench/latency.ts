@@ -14,6 +14,7 @@
 // needed no kernel change, once that sync ended). Latency = that moment - the moment the event was handed to the agent. The agent's
 // own histogram (netpol_nft_network_programming_duration_seconds) measures until after its
 // post-apply listing; ours stops at the apply.
+import { ConntrackCli } from '../controller/generation.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -152,7 +153,7 @@ async function runRate(size: SizeName, base: Cluster, prodNs: readonly string[],
   };
   const config = parseConfig(['--source', workDir, '--node', BENCH_NODE, '--metrics-address', '127.0.0.1:0']);
   if (config === 'help') throw new Error('unexpected help');
-  const handle = await startAgent(config, { logger: pino({ level: 'silent' }), source: wrapped, nft });
+  const handle = await startAgent(config, { logger: pino({ level: 'silent' }), source: wrapped, nft, conntrack: new ConntrackCli(['ip', 'netns', 'exec', ns.name, 'conntrack']) });
   const agent = handle.agent;
   const sync = agent.sync.bind(agent);
   agent.sync = async (reason) => {

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix,agent] [-- --sizes S,M,L,XL]`
+// `npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix,agent,tiers] [-- --sizes S,M,L,XL]`
 //
 // Measures what netpol-nft exists for on synthetic clusters (bench/generate.ts) and prints a
 // table; the same figures go to bench/results/latest.json (and a dated copy). Compile figures
@@ -19,9 +19,10 @@ import { SIZES, type SizeName } from './generate.js';
 import { measureLatency, type LatencyResult } from './latency.js';
 import { matrixSection, type MatrixBenchResult } from './matrix.js';
 import { report, type BenchResult } from './report.js';
+import { BENCH_CLUSTER_POLICIES, tiersSection, type TiersBenchResult } from './tiers.js';
 import { measureWire, WIRE_PREFIX, type WireResult } from './wire.js';
 
-const PARTS = ['compile', 'apply', 'wire', 'latency', 'memory', 'matrix', 'agent'] as const;
+const PARTS = ['compile', 'apply', 'wire', 'latency', 'memory', 'matrix', 'agent', 'tiers'] as const;
 type Part = (typeof PARTS)[number];
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -44,6 +45,14 @@ function matrixChild(size: SizeName): MatrixBenchResult {
   const line = r.stdout.split('\n').find((l) => l.startsWith('##RESULT '));
   if (r.status !== 0 || !line) throw new Error(`bench matrix ${size} failed (status ${r.status})`);
   return JSON.parse(line.slice('##RESULT '.length)) as MatrixBenchResult;
+}
+
+/** The tiers part's compile figures, in a child of its own (its heap is this cluster's). */
+function tiersChild(): TiersBenchResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', join(repo, 'bench', 'tiers.ts'), 'compile'], { cwd: repo, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('##RESULT '));
+  if (r.status !== 0 || !line) throw new Error(`bench tiers failed (status ${r.status})`);
+  return JSON.parse(line.slice('##RESULT '.length)) as TiersBenchResult;
 }
 
 function meta(quick: boolean) {
@@ -70,7 +79,7 @@ async function fuzzBench(cases: number, seed: number): Promise<number> {
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, sizes: { type: 'string' }, fuzz: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', default: false } } });
   if (values.help) {
-    process.stdout.write('usage: npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix,agent] [-- --sizes S,M,L,XL]\n' +
+    process.stdout.write('usage: npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix,agent,tiers] [-- --sizes S,M,L,XL]\n' +
       '  --sizes: cluster sizes for the compile, memory, apply and matrix parts (default S,M,L; S,M with --quick); XL (150,000 pods) only when asked for\n' +
       '       npm run bench -- --fuzz N [--seed S]   (N mutated-manifest cases, see test/helpers/manifest-fuzz.ts)\n');
     return 0;
@@ -83,7 +92,7 @@ async function main(): Promise<number> {
   for (const s of sizes) if (!(s in SIZES)) throw new Error(`--sizes ${s}: one of ${Object.keys(SIZES).join(', ')}`);
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), 'npn-bench-'));
-  const result: BenchResult & { matrix?: MatrixBenchResult[] } = { meta: meta(quick), compile: [], memory: [], apply: [], notes: [] };
+  const result: BenchResult & { matrix?: MatrixBenchResult[]; tiers?: { compile: TiersBenchResult; wire?: WireResult } } = { meta: meta(quick), compile: [], memory: [], apply: [], notes: [] };
   const kernelWhy = kernelUnavailable();
   if (kernelWhy) result.notes.push(`kernel parts (apply, wire, latency) skipped: ${kernelWhy}; run as root with nft and ip installed`);
   try {
@@ -114,6 +123,10 @@ async function main(): Promise<number> {
         result.matrix.push(matrixChild(s));
       }
     }
+    if (only.has('tiers')) {
+      log(`tiers: M + ${BENCH_CLUSTER_POLICIES} ClusterNetworkPolicies (compile, transactions)...`);
+      result.tiers = { compile: tiersChild() };
+    }
     if (!kernelWhy) {
       removeNamespaces(WIRE_PREFIX);
       if (only.has('apply')) {
@@ -131,6 +144,10 @@ async function main(): Promise<number> {
       if (only.has('wire')) {
         log('wire (per-packet cost)...');
         result.wire = (await measureWire(work, quick ? 1 : 3, quick ? 2 : 5, log)) satisfies WireResult;
+      }
+      if (only.has('tiers')) {
+        log(`tiers: wire (per-packet cost, M + ${BENCH_CLUSTER_POLICIES} ClusterNetworkPolicies)...`);
+        result.tiers!.wire = (await measureWire(work, quick ? 1 : 3, quick ? 2 : 5, log, { clusterPolicies: BENCH_CLUSTER_POLICIES })) satisfies WireResult;
       }
       if (only.has('latency')) {
         log('event to enforcement...');
@@ -164,6 +181,7 @@ async function main(): Promise<number> {
   result.meta.seconds = Math.round((Date.now() - started) / 1000);
   process.stdout.write(report(result));
   if (result.matrix?.length) process.stdout.write(`\n${matrixSection(result.matrix)}\n`);
+  if (result.tiers) process.stdout.write(`\n${tiersSection(result.tiers.compile, result.tiers.wire)}\n`);
   const dir = join(repo, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const json = JSON.stringify(result, (k, v) => (k === 'file' || k === 'reverseFile' ? undefined : v), 2) + '\n';

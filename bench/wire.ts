@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { batchJson, compile, fullBatch } from '../compiler/index.js';
 import { Netns, removeNamespaces, trySh } from '../test/helpers/kernel.js';
-import { BENCH_NODE, generateCluster, SIZES, WIRE_PAIR } from './generate.js';
+import { BENCH_NODE, generateCluster, SIZES, WIRE_PAIR, type GenerateOptions } from './generate.js';
 import { median } from './stats.js';
 
 export const WIRE_PREFIX = 'npn-bench-';
@@ -159,10 +159,11 @@ async function measure(load: Load, gen: string, seconds: number): Promise<number
   }
 }
 
-export async function measureWire(workDir: string, seconds: number, rounds: number, log: (s: string) => void): Promise<WireResult> {
+/** `extra`: more of the M cluster (the tiers part adds its ClusterNetworkPolicies). */
+export async function measureWire(workDir: string, seconds: number, rounds: number, log: (s: string) => void, extra: Omit<GenerateOptions, 'wirePair'> = {}): Promise<WireResult> {
   const gen = prepareTools(workDir);
   // The M cluster with the two wire pods rewritten to documentation addresses on the node.
-  const { cluster } = generateCluster(SIZES.M, { wirePair: true });
+  const { cluster } = generateCluster(SIZES.M, { ...extra, wirePair: true });
   const files = Object.fromEntries(OURS.map((v) => [v, join(workDir, `wire-${v}.json`)])) as Record<Ours, string>;
   let clientEgressPolicies = 0, serverIngressPolicies = 0;
   for (const v of OURS) {

@@ -4,24 +4,53 @@
 import type { Family } from './cidr.js';
 import { roles } from './groups.js';
 import type { ChainDef, Rule } from './nft.js';
-import { ACCEPT, and, anonSet, ct, DROP, elem, fib, ipProto, jump, mangle, match, meta, or, payload, vmap } from './nft/build.js';
+import { ACCEPT, and, anonSet, ct, ctMarkSet, DROP, elem, fib, ipProto, jump, match, meta, or, payload, vmap } from './nft/build.js';
 import type { Direction } from './policy.js';
 
-export const DEFAULT_CT_MARK_MASK = 0x00ffff00;
-/** Two different rulesets share a generation with probability 1/(2^bits - 1); a connection
- *  stamped under one and idle until the other is in force would not be decided again. With
- *  16 bits that is 1 in 65,535 per such meeting; below 8 bits it is too likely to allow. */
+/** Bits 0-7 of the connection mark: clear of kube-proxy (0x4000 masquerade, 0x8000 drop),
+ *  Cilium (0x0f00), Calico (0xffff0000) and Flannel (0x4000/0x8000); wg-quick's copy of the
+ *  whole connection mark into the packet mark can never make its fwmark (0xca6c by default)
+ *  out of these bits alone. README, "The conntrack mark is shared". */
+export const DEFAULT_CT_MARK_MASK = 0x000000ff;
+/** The narrowest mask an operator may choose. A mask of w bits holds 2^w - 1 stamps, and the
+ *  agent clears every connection's stamp once every 2^w - 2 transactions (controller/
+ *  generation.ts); at 8 bits that is every 254 transactions, and narrower masks would make
+ *  the clearing (a walk of the conntrack table) frequent. It is no longer a question of
+ *  collision odds: stamps are a counter, never derived from content. */
 export const MIN_CT_MARK_BITS = 8;
+/** The narrowest mask the compiler builds at all (tests drive a wrap-around with it). */
+export const MIN_CT_MARK_BITS_ANY = 2;
 
-/** Why a conntrack mark mask cannot be used, or undefined when it can. */
-export function ctMarkMaskError(mask: number): string | undefined {
+/** Why a conntrack mark mask cannot be used, or undefined when it can. `minBits` is
+ *  MIN_CT_MARK_BITS unless a caller asks for less explicitly (never below MIN_CT_MARK_BITS_ANY). */
+export function ctMarkMaskError(mask: number, minBits: number = MIN_CT_MARK_BITS): string | undefined {
   if (!Number.isInteger(mask) || mask < 0 || mask > 0xffffffff) return 'not a 32-bit number';
   if (mask === 0) return undefined;
   const shifted = mask >>> (31 - Math.clz32(mask & -mask));
   if ((shifted & (shifted + 1)) !== 0) return 'the bits must be contiguous';
   const width = 32 - Math.clz32(shifted);
-  if (width < MIN_CT_MARK_BITS) return `${width} bits cannot tell enough rulesets apart: use at least ${MIN_CT_MARK_BITS} (or 0 to turn the verdict cache off)`;
+  const min = Math.max(MIN_CT_MARK_BITS_ANY, minBits);
+  if (width < min) return `${width} bits would clear every connection's stamp too often: use at least ${min} (or 0 to turn the verdict cache off)`;
   return undefined;
+}
+
+/** The number of stamps a mask holds (1 .. 2^width - 1; 0 = unstamped), 0 for mask 0. */
+export function stampCount(mask: number): number {
+  if (mask === 0) return 0;
+  const width = 32 - Math.clz32(mask >>> (31 - Math.clz32(mask & -mask)));
+  return width >= 32 ? 0xffffffff : 2 ** width - 1;
+}
+
+/** Stamp number `n` (0 .. stampCount) as it sits in the mark (shifted into the mask). */
+export function stampValue(mask: number, n: number): number {
+  if (mask === 0 || n === 0) return 0;
+  return (n * 2 ** (31 - Math.clz32(mask & -mask))) >>> 0;
+}
+
+/** The stamp number a mark value carries in `mask`'s bits. */
+export function stampNumber(mask: number, value: number): number {
+  if (mask === 0) return 0;
+  return ((value & mask) >>> 0) / 2 ** (31 - Math.clz32(mask & -mask));
 }
 
 const SHORT: Record<Direction, 'in' | 'eg'> = { ingress: 'in', egress: 'eg' };
@@ -84,21 +113,27 @@ export function guardChains(o: GuardOptions): ChainDef[] {
   return [{ name: GUARD_FORWARD, rules: fwd }, { name: GUARD_INPUT, rules: inp }];
 }
 
+/** `gen` is the stamp (already shifted into the mask); 0 leaves the verdict cache out of this
+ *  ruleset (mask 0, or the agent while it cannot clear old stamps). */
 export function baseChains(mask: number, gen: number, fastPath: boolean, guard: GuardOptions = { antiSpoofing: true }): ChainDef[] {
   const dispatch = (dir: Direction, pd: 'o' | 'r'): Rule[] =>
     FAMILIES.map((f) => [match(ct('direction'), pd === 'o' ? 'original' : 'reply'), vmap(payload(ipProto(f), roles(dir, pd).local), dispatchMap(dir, f, pd))]);
-  const useMark = !fastPath && mask !== 0;
+  const useMark = !fastPath && mask !== 0 && gen !== 0;
   const forward: Rule[] = [
     [match(ct('state'), 'invalid', 'in'), DROP],
     [jump(GUARD_FORWARD)],
     [match(ct('state'), 'related', 'in'), ACCEPT],
     ...(fastPath ? [[match(ct('state'), 'established', 'in'), ACCEPT]] : []),
     ...(useMark ? [[match(and(ct('mark'), mask), gen), ACCEPT]] : []),
+    // Not accepted by the cache: the connection loses its stamp before it is decided, so a
+    // packet dropped below leaves stamp 0 (never a valid stamp), and only the last rule, once
+    // both directions allowed it, writes the stamp in force.
+    ...(useMark ? [[ctMarkSet(and(ct('mark'), ~mask >>> 0))]] : []),
     ...dispatch('egress', 'o'),
     ...dispatch('ingress', 'o'),
     ...dispatch('egress', 'r'),
     ...dispatch('ingress', 'r'),
-    ...(useMark ? [[mangle(ct('mark'), or(and(ct('mark'), ~mask >>> 0), gen))]] : []),
+    ...(useMark ? [[ctMarkSet(or(and(ct('mark'), ~mask >>> 0), gen))]] : []),
   ];
   // A pod talking to its own node is still egress; the node's own traffic is never filtered.
   const input: Rule[] = [[jump(GUARD_INPUT)], ...dispatch('egress', 'o')];

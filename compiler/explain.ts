@@ -3,12 +3,12 @@
 // With ClusterNetworkPolicies, each side is the tier walk of compiler/tiers.ts (Admin →
 // NetworkPolicy → Baseline → allow), each step saying which policy and rule decided or that it
 // passed.
-import { normalizeCnp, orderTier, type CnpRule, type NormalizedCnp } from './cnp.js';
+import type { CnpRule } from './cnp.js';
 import { indexCluster, matchingAllowances, podView, type ClusterIndex, type Probe } from './ir.js';
 import { canonicalIp, formatProblem, ipFamily, podIsActive, resolveAddressClaims, type Cluster, type PodInfo, type Problem, type Protocol } from './model.js';
 import type { NodeInfo } from './nodes.js';
 import type { Direction } from './policy.js';
-import { decideDirection, subjectSelects, walkTier, type TierOutcome, type TierWorld } from './tiers.js';
+import { subjectSelects, tierIndex, walkSide, type TierIndex, type TierOutcome } from './tiers.js';
 
 export interface Endpoint {
   readonly ip: string;
@@ -68,38 +68,6 @@ function candidates(index: ClusterIndex, cluster: Cluster, spec: string): { lite
   return { literal: false, addrs: pod.ips, pod };
 }
 
-/** The cluster's ClusterNetworkPolicies, read once per explain. */
-interface TierIndex {
-  readonly admin: readonly NormalizedCnp[];
-  readonly baseline: readonly NormalizedCnp[];
-  readonly all: readonly NormalizedCnp[];
-  readonly problems: readonly Problem[];
-  readonly world: TierWorld;
-}
-
-/** Per index (matrix explains many pairs on one index). */
-const TIER_INDEX = new WeakMap<ClusterIndex, TierIndex | undefined>();
-
-function tierIndex(cluster: Cluster, index: ClusterIndex, nodes: readonly NodeInfo[]): TierIndex | undefined {
-  if (TIER_INDEX.has(index)) return TIER_INDEX.get(index);
-  const t = buildTierIndex(cluster, index, nodes);
-  TIER_INDEX.set(index, t);
-  return t;
-}
-
-function buildTierIndex(cluster: Cluster, index: ClusterIndex, nodes: readonly NodeInfo[]): TierIndex | undefined {
-  if (!cluster.clusterPolicies?.length) return undefined;
-  const results = cluster.clusterPolicies.map((p) => normalizeCnp(p));
-  const all = results.flatMap((r) => (r.policy ? [r.policy] : []));
-  return {
-    admin: orderTier(all, 'Admin').ordered,
-    baseline: orderTier(all, 'Baseline').ordered,
-    all,
-    problems: results.flatMap((r) => r.problems),
-    world: { nsLabels: index.nsLabels, nodes },
-  };
-}
-
 /** `cnp/NAME ingress[2] "rule-name"`: the same words as the ruleset's comments. */
 export function cnpRuleText(policy: string, dir: Direction, rule: CnpRule): string {
   return `cnp/${policy} ${dir}[${rule.index}]${rule.name ? ` ${JSON.stringify(rule.name)}` : ''}${rule.note ? ` (${rule.note})` : ''}`;
@@ -126,9 +94,7 @@ function side(index: ClusterIndex, dir: Direction, local: PodInfo | undefined, p
       : `isolated by ${view.policies.join(', ')}; no rule allows it${view.invalidPolicies.length ? ` (invalid, allowing nothing: ${view.invalidPolicies.join(', ')})` : ''}`;
   const npSide = { direction: dir, pod: id, isolated: view.isolated, policies: view.policies, invalidPolicies: view.invalidPolicies, matched };
   if (!tiers) return { ...npSide, allowed: npAllowed, reason: npReason };
-  const admin = walkTier(tiers.admin, 'Admin', dir, local, probe, tiers.world);
-  let baseline: TierOutcome | undefined;
-  const d = decideDirection(admin, view.isolated ? { isolated: true, allowed: npAllowed } : { isolated: false }, () => (baseline = walkTier(tiers.baseline, 'Baseline', dir, local, probe, tiers.world)));
+  const { decision: d, admin, baseline } = walkSide(tiers.admin, tiers.baseline, dir, local, probe, view.isolated ? { isolated: true, allowed: npAllowed } : { isolated: false }, tiers.world);
   const npLine = d.by === 'Admin' ? 'NetworkPolicy: not reached' : `NetworkPolicy: ${view.isolated ? (npAllowed ? 'allows' : 'denies') : 'passes'} (${npReason})`;
   const walk = [tierLine('Admin', dir, admin), npLine, tierLine('Baseline', dir, baseline)];
   const decider = d.by === 'Admin' ? admin : d.by === 'Baseline' ? baseline : undefined;
@@ -182,7 +148,7 @@ export interface PairEnd {
 export function explainPair(index: ClusterIndex, src: PairEnd, dst: PairEnd, port: number, protocol: Protocol, givenNodes: readonly NodeInfo[] = []): Explanation {
   // Node objects: given by the caller, or read with the cluster.
   const nodes = givenNodes.length ? givenNodes : index.cluster.nodes ?? [];
-  const tiers = tierIndex(index.cluster, index, nodes);
+  const tiers = tierIndex(index.cluster, index.nsLabels, nodes);
   let egress = side(index, 'egress', src.pod, { peerIp: dst.ip, peerPod: dst.pod, protocol, port, destinationPod: dst.pod }, tiers);
   const srcNode = src.pod ? undefined : nodeOf(index.cluster, nodes, src.ip);
   if (srcNode) egress = { ...egress, reason: `node ${srcNode}: not a pod, NetworkPolicy does not restrict its egress` };

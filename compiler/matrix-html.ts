@@ -2,7 +2,7 @@
 // Security Policy that forbids loading anything else), with the grid, filters by namespace
 // and port, what-if changes highlighted, and each cell's `explain` text on a click.
 import { MatrixError, type Matrix } from './matrix.js';
-import { cellExplanation, type Change } from './matrix-output.js';
+import { cellExplanation, STEP_LETTER, stepText, type Change } from './matrix-output.js';
 import type { NodeInfo } from './nodes.js';
 
 /** A grid bigger than this is no use in a browser: narrow it with --namespace. */
@@ -20,13 +20,28 @@ export function matrixHtml(m: Matrix, opts: { nodes?: readonly NodeInfo[]; chang
     for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) s += MARK[String(m.verdict(a, b, c))];
     return s;
   });
+  // With tiers: per column, the letter of the step each cell is credited to ('-' for the
+  // default allow, ' ' for no verdict).
+  const steps = m.tiered && m.by !== 'namespace'
+    ? m.columns.map((_, c) => {
+      let s = '';
+      for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) {
+        const st = m.steps(a, b, c);
+        s += st ? STEP_LETTER[st.cell] || '-' : ' ';
+      }
+      return s;
+    })
+    : null;
   const explained = n * n * m.columns.length <= HTML_MAX_EXPLAINED;
   const explanations = explained
     ? m.entities.map((_, a) => m.entities.map((_, b) => m.columns.map((_, c) => cellExplanation(m, a, b, c, opts.nodes ?? []))))
     : null;
   const index = new Map(m.entities.map((e, i) => [e.id, i]));
   const col = new Map(m.columns.map((c, i) => [c.label, i]));
-  const changes = (opts.changes ?? []).map((c) => ({ s: index.get(c.from), d: index.get(c.to), c: col.get(c.column.label), change: c.change, because: c.because }));
+  const changes = (opts.changes ?? []).map((c) => ({
+    s: index.get(c.from), d: index.get(c.to), c: col.get(c.column.label), change: c.change,
+    because: c.because + (c.decidedBy ? ` [decided by ${stepText(c.decidedBy.after)}; was ${stepText(c.decidedBy.before)}]` : ''),
+  }));
   const data = {
     title: opts.title ?? `netpol-nft matrix by ${m.by}`,
     by: m.by,
@@ -34,6 +49,7 @@ export function matrixHtml(m: Matrix, opts: { nodes?: readonly NodeInfo[]; chang
     entities: m.entities.map((e) => ({ id: e.id, ns: e.namespace, pods: e.pods.length })),
     columns: m.columns.map((c) => c.label),
     verdicts,
+    steps,
     explanations,
     changes,
   };
@@ -62,6 +78,8 @@ td.v-none{background:#fafafa}
 td.opened{outline:3px solid #1565c0;outline-offset:-3px}
 td.closed{outline:3px dashed #000;outline-offset:-3px}
 td.selected{box-shadow:inset 0 0 0 2px #ff0}
+td.s-A{font-weight:bold}
+td.s-B{font-style:italic}
 #explain{white-space:pre-wrap;font:12px ui-monospace,monospace;background:#f6f6f6;padding:8px;min-height:4em;max-width:100ch}
 #legend span{display:inline-block;width:12px;height:12px;vertical-align:middle;margin:0 4px 0 10px}
 </style></head>
@@ -73,6 +91,7 @@ td.selected{box-shadow:inset 0 0 0 2px #ff0}
  <fieldset id="namespaces"><legend>namespaces</legend></fieldset>
  <div id="legend"><span class="v" style="background:#3c9a4f"></span>allowed<span style="background:#d9534f"></span>denied<span style="background:#f0ad4e"></span>some pairs or ports<span style="background:#ddd"></span>a pod and itself</div>
 </div>
+<div id="tiers"></div>
 <div id="changes"></div>
 <table id="grid"><thead></thead><tbody></tbody></table>
 <h2 style="font-size:15px">explanation</h2>
@@ -101,6 +120,17 @@ td.selected{box-shadow:inset 0 0 0 2px #ff0}
   });
   var changed = {};
   D.changes.forEach(function (c) { if (c.s !== undefined && c.d !== undefined) { var k = c.s + ',' + c.d; (changed[k] = changed[k] || []).push(c); } });
+  var STEP = { A: 'the Admin tier', N: 'NetworkPolicy', B: 'the Baseline tier', '-': 'no step (default allow)' };
+  if (D.steps) document.getElementById('tiers').textContent = 'ClusterNetworkPolicy tiers: each cell shows the step that decided it: A Admin, N NetworkPolicy, B Baseline (blank: the default allow); ~ differs between ports';
+  function step(s, d) {
+    if (!D.steps) return ' ';
+    var c = Number(port.value);
+    if (c >= 0) return D.steps[c][s * N + d];
+    var seen = {};
+    D.steps.forEach(function (v) { seen[v[s * N + d]] = true; });
+    var keys = Object.keys(seen).filter(function (k) { return k !== ' '; });
+    return !keys.length ? ' ' : keys.length === 1 ? keys[0] : '~';
+  }
   var cls = { '.': 'v-allowed', 'X': 'v-denied', '~': 'v-some', '-': 'v-self', ' ': 'v-none' };
   function verdict(s, d) {
     var c = Number(port.value);
@@ -134,12 +164,14 @@ td.selected{box-shadow:inset 0 0 0 2px #ff0}
       var tr = el('tr'); tr.appendChild(el('th', D.entities[s].id + (D.entities[s].pods > 1 ? ' (' + D.entities[s].pods + ')' : '')));
       rows.forEach(function (d) {
         var v = verdict(s, d);
-        var td = el('td', v === '.' || v === 'X' ? '' : v.trim(), cls[v]);
+        var st = step(s, d);
+        var td = el('td', v === '.' || v === 'X' ? (st === '-' || st === ' ' ? '' : st) : v.trim(), cls[v]);
+        if (st !== ' ') { td.classList.add('s-' + st); td.dataset.step = st; }
         var ch = changed[s + ',' + d];
         var c = Number(port.value);
         if (ch) ch.forEach(function (x) { if (c < 0 || x.c === c) td.classList.add(x.change); });
         td.dataset.from = D.entities[s].id; td.dataset.to = D.entities[d].id; td.dataset.verdict = v;
-        td.title = D.entities[s].id + ' -> ' + D.entities[d].id;
+        td.title = D.entities[s].id + ' -> ' + D.entities[d].id + (STEP[st] ? ' (decided by ' + STEP[st] + ')' : '');
         td.addEventListener('click', function () {
           var old = document.querySelector('td.selected'); if (old) old.classList.remove('selected');
           td.classList.add('selected'); explain(s, d);

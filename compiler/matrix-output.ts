@@ -1,7 +1,7 @@
 // The matrix as people and programs read it: text (the truth-table style of our e2e suite),
 // JSON, each cell's `explain` text, and the what-if diff between two states.
 import { explainPair, explanationText, type PairEnd } from './explain.js';
-import { matrixOfIndex, type Matrix, type MatrixOptions, type PortColumn, type Verdict } from './matrix.js';
+import { matrixOfIndex, type Matrix, type MatrixOptions, type PortColumn, type Step, type Verdict } from './matrix.js';
 import { indexCluster } from './ir.js';
 import { ipFamily, type Cluster } from './model.js';
 import type { NodeInfo } from './nodes.js';
@@ -13,6 +13,21 @@ export const FULL_LISTING_CELLS = 250_000;
 export const GRID_ENTITIES = 40;
 
 const mark = (v: Verdict) => (v === true ? '.' : v === false ? 'X' : v === 'some' ? '~' : v === 'self' ? '-' : ' ');
+
+/** The letter of the step a cell is credited to (matrix.ts cellStep); none for the default. */
+export const STEP_LETTER: Record<Step, string> = { Admin: 'A', NetworkPolicy: 'N', Baseline: 'B', default: '' };
+
+/** `the Admin tier`, `NetworkPolicy`, `the Baseline tier`, `no step (default allow)`. */
+export function stepText(s: Step): string {
+  return s === 'default' ? 'no step (default allow)' : s === 'NetworkPolicy' ? 'NetworkPolicy' : `the ${s} tier`;
+}
+
+/** A cell of the text grid: its mark, and with tiers the letter of the step that decided. */
+function cellMark(m: Matrix, s: number, d: number, c: number): string {
+  const v = m.verdict(s, d, c);
+  const st = m.steps(s, d, c);
+  return mark(v) + (st ? STEP_LETTER[st.cell] : '');
+}
 
 function header(m: Matrix): string {
   const pods = m.entities.reduce((n, e) => n + e.pods.length, 0);
@@ -33,11 +48,12 @@ export function matrixText(m: Matrix, gridEntities = GRID_ENTITIES): string {
   }
   if (m.entities.length <= gridEntities) {
     lines.push('', `. allowed  X denied  ${m.by === 'namespace' ? '~ some pairs allowed  ' : ''}- a pod and itself (never filtered)  (blank: no address family in common)`);
+    if (m.tiered && m.by !== 'namespace') lines.push('decided by:  A the Admin tier  N NetworkPolicy  B the Baseline tier  (no letter: no step decides, the default allows)');
     const w = Math.max(3, ...m.entities.map((e) => e.id.length));
     m.columns.forEach((c, ci) => {
       lines.push('', c.other ? `${c.label} (any port no policy names; probed on ${c.port})` : c.label, `${' '.repeat(w)} ${m.entities.map((e) => e.id.padEnd(w)).join(' ')}`.trimEnd());
       m.entities.forEach((e, s) => {
-        lines.push(`${e.id.padEnd(w)} ${m.entities.map((_, d) => mark(m.verdict(s, d, ci)).padEnd(w)).join(' ')}`.trimEnd());
+        lines.push(`${e.id.padEnd(w)} ${m.entities.map((_, d) => cellMark(m, s, d, ci).padEnd(w)).join(' ')}`.trimEnd());
       });
     });
   } else {
@@ -76,6 +92,10 @@ export interface JsonCell {
   readonly other?: true;
   /** A pod and itself: never filtered. */
   readonly self?: true;
+  /** With ClusterNetworkPolicies: the step the cell is credited to, and each side's. */
+  readonly decidedBy?: Step;
+  readonly egress?: Step;
+  readonly ingress?: Step;
 }
 
 export function matrixJson(m: Matrix, fullListing = FULL_LISTING_CELLS): Record<string, unknown> {
@@ -85,9 +105,11 @@ export function matrixJson(m: Matrix, fullListing = FULL_LISTING_CELLS): Record<
   const cell = (s: number, d: number, c: number, v: Verdict) => {
     if (v === 'none') return;
     const col = m.columns[c]!;
+    const st = m.steps(s, d, c);
     cells.push({
       from: m.entities[s]!.id, to: m.entities[d]!.id, port: col.port, protocol: col.protocol,
       allowed: v === 'self' ? true : v, ...(col.other ? { other: true as const } : {}), ...(v === 'self' ? { self: true as const } : {}),
+      ...(st ? { decidedBy: st.cell, egress: st.egress, ingress: st.ingress } : {}),
     });
   };
   if (full) {
@@ -98,6 +120,7 @@ export function matrixJson(m: Matrix, fullListing = FULL_LISTING_CELLS): Record<
   return {
     by: m.by,
     family: m.family ?? null,
+    tiered: m.tiered,
     columns: m.columns.map((c) => ({ protocol: c.protocol, port: c.port, label: c.label, ...(c.other ? { other: true } : {}) })),
     entities: m.entities.map((e) => ({ id: e.id, namespace: e.namespace, pods: e.pods.map((p) => `${p.namespace}/${p.name}`), labels: e.labels })),
     // "all": every pair with a common address family is a cell; "allowed": only allowed
@@ -133,6 +156,9 @@ export interface Change {
   readonly change: 'opened' | 'closed';
   /** The sides whose answer changed, and why, in the words of `explain`. */
   readonly because: string;
+  /** With ClusterNetworkPolicies in either state: the step credited with the cell, before and
+   *  after (matrix.ts cellStep). */
+  readonly decidedBy?: { readonly before: Step; readonly after: Step };
 }
 
 export interface WhatIf {
@@ -158,7 +184,11 @@ export function whatIf(before: Cluster, after: Cluster, opts: MatrixOptions = {}
       const touched = [...new Set([...was, ...now])].filter((d) => was.has(d) !== now.has(d)).sort((x, y) => x - y);
       for (const d of touched) {
         const opened = now.has(d);
-        changes.push({ from: ma.entities[s]!.id, to: ma.entities[d]!.id, column: col, change: opened ? 'opened' : 'closed', because: reason(mb, ma, s, d, c, nodes) });
+        const sb = mb.steps(s, d, c), sa = ma.steps(s, d, c);
+        changes.push({
+          from: ma.entities[s]!.id, to: ma.entities[d]!.id, column: col, change: opened ? 'opened' : 'closed', because: reason(mb, ma, s, d, c, nodes),
+          ...(sb && sa ? { decidedBy: { before: sb.cell, after: sa.cell } } : {}),
+        });
       }
     });
   }
@@ -192,10 +222,11 @@ export function whatIfText(w: WhatIf): string {
     let j = i + 1;
     for (; j < w.changes.length; j++) {
       const x = w.changes[j]!;
-      if (x.from !== c.from || x.to !== c.to || x.change !== c.change || x.because !== c.because) break;
+      if (x.from !== c.from || x.to !== c.to || x.change !== c.change || x.because !== c.because || x.decidedBy?.after !== c.decidedBy?.after || x.decidedBy?.before !== c.decidedBy?.before) break;
       cols.push(x.column.label);
     }
-    lines.push(`${c.change.padEnd(6)}  ${c.from} -> ${c.to} ${cols.join(' ')}: ${c.because}`);
+    const by = c.decidedBy ? ` [${stepText(c.decidedBy.after)}; was ${stepText(c.decidedBy.before)}]` : '';
+    lines.push(`${c.change.padEnd(6)}  ${c.from} -> ${c.to} ${cols.join(' ')}${by}: ${c.because}`);
     i = j;
   }
   return lines.join('\n') + '\n';
@@ -204,6 +235,6 @@ export function whatIfText(w: WhatIf): string {
 export function whatIfJson(w: WhatIf): Record<string, unknown> {
   return {
     changed: w.changes.length > 0,
-    changes: w.changes.map((c) => ({ from: c.from, to: c.to, port: c.column.port, protocol: c.column.protocol, ...(c.column.other ? { other: true } : {}), change: c.change, allowed: c.change === 'opened', because: c.because })),
+    changes: w.changes.map((c) => ({ from: c.from, to: c.to, port: c.column.port, protocol: c.column.protocol, ...(c.column.other ? { other: true } : {}), change: c.change, allowed: c.change === 'opened', because: c.because, ...(c.decidedBy ? { decidedBy: c.decidedBy } : {}) })),
   };
 }

@@ -9,9 +9,20 @@
 // the same membership in every ipBlock of every policy. Then every selector, peer, named port
 // and ipBlock treats them the same, so one representative decides for all (a test expands the
 // grouped matrix back to pods and compares it with `--by pod`).
+//
+// ClusterNetworkPolicy tiers: each side of a cell is the walk of compiler/tiers.ts (walkSide:
+// Admin → NetworkPolicy → Baseline → allow), the very function `explain` calls, with the
+// NetworkPolicy step read from the bit sets below. For the grouping, the tiers add what their
+// selectors read: the label keys of subject and peer pod selectors, each address's membership
+// in every `networks` peer, and which nodes own it (for `nodes` peers). Namespace labels need
+// nothing: a workload lives in one namespace.
 import { indexCluster, podView, portMatches, peerMatches, type Allowance, type ClusterIndex, type ResolvedPeer } from './ir.js';
 import { ipFamily, type Cluster, type PodInfo, type Protocol } from './model.js';
 import { DIRECTIONS, type Direction } from './policy.js';
+import { rangeContains, ipToBigint } from './cidr.js';
+import type { CnpPeer, NormalizedCnp } from './cnp.js';
+import type { NodeInfo } from './nodes.js';
+import { subjectSelects, tierIndex, walkSide, type TierIndex } from './tiers.js';
 
 export type GroupBy = 'workload' | 'pod' | 'namespace';
 export type Family = 4 | 6;
@@ -53,6 +64,24 @@ export interface MatrixOptions {
 
 export class MatrixError extends Error {}
 
+/** The step that decided one side of a cell (compiler/tiers.ts): a tier's Accept or Deny, the
+ *  NetworkPolicy step, or the default allow. */
+export type Step = 'Admin' | 'NetworkPolicy' | 'Baseline' | 'default';
+
+export interface CellSteps {
+  readonly egress: Step;
+  readonly ingress: Step;
+}
+
+/** The one step a cell is credited to: for a denied cell the side that denied (egress first,
+ *  as a packet meets them); for an allowed one the first step in tier order that accepted on
+ *  either side (an Admin Accept, else a NetworkPolicy, else a Baseline Accept, else default). */
+export function cellStep(allowed: boolean, steps: CellSteps, egressAllowed: boolean): Step {
+  if (!allowed) return egressAllowed ? steps.ingress : steps.egress;
+  for (const s of ['Admin', 'NetworkPolicy', 'Baseline'] as const) if (steps.egress === s || steps.ingress === s) return s;
+  return 'default';
+}
+
 export interface Matrix {
   readonly by: GroupBy;
   readonly family?: Family;
@@ -63,6 +92,11 @@ export interface Matrix {
   /** The destinations a source reaches on a column, in entity order (a sparse walk: what
    *  large clusters need, where most pairs are denied). */
   reachable(from: number, column: number): number[];
+  /** With ClusterNetworkPolicies in the cluster (`--by pod` and `--by workload`): which step
+   *  decided each side of a cell, and the step the cell is credited to (cellStep). Undefined
+   *  for cells without a verdict ('self', 'none'), and on clusters without tiers. */
+  readonly tiered: boolean;
+  steps(from: number, to: number, column: number): (CellSteps & { readonly cell: Step }) | undefined;
 }
 
 export const DEFAULT_MAX_PODS = 2000;
@@ -114,6 +148,38 @@ function selectedKeys(index: ClusterIndex): string[] {
   return [...keys].sort(cmp);
 }
 
+/** Label keys that the pod selectors of ClusterNetworkPolicies read (subjects and peers). */
+function tierKeys(t: TierIndex | undefined): string[] {
+  const keys = new Set<string>();
+  for (const p of t?.all ?? []) {
+    if (p.subject.kind === 'pods') for (const r of p.subject.podSelector.requirements) keys.add(r.key);
+    for (const dir of DIRECTIONS) for (const rule of p.rules[dir]) for (const peer of rule.peers ?? []) {
+      if (peer.kind === 'pods') for (const r of peer.podSelector.requirements) keys.add(r.key);
+    }
+  }
+  return [...keys];
+}
+
+/** Every distinct `networks` peer of the cluster policies (by its text). */
+function networkPeers(t: TierIndex | undefined): Extract<CnpPeer, { kind: 'networks' }>[] {
+  const seen = new Map<string, Extract<CnpPeer, { kind: 'networks' }>>();
+  for (const p of t?.all ?? []) for (const dir of DIRECTIONS) for (const rule of p.rules[dir]) for (const peer of rule.peers ?? []) {
+    if (peer.kind === 'networks' && !seen.has(peer.text.join())) seen.set(peer.text.join(), peer);
+  }
+  return [...seen.values()];
+}
+
+/** What cluster policies can see of a pod beyond its namespace and labels: per address, the
+ *  `networks` peers that hold it and the nodes that own it. */
+function tierAddressKey(p: PodInfo, networks: readonly Extract<CnpPeer, { kind: 'networks' }>[], nodes: readonly NodeInfo[] | undefined): string {
+  if (!nodes) return '';
+  return p.ips.map((ip) => {
+    const f = ipFamily(ip), n = ipToBigint(ip);
+    return networks.map((w) => (w.ranges.some((r) => rangeContains(r, f, n)) ? '1' : '0')).join('')
+      + ':' + nodes.filter((node) => node.addresses.includes(ip)).map((node) => node.name).join(',');
+  }).join('|');
+}
+
 function allAllowances(index: ClusterIndex): Allowance[] {
   return index.policies.flatMap((p) => DIRECTIONS.flatMap((d) => index.allowancesOf(p, d)));
 }
@@ -126,13 +192,13 @@ function cidrPeers(allowances: readonly Allowance[]): Extract<ResolvedPeer, { ki
 }
 
 /** What policies can see of a pod: equal keys, equal treatment (see the top of the file). */
-function podKey(p: PodInfo, keys: readonly string[], cidrs: readonly Extract<ResolvedPeer, { kind: 'cidr' }>[]): string {
+function podKey(p: PodInfo, keys: readonly string[], cidrs: readonly Extract<ResolvedPeer, { kind: 'cidr' }>[], tierPart: string): string {
   const labels = keys.map((k) => (Object.prototype.hasOwnProperty.call(p.labels, k) ? `${k}=${p.labels[k]}` : '')).join('\u0001');
   const ports = p.namedPorts.map((n) => `${n.name}/${n.protocol}/${n.port}`).sort(cmp).join(',');
   const fams = [4, 6].filter((f) => p.ips.some((i) => ipFamily(i) === f)).join('');
   const inCidr = cidrs.map((c) => (peerMatches([c], { peerIp: p.ips[0]!, peerPod: p, protocol: 'TCP', port: 1, destinationPod: p })
     ? '1' : '0') + (p.ips[1] && peerMatches([c], { peerIp: p.ips[1], peerPod: p, protocol: 'TCP', port: 1, destinationPod: p }) ? '1' : '0')).join('');
-  return `${p.namespace}\u0000${labels}\u0000${ports}\u0000${fams}\u0000${inCidr}`;
+  return `${p.namespace}\u0000${labels}\u0000${ports}\u0000${fams}\u0000${inCidr}\u0000${tierPart}`;
 }
 
 /** Default columns: every port a policy names (numbers, the first port of ranges, named ports
@@ -208,10 +274,12 @@ export function buildMatrix(cluster: Cluster, opts: MatrixOptions = {}): Matrix 
 }
 
 export function matrixOfIndex(index: ClusterIndex, opts: MatrixOptions = {}, extraKeysFrom: readonly ClusterIndex[] = []): Matrix {
-  // The cells read NetworkPolicy only: with cluster policies in force they could say allowed
-  // where an Admin Deny drops. Better no matrix than a wrong one.
-  const tiers = [index, ...extraKeysFrom].reduce((n, i) => Math.max(n, i.cluster.clusterPolicies?.length ?? 0), 0);
-  if (tiers) throw new MatrixError(`the matrix does not read ClusterNetworkPolicy tiers yet (${tiers} in the cluster); ask explain about a pair, which walks the tiers`);
+  const tierOf = (i: ClusterIndex) => tierIndex(i.cluster, i.nsLabels, i.cluster.nodes ?? []);
+  // A state without cluster policies compared with one that has some (the what-if) walks
+  // empty tiers, so that both matrices say which step decided.
+  const tiers = tierOf(index) ?? (extraKeysFrom.some((i) => tierOf(i))
+    ? { admin: [], baseline: [], all: [], problems: [], world: { nsLabels: index.nsLabels, nodes: index.cluster.nodes ?? [] } }
+    : undefined);
   const by = opts.by ?? 'workload';
   const nsFilter = opts.namespaces?.length ? new Set(opts.namespaces) : undefined;
   const pods = index.activePods.filter((p) => !nsFilter || nsFilter.has(p.namespace));
@@ -222,9 +290,12 @@ export function matrixOfIndex(index: ClusterIndex, opts: MatrixOptions = {}, ext
   const allowances = allAllowances(index);
   // Keys and ipBlocks of other states too (the what-if compares two matrices row by row, so
   // both must group alike).
-  const others = extraKeysFrom.map((i) => ({ keys: selectedKeys(i), allowances: allAllowances(i) }));
-  const keys = [...new Set([...selectedKeys(index), ...others.flatMap((o) => o.keys)])].sort(cmp);
+  const others = extraKeysFrom.map((i) => ({ keys: [...selectedKeys(i), ...tierKeys(tierOf(i))], allowances: allAllowances(i), tiers: tierOf(i) }));
+  const keys = [...new Set([...selectedKeys(index), ...tierKeys(tiers), ...others.flatMap((o) => o.keys)])].sort(cmp);
   const cidrs = cidrPeers([...allowances, ...others.flatMap((o) => o.allowances)]);
+  // The address part of the key, when this state or the other (the what-if) has tiers.
+  const keyNodes = tiers || others.some((o) => o.tiers) ? index.cluster.nodes ?? [] : undefined;
+  const networks = [tiers, ...others.map((o) => o.tiers)].flatMap((t) => networkPeers(t));
   const columns: PortColumn[] = opts.ports
     ? opts.ports.map((p) => ({ protocol: p.protocol, port: p.port, label: `${p.protocol}/${p.port}` }))
     : defaultColumns([...allowances, ...others.flatMap((o) => o.allowances)], index.activePods);
@@ -233,7 +304,7 @@ export function matrixOfIndex(index: ClusterIndex, opts: MatrixOptions = {}, ext
   const byKey = new Map<string, Unit>();
   const units: Unit[] = [];
   for (const p of pods) {
-    const key = by === 'pod' ? `pod\u0000${podId(p)}` : podKey(p, keys, cidrs);
+    const key = by === 'pod' ? `pod\u0000${podId(p)}` : podKey(p, keys, cidrs, tierAddressKey(p, networks, keyNodes));
     let u = byKey.get(key);
     if (!u) {
       byKey.set(key, (u = { rep: p, pods: [], key }));
@@ -331,12 +402,54 @@ export function matrixOfIndex(index: ClusterIndex, opts: MatrixOptions = {}, ext
     if (s === d && units[s]!.pods.length === 1) return 'self';
     const f = pairFamily(s, d);
     if (!f) return 'none';
+    if (tiered) return tierCell(s, d, c, f).allowed;
     const e = eg[f]![s], i = ing[f]![d];
     return (!e || e[c]!.has(d)) && (!i || i[c]!.has(s));
   };
 
+  // Tiers: each side is walkSide (the walk explain takes), over the policies whose subject
+  // selects the unit and that have rules in that direction; the NetworkPolicy step is the
+  // bit sets' answer. A workload's own cell is about two distinct pods of it (a pod and its
+  // own address would be the hairpin, which the tiers let through).
+  const tiered = !!tiers;
+  const subjects = (dir: Direction, list: readonly NormalizedCnp[]) => units.map((u) => list.filter((p) => p.rules[dir].length && subjectSelects(p.subject, u.rep, tiers!.world)));
+  const own = tiers && {
+    egress: { admin: subjects('egress', tiers.admin), baseline: subjects('egress', tiers.baseline) },
+    ingress: { admin: subjects('ingress', tiers.admin), baseline: subjects('ingress', tiers.baseline) },
+  };
+  interface TierCell { readonly allowed: boolean; readonly steps: CellSteps & { readonly cell: Step } }
+  const cells = new Map<number, TierCell>();
+  const tierCell = (s: number, d: number, c: number, f: Family): TierCell => {
+    const k = ((s * n + d) * columns.length + c) * 2 + (f === 4 ? 0 : 1);
+    let hit = cells.get(k);
+    if (hit) return hit;
+    const src = units[s]!.rep, dst = s === d ? units[d]!.pods.find((p) => p !== src)! : units[d]!.rep;
+    const col = columns[c]!;
+    const ip = (p: PodInfo) => p.ips.find((i) => ipFamily(i) === f)!;
+    const e = eg[f]![s], i = ing[f]![d];
+    const egress = walkSide(own!.egress.admin[s]!, own!.egress.baseline[s]!, 'egress', src,
+      { peerIp: ip(dst), peerPod: dst, protocol: col.protocol, port: col.port, destinationPod: dst },
+      e ? { isolated: true, allowed: e[c]!.has(d) } : { isolated: false }, tiers!.world).decision;
+    const ingress = walkSide(own!.ingress.admin[d]!, own!.ingress.baseline[d]!, 'ingress', dst,
+      { peerIp: ip(src), peerPod: src, protocol: col.protocol, port: col.port, destinationPod: dst },
+      i ? { isolated: true, allowed: i[c]!.has(s) } : { isolated: false }, tiers!.world).decision;
+    const allowed = egress.allowed && ingress.allowed;
+    const steps = { egress: egress.by, ingress: ingress.by };
+    cells.set(k, (hit = { allowed, steps: { ...steps, cell: cellStep(allowed, steps, egress.allowed) } }));
+    return hit;
+  };
+  const unitSteps = (s: number, d: number, c: number) => {
+    if (!tiered || (s === d && units[s]!.pods.length === 1)) return undefined;
+    const f = pairFamily(s, d);
+    return f ? tierCell(s, d, c, f).steps : undefined;
+  };
+
   const unitTargets = (s: number, c: number): number[] => {
     const out: number[] = [];
+    if (tiered) {
+      for (let d = 0; d < n; d++) if (unitVerdict(s, d, c) === true) out.push(d);
+      return out;
+    }
     for (const f of fams) {
       if (!hasFam[s]![f === 4 ? 0 : 1]) continue;
       const e = eg[f]![s];
@@ -363,6 +476,8 @@ export function matrixOfIndex(index: ClusterIndex, opts: MatrixOptions = {}, ext
       entities: order.map((i) => entities[i]!),
       verdict: (s, d, c) => unitVerdict(order[s]!, order[d]!, c),
       reachable: (s, c) => unitTargets(order[s]!, c).map((u) => position[u]!).sort((a, b) => a - b),
+      tiered,
+      steps: (s, d, c) => unitSteps(order[s]!, order[d]!, c),
     };
   }
 
@@ -386,6 +501,9 @@ export function matrixOfIndex(index: ClusterIndex, opts: MatrixOptions = {}, ext
     by, ...(opts.family ? { family: opts.family } : {}), columns, index, entities,
     verdict: nsVerdict,
     reachable: (s, c) => entities.map((_, d) => d).filter((d) => { const v = nsVerdict(s, d, c); return v === true || v === 'some'; }),
+    // A namespace cell sums many pairs: the steps are per pair (--by workload).
+    tiered,
+    steps: () => undefined,
   };
 }
 

@@ -11,9 +11,9 @@
 // their rules in written order, and the first rule that matches decides; Pass leaves the tier.
 // Pure: the caller says who the pods, namespaces and nodes are.
 import { ipToBigint, rangeContains } from './cidr.js';
-import { ipFamily, type PodInfo, type Protocol } from './model.js';
+import { ipFamily, type Cluster, type PodInfo, type Problem, type Protocol } from './model.js';
 import type { NodeInfo } from './nodes.js';
-import type { CnpPeer, CnpPort, CnpRule, CnpSubject, NormalizedCnp, Tier } from './cnp.js';
+import { normalizeCnp, orderTier, type CnpPeer, type CnpPort, type CnpRule, type CnpSubject, type NormalizedCnp, type Tier } from './cnp.js';
 import { matches } from './selectors.js';
 
 export type { NodeInfo };
@@ -45,6 +45,19 @@ export function subjectSelects(s: CnpSubject, pod: PodInfo, world: TierWorld): b
   return s.kind === 'namespaces' || matches(s.podSelector, pod.labels);
 }
 
+/** Per world (one cluster state): each `nodes` peer's addresses, and addresses as numbers.
+ *  Caches only: what they hold is a function of the world and the key. */
+interface WorldMemo {
+  readonly nodeAddrs: WeakMap<CnpPeer, ReadonlySet<string>>;
+  readonly ipNum: Map<string, bigint>;
+}
+const MEMO = new WeakMap<TierWorld, WorldMemo>();
+const memoOf = (world: TierWorld): WorldMemo => {
+  let m = MEMO.get(world);
+  if (!m) MEMO.set(world, (m = { nodeAddrs: new WeakMap(), ipNum: new Map() }));
+  return m;
+};
+
 function peerMatches(peer: CnpPeer, probe: TierProbe, world: TierWorld): boolean {
   switch (peer.kind) {
     case 'namespaces':
@@ -57,11 +70,19 @@ function peerMatches(peer: CnpPeer, probe: TierProbe, world: TierWorld): boolean
     }
     case 'networks': {
       // > cluster-internal traffic will be checked against the rule as well.
-      const f = ipFamily(probe.peerIp), n = ipToBigint(probe.peerIp);
+      const memo = memoOf(world);
+      let n = memo.ipNum.get(probe.peerIp);
+      if (n === undefined) memo.ipNum.set(probe.peerIp, (n = ipToBigint(probe.peerIp)));
+      const f = ipFamily(probe.peerIp);
       return peer.ranges.some((r) => rangeContains(r, f, n));
     }
-    case 'nodes':
-      return world.nodes.some((node) => matches(peer.nodeSelector, node.labels) && node.addresses.includes(probe.peerIp));
+    case 'nodes': {
+      // The addresses of the nodes the selector picks.
+      const memo = memoOf(world);
+      let addrs = memo.nodeAddrs.get(peer);
+      if (!addrs) memo.nodeAddrs.set(peer, (addrs = new Set(world.nodes.filter((node) => matches(peer.nodeSelector, node.labels)).flatMap((node) => node.addresses))));
+      return addrs.has(probe.peerIp);
+    }
     default: {
       const never: never = peer;
       throw new Error(`unknown peer kind ${JSON.stringify(never)}`);
@@ -86,8 +107,8 @@ function portMatches(ports: readonly CnpPort[] | null, probe: TierProbe): boolea
 }
 
 export function ruleMatches(rule: CnpRule, probe: TierProbe, world: TierWorld): boolean {
-  const peerOk = rule.peers === null || rule.peers.some((p) => peerMatches(p, probe, world));
-  return peerOk && portMatches(rule.ports, probe);
+  // Ports first: the cheaper test (both must hold).
+  return portMatches(rule.ports, probe) && (rule.peers === null || rule.peers.some((p) => peerMatches(p, probe, world)));
 }
 
 /** The first rule of the tier that matches, for `pod` in direction `dir`. `ordered` must be
@@ -123,4 +144,54 @@ export function decideDirection(admin: TierOutcome, np: NetworkPolicyStep, basel
   if (b.decision === 'Accept' || b.decision === 'Deny') return { allowed: b.decision === 'Accept', by: 'Baseline', admin, baseline: b };
   // Baseline Pass, or no match: the default, which allows.
   return { allowed: true, by: 'default', admin, baseline: b };
+}
+
+/** The cluster's ClusterNetworkPolicies, normalised and ordered once: what `explain` and
+ *  `matrix` walk. */
+export interface TierIndex {
+  readonly admin: readonly NormalizedCnp[];
+  readonly baseline: readonly NormalizedCnp[];
+  readonly all: readonly NormalizedCnp[];
+  readonly problems: readonly Problem[];
+  readonly world: TierWorld;
+}
+
+/** One per cluster state (the matrix explains many pairs of one state). */
+const TIER_INDEX = new WeakMap<Cluster, TierIndex | undefined>();
+
+/** Undefined when the cluster has no ClusterNetworkPolicy: then NetworkPolicy alone decides. */
+export function tierIndex(cluster: Cluster, nsLabels: TierWorld['nsLabels'], nodes: readonly NodeInfo[]): TierIndex | undefined {
+  if (TIER_INDEX.has(cluster)) return TIER_INDEX.get(cluster);
+  let t: TierIndex | undefined;
+  if (cluster.clusterPolicies?.length) {
+    const results = cluster.clusterPolicies.map((p) => normalizeCnp(p));
+    const all = results.flatMap((r) => (r.policy ? [r.policy] : []));
+    t = {
+      admin: orderTier(all, 'Admin').ordered,
+      baseline: orderTier(all, 'Baseline').ordered,
+      all,
+      problems: results.flatMap((r) => r.problems),
+      world: { nsLabels, nodes },
+    };
+  }
+  TIER_INDEX.set(cluster, t);
+  return t;
+}
+
+export interface SideWalk {
+  readonly decision: DirectionDecision;
+  readonly admin: TierOutcome;
+  /** Undefined when the walk stopped before the Baseline tier. */
+  readonly baseline?: TierOutcome;
+}
+
+/** One direction of one connection at `pod`, the whole walk: Admin, the NetworkPolicy step
+ *  (given: the caller knows its own NetworkPolicy view), Baseline, allow. `admin` and
+ *  `baseline` may be any subsequence of the tier's order that keeps every policy whose
+ *  subject selects `pod` (the matrix passes each pod's own short list). */
+export function walkSide(admin: readonly NormalizedCnp[], baseline: readonly NormalizedCnp[], dir: 'ingress' | 'egress', pod: PodInfo, probe: TierProbe, np: NetworkPolicyStep, world: TierWorld): SideWalk {
+  const a = walkTier(admin, 'Admin', dir, pod, probe, world);
+  let b: TierOutcome | undefined;
+  const decision = decideDirection(a, np, () => (b = walkTier(baseline, 'Baseline', dir, pod, probe, world)));
+  return { decision, admin: a, ...(b ? { baseline: b } : {}) };
 }

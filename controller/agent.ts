@@ -11,8 +11,15 @@
 //  - After any failure, the next attempt is a full replace from the engine's wanted state: a
 //    failed batch changes nothing (nft transactions are atomic), but we no longer trust our
 //    idea of the kernel's state.
-//  - Every transaction carries a new generation (the conntrack-mark stamp): connections
-//    decided under an older ruleset are decided again at their next packet.
+//  - Every transaction carries a new generation (the conntrack-mark stamp, controller/
+//    generation.ts): connections decided under an older ruleset are decided again at their
+//    next packet, and no stamp can become valid again.
+//  - The table names its writer (the marker chain `gen_<serial>_<stamp>_<owner>`). Each
+//    transaction replaces our marker, deleting the previous one in the same transaction: if
+//    another writer replaced it, the transaction fails as a whole (compare-and-swap). A full
+//    sync first reads the chains; a table of another owner is left alone (unless
+//    --take-over): an error names the other writer, netpol_nft_foreign_writer is 1 and
+//    /readyz fails, and we never flip enforcement back.
 //  - The drift check compares the table's chains (names and hooks, from `nft list chains`,
 //    whose cost does not grow with set elements) with ours: a missing table or chain means
 //    someone changed it behind our back, and the sync is a full replace. Every
@@ -21,7 +28,9 @@
 //  - Invalid objects are the compiler's business (it fails closed); here they are logged once
 //    each, counted, and never stop the agent.
 import type { Logger } from 'pino';
-import { batchJson, batchOperations, formatProblem, PolicyEngine, type Batch, type ChainDef, type Cluster, type ClusterEvent, type CompileOptions, type LocalPod, type Problem, type RuleCounter, type Ruleset } from '../compiler/index.js';
+import { batchJson, batchOperations, DEFAULT_CT_MARK_MASK, formatProblem, PolicyEngine, type Batch, type ChainDef, type Cluster, type ClusterEvent, type CompileOptions, type LocalPod, type Problem, type RuleCounter, type Ruleset } from '../compiler/index.js';
+import { parseGenerationChain } from '../compiler/nft/names.js';
+import { GenerationSchedule, type ConntrackPort, type GenerationStep, type TableMarker } from './generation.js';
 import type { Metrics, ObjectType, SyncType } from './metrics.js';
 import { chainShapes, countersOf, NftError, type NftPort } from './nft.js';
 import type { Clock, SyncReason } from './runner.js';
@@ -37,13 +46,14 @@ export interface AgentOptions {
   readonly metrics: Metrics;
   /** Every how many drift checks the table is replaced whole regardless (default 10). */
   readonly fullResyncEvery?: number;
-  /** The generation of the next transaction (monotonic; default: a counter seeded from the
-   *  clock in seconds, so that a restarted agent does not reuse its predecessor's stamps). */
-  readonly nextGeneration?: () => number;
+  /** Clears the verdict cache's stamps in the conntrack table (controller/generation.ts). */
+  readonly conntrack: ConntrackPort;
+  /** Replace a table that another owner wrote (default false: refuse and report). */
+  readonly takeOver?: boolean;
 }
 
 export class SyncError extends Error {
-  constructor(readonly stage: 'compile' | 'apply' | 'verify', message: string, options?: { cause?: unknown }) {
+  constructor(readonly stage: 'compile' | 'apply' | 'verify' | 'owner', message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
 }
@@ -52,16 +62,14 @@ const MAX_TRACKED_EVENTS = 10_000;
 /** Events applied to the engine between two yields of the event loop. */
 const SLICE = 500;
 
-/** Monotonic generations from a starting point (swap for a persisted one). */
-export function counterGeneration(start: number): () => number {
-  let g = Math.max(1, Math.floor(start));
-  return () => g++;
-}
-
 export class Agent {
   private readonly engine: PolicyEngine;
-  private readonly nextGeneration: () => number;
+  private readonly generations: GenerationSchedule;
   private generation = 0;
+  /** The marker chain the kernel holds, as last read or written (the full batch's guard). */
+  private marker: string | undefined;
+  /** The other writer while we refuse its table. */
+  private foreignOwner: string | undefined;
   private appliedChains: string | undefined;
   private driftChecks = 0;
   private localPods: readonly LocalPod[] = [];
@@ -83,7 +91,14 @@ export class Agent {
 
   constructor(private readonly o: AgentOptions) {
     this.engine = new PolicyEngine(o.compile);
-    this.nextGeneration = o.nextGeneration ?? counterGeneration(o.clock.now() / 1000);
+    const mask = o.compile.establishedFastPath ? 0 : (o.compile.ctMarkMask ?? DEFAULT_CT_MARK_MASK);
+    this.generations = new GenerationSchedule(mask, o.conntrack, {
+      pass: (error) => {
+        o.metrics.conntrackClears.inc({ result: error === undefined ? 'ok' : 'failed' });
+        if (error === undefined) o.logger.info({ mask: `0x${mask.toString(16)}` }, 'cleared the verdict-cache stamps of every conntrack entry (start, or before the stamps wrap)');
+        else o.logger.error({ error }, 'could not clear the verdict-cache stamps: this transaction turns the cache off (every packet decided) until a pass succeeds');
+      },
+    });
     o.metrics.setDropReader(async () => {
       const json = await o.nft.list('inet', this.table, 'counters');
       return json === undefined ? undefined : { counters: countersOf(json), pods: this.localPods, rules: this.ruleCounters };
@@ -94,9 +109,19 @@ export class Agent {
     return this.engine.table;
   }
 
-  /** True once the first full replace is in the kernel (/readyz). */
+  /** True once the first full replace is in the kernel, while no other writer holds the
+   *  table (/readyz). */
   ready(): boolean {
-    return this.firstSyncDone;
+    return this.firstSyncDone && this.foreignOwner === undefined;
+  }
+
+  /** Why /readyz fails beyond "not synced yet", if it does. */
+  notReadyReason(): string | undefined {
+    return this.foreignOwner === undefined ? undefined : `table inet ${this.table} belongs to another writer (owner ${this.foreignOwner}); not writing it`;
+  }
+
+  get owner(): string {
+    return this.o.compile.owner ?? '';
   }
 
   /** How many syncs succeeded (for tests and logs). */
@@ -138,9 +163,14 @@ export class Agent {
     const full = this.needFull;
     const type: SyncType = full ? 'full' : 'partial';
     const started = this.o.clock.now();
-    let stage: 'compile' | 'apply' = 'compile';
+    let stage: 'compile' | 'apply' | 'owner' = 'compile';
     this.syncing = true;
     try {
+      if (full) {
+        stage = 'apply'; // a listing through nft
+        await this.readTable();
+        stage = 'compile';
+      }
       let sourceProblems: readonly Problem[];
       if (this.needReconcile) {
         this.needReconcile = false;
@@ -161,11 +191,14 @@ export class Agent {
       const localPods = this.engine.localPods();
       this.o.metrics.setLocalPods(localPods);
 
-      const gen = this.nextGeneration();
-      const batch: Batch | undefined = full ? await this.engine.fullBatchSliced(gen, yieldLoop) : this.engine.deltaBatch(gen);
+      // A generation (and its clearing pass, when one is due) only for a transaction.
+      const step: GenerationStep | undefined = full || this.engine.changed() ? await this.generations.next() : undefined;
+      if (step?.cacheOff) log.warn({ reason: step.cacheOff }, 'this transaction runs without the verdict cache (every packet decided)');
+      const marker = step ? { serial: step.serial, ...(full && this.marker !== undefined ? { guard: this.marker } : {}) } : undefined;
+      const batch: Batch | undefined = step ? (full ? await this.engine.fullBatchSliced(step.stamp, yieldLoop, marker) : this.engine.deltaBatch(step.stamp, marker)) : undefined;
       const ops = batch ? batchOperations(batch) : 0;
       stage = 'apply';
-      if (batch) {
+      if (batch && step) {
         log.debug({ reason, type, operations: ops }, 'applying');
         const json = await jsonInSlices(batch);
         // A full replace starts every counter from 0: what they counted since the last
@@ -173,7 +206,24 @@ export class Agent {
         if (full && this.firstSyncDone) await this.o.metrics.readCountersNow();
         await this.o.nft.apply(json);
         this.o.metrics.transactionOperations.observe(ops);
-        this.generation = gen;
+        this.generation = step.stamp;
+        this.generations.commit(step);
+        this.marker = this.engine.chains().find((c) => parseGenerationChain(c.name))?.name;
+        this.o.metrics.verdictCache.set(step.stamp);
+        if (step.followUp) {
+          // The table had no marker (an older agent, `compile`): its stamp was unknown, so
+          // that transaction left the cache out. Nothing stamps now: clear, and turn it on.
+          this.engine.commit();
+          const on = await this.generations.next();
+          const again = on.stamp !== 0 ? this.engine.deltaBatch(on.stamp, { serial: on.serial }, true) : undefined;
+          if (again) {
+            await this.o.nft.apply(await jsonInSlices(again));
+            this.generation = on.stamp;
+            this.generations.commit(on);
+            this.marker = this.engine.chains().find((c) => parseGenerationChain(c.name))?.name;
+            this.o.metrics.verdictCache.set(on.stamp);
+          }
+        }
       }
       // From here the kernel holds the engine's wanted table (one transaction: all or none).
       this.engine.commit();
@@ -197,6 +247,7 @@ export class Agent {
     } catch (e) {
       this.needFull = true;
       this.pending = [...events, ...this.pending].slice(0, MAX_TRACKED_EVENTS);
+      if (e instanceof SyncError && e.stage === 'owner') throw e; // logged once per writer, counted
       this.o.metrics.syncFailures.inc({ stage });
       const err = e as Error;
       log.error(
@@ -212,6 +263,35 @@ export class Agent {
       for (const ev of late) this.engine.apply(ev);
       this.o.metrics.observeSync(type, (this.o.clock.now() - started) / 1000);
     }
+  }
+
+  /** Before a full sync: who wrote the table, and which stamp is in force (the chains
+   *  listing, whose cost does not grow with set elements). Throws SyncError('owner') when
+   *  another owner's marker is there and we may not take over. */
+  private async readTable(): Promise<void> {
+    const listing = await this.o.nft.list('inet', this.table, 'chains');
+    const exists = listing !== undefined && chainShapes(listing, this.table) !== undefined;
+    const markers = listing === undefined ? [] : markersOf(listing, this.table);
+    const found: TableMarker | undefined = markers.length === 1 ? markers[0] : undefined;
+    const other = markers.find((m) => m.owner !== this.owner);
+    if (other && !this.o.takeOver) {
+      this.o.metrics.syncFailures.inc({ stage: 'owner' });
+      this.o.metrics.foreignWriter.set(1);
+      if (this.foreignOwner !== other.owner) {
+        this.o.logger.error(
+          { table: this.table, owner: this.owner, otherOwner: other.owner },
+          `table inet ${this.table} is written by another agent (owner ${other.owner}); not writing it (stop the other writer, give one of them another --table, or start this one with --take-over)`,
+        );
+      }
+      this.foreignOwner = other.owner;
+      throw new SyncError('owner', `table inet ${this.table} belongs to owner ${other.owner}`);
+    }
+    if (this.foreignOwner !== undefined || other) this.o.logger.warn({ table: this.table, owner: this.owner, previousOwner: other?.owner ?? this.foreignOwner }, 'taking the table over');
+    this.foreignOwner = undefined;
+    this.o.metrics.foreignWriter.set(0);
+    this.generations.adopt(found, exists, this.owner);
+    // Several markers (not ours to explain) or none: no guard; the stamp in force is unknown.
+    this.marker = markers.length === 1 ? generationChainName(markers[0]!) : undefined;
   }
 
   /** Brings the engine to the snapshot: the differences by key, applied in slices. */
@@ -280,6 +360,21 @@ function tierNotes(t: ReturnType<PolicyEngine['tierReport']>): Problem[] {
   for (const u of t.unsupported) out.push({ kind: 'clusternetworkpolicy', object: u.policy, path: '', message: `unsupported, not enforced: ${u.what}` });
   return out;
 }
+
+/** Marker chains of our table in a `nft -j list chains` listing. */
+function markersOf(json: string, table: string): (TableMarker & { readonly name: string })[] {
+  const doc = JSON.parse(json) as { nftables: Record<string, { table?: unknown; name?: unknown; family?: unknown }>[] };
+  const out: (TableMarker & { name: string })[] = [];
+  for (const o of doc.nftables) {
+    const c = o.chain;
+    if (!c || c.table !== table || c.family !== 'inet' || typeof c.name !== 'string') continue;
+    const m = parseGenerationChain(c.name);
+    if (m) out.push({ ...m, name: c.name });
+  }
+  return out;
+}
+
+const generationChainName = (m: TableMarker & { readonly name: string }) => m.name;
 
 /** The chains as the drift check compares them with `nft list chains` (controller/nft.ts). */
 function chainShapesOf(chains: readonly ChainDef[]): string {

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { batchJson, compile, COMPILE_GENERATION, ctMarkMaskError, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, explain, ExplainError, explanationText, formatProblem, fullBatch, parseCidrText, rulesetText, type Protocol } from '../compiler/index.js';
 import { DEFAULTS, parseDropRate } from './config.js';
+import { tableNameError } from '../compiler/nft/names.js';
 import { loadCluster, LoadError } from './load.js';
 import { CliUsageError, loadState, matrixCommand, MATRIX_USAGE, parseFamily } from './matrix-cli.js';
 import { cleanupCommand, runCommand } from './run.js';
@@ -55,6 +56,9 @@ const compileCmd: Command = async (argv) => {
   const generation = values.generation === undefined ? COMPILE_GENERATION : Number(values.generation);
   if (!Number.isSafeInteger(generation) || generation < 1) throw new UsageError(`--generation ${values.generation}: a positive integer`);
   if (values.output !== 'json' && values.output !== 'text') throw new UsageError(`--output ${values.output}: json or text`);
+  // The agent's check: the name is printed into the text ruleset, so only an identifier passes.
+  const tableWhy = tableNameError(values.table);
+  if (tableWhy) throw new UsageError(`--table ${JSON.stringify(values.table)}: ${tableWhy}`);
   const { cluster, problems, unread } = loadCluster(values.cluster);
   const r = compile(cluster, { node: values.node, table: values.table, ctMarkMask: parseMask(values['ct-mark-mask']), establishedFastPath: values['established-fast-path'], policyRuleCounters: values['policy-rule-counters'], generation, antiSpoofing: !values['no-anti-spoofing'], podCidrs: values['pod-cidr'] ?? [], ...(dropLog ? { dropLog } : {}) });
   for (const p of [...problems, ...r.problems]) process.stderr.write(`netpol-nft: ${formatProblem(p)}\n`);

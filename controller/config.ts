@@ -2,11 +2,12 @@
 // default in DEFAULTS below, validated at once (all errors reported together) and logged at
 // start-up.
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ctMarkMaskError, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, parseCidrText } from '../compiler/index.js';
+import { ownerError, tableNameError } from '../compiler/nft/names.js';
 
 /** 9743: not used by kubelet, kube-proxy, Calico, Cilium, Flannel or the usual exporters. */
 export const DEFAULT_METRICS_PORT = 9743;
@@ -23,6 +24,7 @@ export const DEFAULTS = {
   metricsAddress: `0.0.0.0:${DEFAULT_METRICS_PORT}`,
   logLevel: 'info',
   nftPath: 'nft',
+  conntrackPath: 'conntrack',
   dropMetricsBy: 'pod',
   logDrops: '10/second',
   sourceMaxFileBytes: 16 * 1024 * 1024,
@@ -128,7 +130,16 @@ const Schema = z
     allowEmptySource: z.boolean(),
     sourceMaxFileBytes: size('source-max-file-size'),
     sourceStableMs: duration('source-stable'),
-    table: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, '--table: letters, digits and _'),
+    table: z.string().superRefine((t, ctx) => {
+      const why = tableNameError(t);
+      if (why) ctx.addIssue({ code: 'custom', message: `--table ${JSON.stringify(t)}: ${why}` });
+    }),
+    owner: z.string().superRefine((o, ctx) => {
+      const why = ownerError(o);
+      if (why) ctx.addIssue({ code: 'custom', message: `--owner ${JSON.stringify(o)}: ${why}` });
+    }),
+    takeOver: z.boolean(),
+    conntrackPath: z.string().min(1),
     ctMarkMask: mask,
     establishedFastPath: z.boolean(),
     antiSpoofing: z.boolean(),
@@ -160,7 +171,10 @@ export const RUN_USAGE = `usage: netpol-nft run [flags]
   --source-max-file-size N  files in --source larger than this are not read (default 16Mi)
   --source-stable DUR       a file of --source that lost objects keeps them until unchanged this long (default ${DEFAULTS.sourceStableMs / 1000}s)
   --table NAME              nftables table in family inet (default ${DEFAULTS.table})
-  --ct-mark-mask HEX        conntrack mark bits for the ruleset generation (default 0x${DEFAULTS.ctMarkMask.toString(16).padStart(8, '0')})
+  --ct-mark-mask HEX        conntrack mark bits of the verdict cache, at least 8 contiguous, or 0 for no cache (default 0x${DEFAULTS.ctMarkMask.toString(16).padStart(8, '0')})
+  --owner NAME              this writer's name in the table (default run-<hostname>; the chart sets the release name)
+  --take-over               write a table that another owner wrote (default: refuse, report, fail /readyz)
+  --conntrack-path PATH     the conntrack binary, to clear verdict-cache stamps (default ${DEFAULTS.conntrackPath}; env CONNTRACK_PATH)
   --established-fast-path   accept established connections up front (policy changes hit new connections only)
   --pod-cidr CIDR           this node's pod CIDR, repeatable, besides its Node's spec.podCIDRs: addresses in
                             it that are no known pod yet are dropped both ways (README "Address trust")
@@ -182,6 +196,14 @@ export const RUN_USAGE = `usage: netpol-nft run [flags]
                             node, limited in the kernel: N/second|minute|hour|day, or 0 for off (default ${DEFAULTS.logDrops})
 Durations: 50ms, 1s, 2m, or plain milliseconds.
 `;
+
+/** `run-<hostname>`: stable across restarts of a debug `run` on one machine, and never the
+ *  chart's (the Helm release name), so a debug run beside the DaemonSet is a second writer
+ *  that refuses the table instead of flipping it. */
+export function defaultOwner(): string {
+  const h = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 50);
+  return `run-${h || 'host'}`;
+}
 
 /** Where the Kubernetes client finds its credentials: in-cluster first (undefined), then
  *  $KUBECONFIG, then ~/.kube/config. */
@@ -221,6 +243,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       'metrics-address': { type: 'string' },
       'log-level': { type: 'string' },
       'nft-path': { type: 'string' },
+      owner: { type: 'string' },
+      'take-over': { type: 'boolean' },
+      'conntrack-path': { type: 'string' },
       'drop-metrics-by': { type: 'string' },
       'policy-rule-counters': { type: 'boolean' },
       'log-drops': { type: 'string' },
@@ -249,6 +274,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     metricsAddress: values['metrics-address'] ?? DEFAULTS.metricsAddress,
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? DEFAULTS.logLevel,
     nftPath: values['nft-path'] ?? env.NFT_PATH ?? DEFAULTS.nftPath,
+    owner: values.owner ?? defaultOwner(),
+    takeOver: values['take-over'] ?? false,
+    conntrackPath: values['conntrack-path'] ?? env.CONNTRACK_PATH ?? DEFAULTS.conntrackPath,
     dropMetricsBy: values['drop-metrics-by'] ?? DEFAULTS.dropMetricsBy,
     policyRuleCounters: values['policy-rule-counters'] ?? false,
     logDrops: values['log-drops'] ?? DEFAULTS.logDrops,

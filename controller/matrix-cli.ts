@@ -54,32 +54,43 @@ export function parseFamily(s: string | undefined): 4 | 6 | undefined {
   return Number(s) as 4 | 6;
 }
 
-/** The state after `kubectl apply -f` of the --with files (NetworkPolicies, Namespaces) and
- *  `kubectl delete` of the --without policies. */
+/** The state after `kubectl apply -f` of the --with files (NetworkPolicies,
+ *  ClusterNetworkPolicies, Namespaces) and `kubectl delete` of the --without policies
+ *  (NAMESPACE/NAME a NetworkPolicy, a bare NAME a ClusterNetworkPolicy: it has no namespace). */
 function applyWhatIf(base: Cluster, withFiles: readonly string[], without: readonly string[], problems: Problem[]): Cluster {
   const key = (o: { namespace?: string; name: string }) => `${o.namespace ?? ''}/${o.name}`;
   const ns = new Map(base.namespaces.map((o) => [key(o), o]));
   const pols = new Map(base.policies.map((o) => [key(o), o]));
+  const cnps = new Map((base.clusterPolicies ?? []).map((o) => [o.name, o]));
   for (const f of withFiles) {
     const l = loadCluster(f);
     problems.push(...l.problems);
     // The two matrices are compared row by row: the pods are the cluster's, in both.
     const p = l.cluster.pods[0];
     if (p) throw new LoadError(`--with ${f}: pod ${p.namespace}/${p.name}: a what-if changes policies and namespace labels, not pods`);
-    if (!l.cluster.policies.length && !l.cluster.namespaces.length) throw new LoadError(`--with ${f}: no NetworkPolicy or Namespace in it`);
+    if (!l.cluster.policies.length && !l.cluster.namespaces.length && !l.cluster.clusterPolicies?.length) throw new LoadError(`--with ${f}: no NetworkPolicy, ClusterNetworkPolicy or Namespace in it`);
     for (const o of l.cluster.namespaces) ns.set(key(o), o);
     for (const o of l.cluster.policies) pols.set(key(o), o);
+    for (const o of l.cluster.clusterPolicies ?? []) cnps.set(o.name, o);
   }
   for (const w of without) {
-    if (!/^[^/]+\/[^/]+$/.test(w)) throw new CliUsageError(`--without ${w}: NAMESPACE/NAME of a NetworkPolicy`);
+    if (/^[^/]+$/.test(w)) {
+      if (!cnps.delete(w)) throw new LoadError(`--without ${w}: clusternetworkpolicy ${w} is not in the cluster state`);
+      continue;
+    }
+    if (!/^[^/]+\/[^/]+$/.test(w)) throw new CliUsageError(`--without ${w}: NAMESPACE/NAME of a NetworkPolicy, or NAME of a ClusterNetworkPolicy`);
     if (!pols.delete(w)) throw new LoadError(`--without ${w}: networkpolicy ${w} is not in the cluster state`);
   }
-  return sortCluster({ namespaces: [...ns.values()], pods: base.pods, policies: [...pols.values()] });
+  return sortCluster({
+    namespaces: [...ns.values()], pods: base.pods, policies: [...pols.values()],
+    ...(cnps.size ? { clusterPolicies: [...cnps.values()] } : {}),
+    ...(base.nodes ? { nodes: base.nodes } : {}),
+  });
 }
 
 export const MATRIX_USAGE = `  netpol-nft matrix  [--cluster FILE|DIR | --kubeconfig FILE] [--by workload|pod|namespace]
                      [--namespace NS]... [--port N[/PROTO]]... [--family 4|6] [--output text|json|html]
-                     [--with FILE]... [--without NS/NAME]...   (what-if: exit 3 when a verdict changes)`;
+                     [--with FILE]... [--without NS/NAME|CNP-NAME]...   (what-if: exit 3 when a verdict changes)`;
 
 /** Each problem once, on stderr, naming the object and field. */
 function report(problems: readonly Problem[]): void {

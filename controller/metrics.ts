@@ -8,7 +8,7 @@ import type { LocalPod, RuleCounter } from '../compiler/index.js';
 import type { ResourceAction, ResourceKind } from './source.js';
 
 export type SyncType = 'full' | 'partial';
-export type FailureStage = 'compile' | 'apply' | 'verify';
+export type FailureStage = 'compile' | 'apply' | 'verify' | 'owner';
 export type ObjectType = 'chain' | 'rule' | 'set' | 'element';
 export type Isolation = 'none' | 'ingress' | 'egress' | 'both';
 
@@ -81,6 +81,9 @@ export class Metrics {
   readonly policyRuleConnections: Counter<RuleLabel> | undefined;
   readonly dropLogLines: Counter;
   readonly dropLogMonitorFailures: Counter<'reason'>;
+  readonly foreignWriter: Gauge;
+  readonly conntrackClears: Counter<'result'>;
+  readonly verdictCache: Gauge;
   readonly dropMetricsBy: DropMetricsBy;
   private dropReader: DropCounterReader | undefined;
   /** The read in flight (never more than one). */
@@ -178,7 +181,11 @@ export class Metrics {
     this.buildInfo = new Gauge({ name: 'netpol_nft_build_info', help: 'Version of netpol-nft and of Node.js.', labelNames: ['version', 'nodejs_version'], registers });
     this.buildInfo.set({ version: packageVersion(), nodejs_version: process.version }, 1);
     for (const t of ['full', 'partial'] as const) this.syncDuration.zero({ type: t });
-    for (const s of ['compile', 'apply', 'verify'] as const) this.syncFailures.inc({ stage: s }, 0);
+    for (const s of ['compile', 'apply', 'verify', 'owner'] as const) this.syncFailures.inc({ stage: s }, 0);
+    this.foreignWriter = new Gauge({ name: 'netpol_nft_foreign_writer', help: '1 while the table belongs to another writer (another --owner): this agent does not write it, and /readyz fails.', registers });
+    this.conntrackClears = new Counter({ name: 'netpol_nft_conntrack_clears_total', help: 'Passes clearing the verdict-cache stamps of every conntrack entry (at start and before the stamps wrap), by result (ok, failed).', labelNames: ['result'], registers });
+    for (const r of ['ok', 'failed'] as const) this.conntrackClears.inc({ result: r }, 0);
+    this.verdictCache = new Gauge({ name: 'netpol_nft_verdict_cache', help: 'Stamp number of the verdict cache in force (0: the cache is off, every packet decided).', registers });
     for (const r of ['limit', 'client_limit', 'timeout'] as const) this.httpRejected.inc({ reason: r }, 0);
   }
 

@@ -9,6 +9,7 @@ import { Agent } from './agent.js';
 import { ConfigError, parseConfig, RUN_USAGE, type Config } from './config.js';
 import { DropLog, nftMonitor, type TraceLines } from './drop-log.js';
 import { FileSource } from './file-source.js';
+import { ConntrackCli, type ConntrackPort } from './generation.js';
 import { startHttp, type HttpLimits, type HttpServer } from './health.js';
 import { Metrics } from './metrics.js';
 import { NftCli, NftError, type NftPort } from './nft.js';
@@ -35,6 +36,8 @@ export interface StartDeps {
   readonly logger: Logger;
   readonly clock?: Clock;
   readonly nft?: NftPort;
+  /** Clears verdict-cache stamps (default: the conntrack binary of --conntrack-path). */
+  readonly conntrack?: ConntrackPort;
   readonly source?: ClusterSource;
   readonly registry?: Registry;
   /** Limits of the HTTP listener (default DEFAULT_HTTP_LIMITS). */
@@ -78,7 +81,9 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
     : await kubeSource(config, logger, clock));
   const agent = new Agent({
     source, nft, clock, logger, metrics,
-    compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath, policyRuleCounters: config.policyRuleCounters, antiSpoofing: config.antiSpoofing, podCidrs: config.podCidrs, ...(config.logDrops ? { dropLog: config.logDrops } : {}) },
+    conntrack: deps.conntrack ?? new ConntrackCli([config.conntrackPath]),
+    takeOver: config.takeOver,
+    compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath, owner: config.owner, policyRuleCounters: config.policyRuleCounters, antiSpoofing: config.antiSpoofing, podCidrs: config.podCidrs, ...(config.logDrops ? { dropLog: config.logDrops } : {}) },
   });
   const traceLines = deps.traceLines ?? (deps.nft ? undefined : nftMonitor(config.nftPath));
   const dropLog = config.logDrops && traceLines ? new DropLog({ table: config.table, lines: traceLines, origins: () => agent.origins(), logger: logger.child({ log: 'drops' }), metrics }) : undefined;
@@ -94,7 +99,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
   });
   const server = await startHttp(
     registry,
-    { ready: () => source.synced() && agent.ready(), unappliedFor: () => runner.unappliedFor(), healthTimeoutMs: config.healthTimeoutMs, degraded: () => sourceDegraded(source, metrics) },
+    { ready: () => source.synced() && agent.ready(), unappliedFor: () => runner.unappliedFor(), healthTimeoutMs: config.healthTimeoutMs, degraded: () => agent.notReadyReason() ?? sourceDegraded(source, metrics) },
     config.metricsAddress.host,
     config.metricsAddress.port,
     deps.httpLimits,

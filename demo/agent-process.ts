@@ -72,13 +72,17 @@ export class AgentProcess {
     // path stays valid inside the node's namespace.
     writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec '${o.netns}' nft "$@"\n`);
     chmodSync(wrapper, 0o755);
+    // conntrack (the agent clears verdict-cache stamps with it) in the node's namespace too.
+    const conntrack = join(o.workDir, `conntrack-${o.node}`);
+    writeFileSync(conntrack, `#!/bin/sh\nexec ip netns exec '${o.netns}' conntrack "$@"\n`);
+    chmodSync(conntrack, 0o755);
     const logFile = join(o.workDir, `agent-${o.node}.log`);
     const fd = openSync(logFile, 'a');
     const proc = spawn(
       process.execPath,
       [
         '--import', 'tsx', join(o.repoRoot, 'controller', 'cli.ts'), 'run',
-        '--source', o.sourceDir, '--node', o.node, '--nft-path', wrapper,
+        '--source', o.sourceDir, '--node', o.node, '--nft-path', wrapper, '--conntrack-path', conntrack,
         '--metrics-address', `127.0.0.1:${o.port}`,
         // A demo wants each change in the kernel at once and no drift checks in the way.
         '--debounce', '20ms', '--max-sync-delay', '200ms', '--resync-interval', '10m',

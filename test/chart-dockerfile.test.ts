@@ -95,7 +95,7 @@ describe('Dockerfile', () => {
     const runs = (s: number) => inStage(s, 'RUN').map((r) => r.args).join('\n');
     expect(runs(build)).to.match(/npm ci\b/).and.match(/npm run build/);
     expect(runs(deps)).to.match(/npm ci --omit=dev/);
-    expect(runs(runtime)).to.match(/apt-get install -y --no-install-recommends nftables/).and.match(/rm -rf \/var\/lib\/apt\/lists/);
+    expect(runs(runtime)).to.match(/apt-get install -y --no-install-recommends nftables conntrack/).and.match(/rm -rf \/var\/lib\/apt\/lists/);
     // Later stages copy from stages that exist and produce the path.
     const produced: Record<string, string> = { '/app/dist': 'build', '/app/node_modules': 'deps' };
     for (const c of inStage(runtime, 'COPY').filter((i) => i.args.startsWith('--from='))) {

@@ -189,7 +189,10 @@ describe('helm chart: rendered with the default values', () => {
     expect(c.env).to.deep.include({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
     const cfg = parseConfig(agentArgs(c), {});
     if (cfg === 'help') throw new Error('args asked for help');
-    expect(cfg).to.include({ node: 'node-7', table: 'netpol_nft', ctMarkMask: 0x00ffff00, establishedFastPath: false, antiSpoofing: true, logLevel: 'info', source: undefined });
+    expect(cfg).to.include({ node: 'node-7', table: 'netpol_nft', ctMarkMask: 0x000000ff, establishedFastPath: false, antiSpoofing: true, logLevel: 'info', source: undefined, takeOver: false });
+    // The owner is the release name: the same across the DaemonSet's pod restarts, never a
+    // hand-started `run`'s default.
+    expect(cfg.owner).to.match(/^[a-z0-9-]+$/).and.not.match(/^run-/);
     expect(cfg.metricsAddress).to.deep.equal({ host: '0.0.0.0', port: 9743 });
   });
 
@@ -318,6 +321,7 @@ describe('helm chart: rendered with other values', () => {
     if (cfg === 'help') throw new Error('args asked for help');
     expect(cfg.podCidrs).to.deep.equal(['10.244.1.0/24']);
     expect(cfg).to.include({ establishedFastPath: true, antiSpoofing: false, debounceMs: 100, resyncIntervalMs: 300_000, logLevel: 'debug', table: 'np2', ctMarkMask: 0xff });
+    expect(parseConfig(agentArgs(agentOf(chart.objects({ agent: { owner: 'node-agent' } })).c), {})).to.include({ owner: 'node-agent' });
     expect(cfg.metricsAddress).to.deep.equal({ host: '::', port: 9800 });
     expect(c.ports[0].containerPort).to.equal(9800);
     expect(get(objs, 'Service', 'netpol-nft-metrics').spec.ports[0].port).to.equal(9800);

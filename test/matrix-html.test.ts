@@ -16,6 +16,7 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { parseAllDocuments } from 'yaml';
 import { clusterFromObjects, explain, explanationText } from '../compiler/index.js';
 import { matrixHtml } from '../compiler/matrix-html.js';
+import { buildMatrix } from '../compiler/matrix.js';
 import { whatIf } from '../compiler/matrix-output.js';
 import { EXAMPLE_STATE } from './e2e/example-state.js';
 import { modelObjects, REPO_ROOT } from './e2e/topology.js';
@@ -123,5 +124,33 @@ describe('matrix --output html in headless chromium', function () {
     expect(await page.$$eval('#grid tbody tr', (r) => r.length)).to.equal(6);
     await page.click('#namespaces input[data-ns="z"]');
     expect(await page.$$eval('#grid tbody tr', (r) => r.length)).to.equal(9);
+  });
+
+  it('with ClusterNetworkPolicies: each cell shows the step that decided it, and a click the tier walk', async () => {
+    // The model with the cluster examples protect-monitoring (Admin) and delegate-tenants
+    // (Admin Pass for x, deny from z), and x's allow-same-namespace.
+    const tiered = clusterFromObjects(modelObjects({ ...EXAMPLE_STATE, policies: [...example('cluster/protect-monitoring.yaml'), ...example('cluster/delegate-tenants.yaml'), ...example('allow-same-namespace.yaml')] })).cluster;
+    const file = join(dir, 'tiers.html');
+    writeFileSync(file, matrixHtml(buildMatrix(tiered, { by: 'pod', ports: [{ port: 80, protocol: 'TCP' }] })));
+    const p = await browser!.newPage();
+    try {
+      await p.setRequestInterception(true);
+      const seen: string[] = [];
+      p.on('request', (r) => { seen.push(r.url()); if (r.url() === pathToFileURL(file).href) void r.continue(); else void r.abort(); });
+      await p.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+      await p.waitForSelector('body[data-ready="1"]');
+      expect(seen).to.deep.equal([pathToFileURL(file).href]);
+      expect(await p.$eval('#tiers', (e) => e.textContent ?? '')).to.include('A Admin, N NetworkPolicy, B Baseline');
+      const row = (from: string) => p.$$eval(`#grid td[data-from="${from}"]`, (tds) => tds.map((td) => `${(td as HTMLElement).dataset.verdict}${(td as HTMLElement).dataset.step ?? ''}`).join(' '));
+      // z/a: to x by NetworkPolicy (x's tenants Pass), to y and z by the Admin tier.
+      expect(await row('z/a')).to.equal('XN XN XN XA XA XA - XA XA');
+      expect(await row('y/a')).to.equal('XN XN XN - .A .A .- .- .-');
+      await p.click('#grid td[data-from="z/a"][data-to="y/b"]');
+      const text = await p.$eval('#explain', (e) => e.textContent ?? '');
+      expect(text).to.include('z/a (192.0.2.16) -> y/b');
+      expect(text).to.include('Admin: Deny by cnp/protect-monitoring ingress[1] "deny-the-rest"');
+    } finally {
+      await p.close();
+    }
   });
 });

@@ -38,7 +38,7 @@ import { baseChains, ctMarkMaskError, DEFAULT_CT_MARK_MASK, dispatchMap, podCidr
 import { mergeRanges, parseCidrText, rangeElem, rangeText, type AddrRange } from '../cidr.js';
 import { ipFamily, podIsActive, type Cluster, type ClusterPolicyInfo, type NamedPort, type NamespaceInfo, type NodeInfo, type PodInfo, type PolicyInfo, type Problem } from '../model.js';
 import type { Batch, ChainDef, Ruleset } from '../nft.js';
-import { anyNamedPortSet, counterMap, counterName, groupChain, hairpinSet, localSet, namedPortSet, nodePeerSet, peerSet } from '../nft/names.js';
+import { anyNamedPortSet, counterMap, counterName, generationChain, groupChain, hairpinSet, localSet, namedPortSet, nodePeerSet, ownerError, peerSet, tableNameError } from '../nft/names.js';
 import { ElementStore } from '../nft/store.js';
 import { DROP_LOG_LIMIT } from '../nft/build.js';
 import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer } from '../policy.js';
@@ -52,6 +52,13 @@ export const DEFAULT_TABLE = 'netpol_nft';
 export const DEFAULT_DROP_LOG_BURST = 5;
 /** The generation the `compile` command stamps (it has no earlier ruleset to tell apart). */
 export const COMPILE_GENERATION = 1;
+
+/** The marker chain of a transaction: its serial (one more than the table's last) and the
+ *  marker the kernel held when the writer last looked (full batch only). */
+export interface Marker {
+  readonly serial: number;
+  readonly guard?: string;
+}
 
 /** One change from a source: an object as it now is, or gone. */
 export type ClusterEvent =
@@ -72,8 +79,15 @@ export interface EngineOptions {
   /** Table name in family inet (default netpol_nft). */
   readonly table?: string;
   /** Conntrack mark bits that hold the generation: contiguous, at least MIN_CT_MARK_BITS
-   *  wide, or 0 to decide every packet without the cache (default 0x00ffff00). */
+   *  wide, or 0 to decide every packet without the cache (default 0x000000ff). */
   readonly ctMarkMask?: number;
+  /** Accept masks down to this many bits (tests drive a wrap-around with 2; default
+   *  MIN_CT_MARK_BITS). */
+  readonly ctMarkMinBits?: number;
+  /** The writer of the table (the agent's --owner): the table then carries the marker chain
+   *  `gen_<serial>_<stamp>_<owner>` (compiler/nft/names.ts), replaced in every transaction.
+   *  Without it (compile) there is no marker. */
+  readonly owner?: string;
   /** Accept every `ct state established` packet up front (policy changes then apply to new
    *  connections only). Default false. */
   readonly establishedFastPath?: boolean;
@@ -228,9 +242,10 @@ const hash = (s: string, len: number) => createHash('sha256').update(s).digest('
 const selectorKey = (s: Selector | undefined) => (s ? JSON.stringify(s.requirements.map((r) => [r.key, r.operator, [...new Set(r.values)].sort()]).sort()) : '-');
 const PROTO_LC = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' } as const;
 
-/** The stamp of generation `gen` inside `mask`: 1 .. 2^width-1, never 0 (0 = unstamped). */
+/** The stamp of generation `gen` inside `mask`: 1 .. 2^width-1 for gen >= 1 (gen 1 .. 2^width-1
+ *  is stamp number gen itself; larger ones wrap), 0 for gen 0 (the cache off). */
 export function generationStamp(mask: number, gen: number): number {
-  if (mask === 0) return 0;
+  if (mask === 0 || gen === 0) return 0;
   const shift = 31 - Math.clz32(mask & -mask);
   const width = 32 - Math.clz32(mask >>> shift);
   const span = width >= 31 ? 0x7fffffff : 2 ** width - 1;
@@ -279,13 +294,17 @@ export class PolicyEngine {
   constructor(readonly opts: EngineOptions) {
     this.table = opts.table ?? DEFAULT_TABLE;
     this.mask = (opts.ctMarkMask ?? DEFAULT_CT_MARK_MASK) >>> 0;
-    const err = ctMarkMaskError(this.mask);
+    const err = ctMarkMaskError(this.mask, opts.ctMarkMinBits);
     if (err) throw new RangeError(`ct mark mask 0x${this.mask.toString(16)}: ${err}`);
     if (opts.dropLog) {
       const { rate, per, burst } = opts.dropLog;
       if (!Number.isSafeInteger(rate) || rate < 1) throw new RangeError(`drop log rate ${rate}: a positive integer`);
       this.store.defineLimit({ name: DROP_LOG_LIMIT, rate, per, burst: burst ?? DEFAULT_DROP_LOG_BURST });
     }
+    const badTable = tableNameError(this.table);
+    if (badTable) throw new RangeError(`table ${JSON.stringify(this.table)}: ${badTable}`);
+    const badOwner = opts.owner === undefined ? undefined : ownerError(opts.owner);
+    if (badOwner) throw new RangeError(`owner ${JSON.stringify(opts.owner)}: ${badOwner}`);
     this.guard = { antiSpoofing: opts.antiSpoofing ?? true };
     this.flagCidrs = (opts.podCidrs ?? []).map((c) => {
       const r = parseCidrText(c);
@@ -338,24 +357,34 @@ export class PolicyEngine {
 
   // ---------------------------------------------------------------- output
 
-  /** The whole table as one transaction (add + delete + add the table, then everything). */
-  fullBatch(gen: number): Batch {
-    this.setBase(gen);
-    return this.store.fullBatch(this.table);
+  /** The whole table as one transaction (add + delete + add the table, then everything).
+   *  With `marker`, the table carries the marker chain of that serial, and `marker.guard` (the
+   *  marker chain the kernel held when we last looked) is deleted first in the same
+   *  transaction: if another writer replaced it, the whole transaction fails. */
+  fullBatch(gen: number, marker?: Marker): Batch {
+    this.setBase(gen, marker);
+    return this.store.fullBatch(this.table, marker?.guard);
   }
 
   /** fullBatch in slices: `pause` (the caller's, e.g. a setImmediate) is awaited between them. */
-  async fullBatchSliced(gen: number, pause: () => Promise<void>): Promise<Batch> {
-    this.setBase(gen);
-    return this.store.fullBatchSliced(this.table, pause);
+  async fullBatchSliced(gen: number, pause: () => Promise<void>, marker?: Marker): Promise<Batch> {
+    this.setBase(gen, marker);
+    return this.store.fullBatchSliced(this.table, pause, undefined, marker?.guard);
   }
 
   /** Only what changed since the last commit, with the forward chain re-stamped with `gen`;
-   *  undefined when nothing changed. */
-  deltaBatch(gen: number): Batch | undefined {
-    if (!this.store.changed()) return undefined;
-    this.setBase(gen);
+   *  undefined when nothing changed. With `marker`, the previous marker chain is deleted and
+   *  the new one added in the same transaction (it fails if another writer replaced ours).
+   *  `restamp`: a transaction even when nothing else changed (the base chains and marker). */
+  deltaBatch(gen: number, marker?: Marker, restamp = false): Batch | undefined {
+    if (!restamp && !this.store.changed()) return undefined;
+    this.setBase(gen, marker);
     return this.store.deltaBatch(this.table);
+  }
+
+  /** True when the wanted table differs from the last committed one (a delta is due). */
+  changed(): boolean {
+    return this.store.changed();
   }
 
   /** nft accepted the last batch. */
@@ -381,8 +410,16 @@ export class PolicyEngine {
     return baseChains(this.mask, this.stamp(gen), !!this.opts.establishedFastPath, this.guard);
   }
 
-  private setBase(gen: number): void {
+  private markerChain: string | undefined;
+
+  private setBase(gen: number, marker?: Marker): void {
     for (const c of this.baseChains(gen)) this.store.setChain(c);
+    if (marker && this.opts.owner !== undefined) {
+      const name = generationChain(marker.serial, this.stamp(gen), this.opts.owner);
+      if (this.markerChain !== undefined && this.markerChain !== name) this.store.dropChain(this.markerChain);
+      this.store.setChain({ name, rules: [] });
+      this.markerChain = name;
+    }
   }
 
   /** This node's active pods, with isolation and drop counters, sorted by namespace/name. */

@@ -98,7 +98,31 @@ export function parseTraceChain(name: string): { expires: number; pidNs: number;
   return m ? { expires: Number(m[1]), pidNs: Number(m[2]), pid: Number(m[3]) } : undefined;
 }
 
-const OWN = /^(forward|input|guard_fwd|guard_in|podcidr[46]|drop_log|trace_[0-9]{1,12}_[0-9]{1,12}_[0-9]{1,10}|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16}|rule_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+_[0-9]+|crule_(in|eg)_[a-z0-9.-]+_[0-9]+|c?rule_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
+/** Names we accept for our table (the agent's `--table` and `compile --table` alike): the
+ *  name is printed into text rulesets, so nothing but an identifier may pass. */
+export function tableNameError(name: string): string | undefined {
+  return /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(name) ? undefined : 'letters, digits and _ (at most 64, starting with a letter)';
+}
+
+/** Names of the table's writer (`--owner`): they become part of a chain name. */
+export function ownerError(owner: string): string | undefined {
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(owner) ? undefined : 'letters, digits, _, . and - (at most 63, starting with a letter or digit)';
+}
+
+/** The marker chain: an empty chain whose name says which transaction last wrote the table
+ *  (a serial that only goes up), the stamp in force (8 hex digits, already in the mask; 0 =
+ *  the verdict cache off) and the writer. Read back from `nft list chains`, whose cost does
+ *  not grow with set elements. The owner is last and may hold `_`: the split is by the
+ *  first two `_` after the prefix. */
+export const generationChain = (serial: number, stamp: number, owner: string) => `gen_${serial}_${(stamp >>> 0).toString(16).padStart(8, '0')}_${owner}`;
+
+export function parseGenerationChain(name: string): { serial: number; stamp: number; owner: string } | undefined {
+  const m = /^gen_(\d{1,15})_([0-9a-f]{8})_(.+)$/.exec(name);
+  if (!m || ownerError(m[3]!)) return undefined;
+  return { serial: Number(m[1]), stamp: parseInt(m[2]!, 16) >>> 0, owner: m[3]! };
+}
+
+const OWN = /^(forward|input|guard_fwd|guard_in|podcidr[46]|gen_\d{1,15}_[0-9a-f]{8}_[A-Za-z0-9][A-Za-z0-9_.-]{0,62}|drop_log|trace_[0-9]{1,12}_[0-9]{1,12}_[0-9]{1,10}|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16}|rule_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+_[0-9]+|crule_(in|eg)_[a-z0-9.-]+_[0-9]+|c?rule_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
 
 /** True for every name this module derives (objects of our table that we manage). */
 export function isOwnObject(name: string): boolean {

@@ -167,17 +167,22 @@ export class ElementStore {
     return { family: 'inet', table, chains, counters: [...this.counters].sort(), ...(limits.length ? { limits } : {}), sets, maps };
   }
 
-  fullBatch(table: string): Batch {
-    return fullBatch(this.ruleset(table, true));
+  /** `guard`: a chain that must exist for the transaction to apply (deleted right after the
+   *  first `add table`, before the table is replaced): a compare-and-swap on the table. */
+  fullBatch(table: string, guard?: string): Batch {
+    const b = fullBatch(this.ruleset(table, true));
+    if (guard === undefined) return b;
+    return { nftables: [b.nftables[0]!, { delete: { chain: { family: 'inet', table, name: guard } } }, ...b.nftables.slice(1)] };
   }
 
   /** fullBatch built a slice at a time: `pause` is awaited after every few thousand objects,
    *  so that a large table does not hold the caller's event loop in one step. The same
    *  commands as fullBatch (the compiler stays free of timers: the caller says how to pause). */
-  async fullBatchSliced(table: string, pause: () => Promise<void>, every = 4000): Promise<Batch> {
+  async fullBatchSliced(table: string, pause: () => Promise<void>, every = 4000, guard?: string): Promise<Batch> {
     const ref = { family: 'inet' as const, table };
     const cmds: Command[] = [
       { add: { table: { family: 'inet', name: table } } },
+      ...(guard === undefined ? [] : [{ delete: { chain: { ...ref, name: guard } } }]),
       { delete: { table: { family: 'inet', name: table } } },
       { add: { table: { family: 'inet', name: table } } },
     ];

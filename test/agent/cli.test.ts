@@ -1,6 +1,7 @@
 // The real CLI process: `run` ends cleanly on SIGTERM in the middle of a sync and leaves the
 // rules in force; `cleanup` removes the table and is idempotent; bad flags exit 2.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Netns, requireKernel } from '../helpers/kernel.js';
@@ -49,7 +50,7 @@ describe('agent: the netpol-nft process (run, SIGTERM, cleanup)', function () {
   });
 
   it('exits 0 on SIGTERM during a sync and leaves the table in force', async () => {
-    child = spawn(process.execPath, cli(['run', '--node', 'node-1', '--source', src.dir, '--nft-path', nft.path, '--metrics-address', '127.0.0.1:0', '--log-level', 'debug']), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, cli(['run', '--node', 'node-1', '--source', src.dir, '--nft-path', nft.path, '--conntrack-path', join(dirname(nft.path), 'conntrack.sh'), '--metrics-address', '127.0.0.1:0', '--log-level', 'debug']), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: { msg?: string }[] = [];
     let stderr = '';
     let buf = '';

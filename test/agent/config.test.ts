@@ -38,7 +38,16 @@ describe('agent: configuration', () => {
     expect(parse(['--node', 'n', '--source', 'd', '--metrics-address', ':9743']).metricsAddress).to.deep.equal({ host: '0.0.0.0', port: 9743 });
   });
 
-  it('reports every problem at once', () => {
+  it('--owner: run-<hostname> by default (never the chart\'s release name), checked; --take-over off; --table checked like compile\'s', () => {
+    const c = parse(['--source', 'dir', '--node', 'n']);
+    expect(c.owner).to.match(/^run-[A-Za-z0-9_.-]+$/);
+    expect(c).to.include({ takeOver: false, conntrackPath: 'conntrack' });
+    expect(parse(['--source', 'dir', '--node', 'n', '--owner', 'netpol-nft', '--take-over', '--conntrack-path', '/x/ct'], { CONNTRACK_PATH: '/y' })).to.include({ owner: 'netpol-nft', takeOver: true, conntrackPath: '/x/ct' });
+    expect(() => parse(['--source', 'dir', '--node', 'n', '--owner', 'a b'])).to.throw(ConfigError, /--owner "a b": letters, digits/);
+    expect(() => parse(['--source', 'dir', '--node', 'n', '--table', 'x;flush ruleset'])).to.throw(ConfigError, /--table "x;flush ruleset": letters, digits and _/);
+  });
+
+    it('reports every problem at once', () => {
     let err: unknown;
     try {
       parse(['--source', 'd', '--debounce', 'soon', '--ct-mark-mask', '0x0f0f', '--metrics-address', 'nowhere', '--log-level', 'loud']);

@@ -4,7 +4,7 @@
 // scenario ends with: the kernel's table equals what `compile` gives for the same folder.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { batchJson, compile, fullBatch } from '../../compiler/index.js';
 import { parseConfig, type Config, DEFAULT_DROP_LOG } from '../../controller/config.js';
@@ -101,6 +101,9 @@ exec ip netns exec '${netns}' nft "$@"
 `,
   );
   chmodSync(path, 0o755);
+  // The agent clears verdict-cache stamps with conntrack: in the same namespace, never the host's.
+  writeFileSync(join(root, 'conntrack.sh'), `#!/bin/sh\nexec ip netns exec '${netns}' conntrack "$@"\n`);
+  chmodSync(join(root, 'conntrack.sh'), 0o755);
   return { path, fail, slow };
 }
 
@@ -121,7 +124,8 @@ export function removeRoot(root: string): void {
  *  the agent bumps with every transaction) blanked, so that two tables compare by content. */
 export function blankGeneration(listing: string): string {
   // nft lists `ct mark set ct mark & ~MASK | GEN` with both constants folded with GEN.
-  return listing.split('\n').map((l) => (l.includes('"mark"') ? l.replace(/(?<=[:,[])\d+(?=[\]},])/g, 'N') : l)).join('\n');
+  // The agent's marker chain (gen_<serial>_<stamp>_<owner>) goes too: `compile` writes none.
+  return listing.split('\n').filter((l) => !/"name": ?"gen_\d+_/.test(l)).map((l) => (l.includes('"mark"') ? l.replace(/(?<=[:,[])\d+(?=[\]},])/g, 'N') : l)).join('\n');
 }
 
 /** What `compile` gives for the folder, loaded into a scratch namespace and listed there
@@ -141,7 +145,7 @@ export interface LogLine {
 export async function startTestAgent(sourceDir: string, nftPath: string, extra: string[] = []): Promise<{ handle: AgentHandle; config: Config; logs: LogLine[] }> {
   // --source-stable 0: these scenarios remove files and expect the removal at the next scan
   // (the hold itself is tested in file-source-hostile.test.ts and e2e/bad-input.test.ts).
-  const c = parseConfig(['--node', NODE, '--source', sourceDir, '--nft-path', nftPath, '--metrics-address', '127.0.0.1:0', '--retry-min', '100ms', '--retry-max', '400ms', '--source-stable', '0ms', ...extra], {});
+  const c = parseConfig(['--node', NODE, '--source', sourceDir, '--nft-path', nftPath, '--conntrack-path', join(dirname(nftPath), 'conntrack.sh'), '--metrics-address', '127.0.0.1:0', '--retry-min', '100ms', '--retry-max', '400ms', '--source-stable', '0ms', ...extra], {});
   if (c === 'help') throw new Error('unexpected help');
   const logs: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => { logs.push(JSON.parse(s) as LogLine); } });

@@ -4,6 +4,7 @@
 // the sync took its snapshot and before it handed the batch to nft, a stretch in which the
 // main thread never yields (compile and diff are synchronous). An HTTP server on the main
 // thread could only answer after it.
+import { FakeConntrack } from '../helpers/fake-conntrack.js';
 import { expect } from 'chai';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
@@ -58,7 +59,7 @@ describe('agent: /healthz during a large full sync', function () {
     };
     const config = parseConfig(['--node', BENCH_NODE, '--source', 'unused', '--metrics-address', '127.0.0.1:0'], {});
     if (config === 'help') throw new Error('unexpected help');
-    h = await startAgent(config, { logger: pino({ level: 'silent' }), source, nft });
+    h = await startAgent(config, { logger: pino({ level: 'silent' }), source, nft, conntrack: new FakeConntrack() });
 
     const answers: number[] = [];
     poller = new Worker(POLLER, { eval: true, workerData: { url: `http://127.0.0.1:${h.port}/healthz` } });

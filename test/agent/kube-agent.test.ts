@@ -55,7 +55,10 @@ current-context: fake
     const nft = join(root, 'nft.sh');
     writeFileSync(nft, `#!/bin/sh\nexec ip netns exec '${node.name}' nft "$@"\n`);
     chmodSync(nft, 0o755);
-    const config = parseConfig(['--node', NODE, '--kubeconfig', kubeconfig, '--nft-path', nft, '--metrics-address', '127.0.0.1:0', '--retry-min', '100ms', '--retry-max', '400ms'], {});
+    const conntrack = join(root, 'conntrack.sh');
+    writeFileSync(conntrack, `#!/bin/sh\nexec ip netns exec '${node.name}' conntrack "$@"\n`);
+    chmodSync(conntrack, 0o755);
+    const config = parseConfig(['--node', NODE, '--kubeconfig', kubeconfig, '--nft-path', nft, '--conntrack-path', conntrack, '--metrics-address', '127.0.0.1:0', '--retry-min', '100ms', '--retry-max', '400ms'], {});
     if (config === 'help') throw new Error('unexpected help');
     h = await startAgent(config, { logger: pino({ level: process.env.NPN_DEBUG ? 'debug' : 'silent' }) });
   });

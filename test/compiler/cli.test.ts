@@ -88,6 +88,15 @@ describe('CLI: explain and compile errors', function () {
     expect(r.stderr).to.contain(missing);
     expect(r.stderr).to.contain('ENOENT');
   });
+  it('compile: --table is checked as the agent checks it (a name that would carry nft syntax exits 2, prints nothing)', () => {
+    for (const output of ['text', 'json']) {
+      const r = cli('compile', '--cluster', join(dir, 'cluster.yaml'), '--node', 'n1', '--table', 'x;flush ruleset', '--output', output);
+      expect(r.code, output).to.equal(2);
+      expect(r.stdout, output).to.equal('');
+      expect(r.stderr).to.contain('--table "x;flush ruleset": letters, digits and _');
+    }
+    expect(cli('compile', '--cluster', join(dir, 'cluster.yaml'), '--node', 'n1', '--table', 'np_2', '--output', 'text').stdout).to.contain('table inet np_2 {');
+  });
   it('compile: a dangling link inside a folder is a problem naming it, not a stack trace; the rest compiles, exit 1', () => {
     const sub = mkdtempSync(join(dir, 'folder-'));
     writeFileSync(join(sub, 'a.yaml'), CLUSTER);

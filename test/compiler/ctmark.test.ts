@@ -41,6 +41,43 @@ describe('compiler: conntrack-mark generations', () => {
       expect(v.next).to.equal('drop');
     });
   }
+  it('generation 0 leaves the cache out (the agent while it cannot clear old stamps): every packet decided, nothing stamped', () => {
+    const r = compile(open, { node: 'n1', generation: 0 });
+    expect(r.generation).to.equal(0);
+    expect(JSON.stringify(r.ruleset.chains)).to.not.contain('"mark"');
+    const v = evalPacket(r.ruleset, pkt(0x55, 'established'));
+    expect(v.verdict).to.equal('accept');
+    expect(v.mark, 'the mark untouched').to.equal(0x55);
+  });
+
+  it('a packet the cache does not accept loses its stamp: dropped, it leaves stamp 0 and the other bits as they were', () => {
+    const mask = DEFAULT_CT_MARK_MASK;
+    const a = compile(open, { node: 'n1', generation: 7 }), b = compile(closed, { node: 'n1', generation: 8 });
+    const other = 0x1234c000; // kube-proxy's and Calico's bits, untouched
+    const first = evalPacket(a.ruleset, pkt(other));
+    expect(first.mark).to.equal((other | a.generation) >>> 0);
+    const dropped = evalPacket(b.ruleset, pkt(first.mark, 'established'));
+    expect(dropped.verdict).to.equal('drop');
+    expect(dropped.mark & mask, 'stamp cleared').to.equal(0);
+    expect((dropped.mark & ~mask) >>> 0).to.equal(other);
+    // Allowed again under a third ruleset: decided (not by the cache) and stamped anew.
+    const c = compile(open, { node: 'n1', generation: 9 });
+    const again = evalPacket(c.ruleset, pkt(dropped.mark, 'established'));
+    expect(again.verdict).to.equal('accept');
+    expect(again.mark & mask).to.equal(c.generation);
+  });
+
+  it('the default mask owns bits 0-7 only: clear of kube-proxy (0x4000, 0x8000), Cilium (0x0f00) and Calico (0xffff0000)', () => {
+    expect(DEFAULT_CT_MARK_MASK).to.equal(0xff);
+    for (const theirs of [0x4000, 0x8000, 0x0f00, 0xffff0000]) expect((DEFAULT_CT_MARK_MASK & theirs) >>> 0).to.equal(0);
+  });
+
+  it('masks narrower than 8 bits are refused unless asked for explicitly (tests), and never below 2', () => {
+    expect(() => compile(open, { node: 'n1', ctMarkMask: 0x3 })).to.throw(RangeError, /at least 8/);
+    expect(compile(open, { node: 'n1', ctMarkMask: 0x3, ctMarkMinBits: 2, generation: 3 }).generation).to.equal(3);
+    expect(() => compile(open, { node: 'n1', ctMarkMask: 0x1, ctMarkMinBits: 1 })).to.throw(RangeError, /at least 2/);
+  });
+
   for (const mask of [0x80000000, 0x0000000f]) {
     it(`a mask of ${mask.toString(2).replace(/0/g, '').length} bit(s) (0x${mask.toString(16)}) is refused, or a change still revokes`, () => {
       // With a 1-bit mask every ruleset would get the same generation: a connection stamped

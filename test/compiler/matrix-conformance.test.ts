@@ -13,7 +13,7 @@ import { ISOLATION_CASES } from '../e2e/cases/isolation.js';
 import { PEERS_CASES } from '../e2e/cases/peers.js';
 import { PORTS_CASES } from '../e2e/cases/ports.js';
 import { RULES_CASES } from '../e2e/cases/rules.js';
-import { EXAMPLE_EXPECTED, EXAMPLE_STATE } from '../e2e/example-state.js';
+import { CLUSTER_EXAMPLE_EXPECTED, EXAMPLE_EXPECTED, EXAMPLE_STATE } from '../e2e/example-state.js';
 import type { Case } from '../e2e/objects.js';
 import { cellKey, modelObjects, POD_IDS, REPO_ROOT, type Observed, type ProbeKind } from '../e2e/topology.js';
 import { compare, kinds, truthTable } from '../e2e/truth.js';
@@ -21,10 +21,12 @@ import { compare, kinds, truthTable } from '../e2e/truth.js';
 const ALL_KINDS = kinds([80, 81], ['tcp', 'udp'], [4, 6]);
 
 function exampleCases(): Case[] {
-  return Object.entries(EXAMPLE_EXPECTED).map(([file, want]) => {
-    const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, 'policies-examples', file), 'utf8')).map((d) => d.toJS() as unknown).filter(Boolean);
-    return { title: `policies-examples/${file}`, state: { ...EXAMPLE_STATE, policies: docs }, expect: want(), kinds: ALL_KINDS };
+  const cases = (expected: Record<string, () => Case['expect']>, dir: string) => Object.entries(expected).map(([file, want]) => {
+    const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, 'policies-examples', dir, file), 'utf8')).map((d) => d.toJS() as unknown).filter(Boolean);
+    return { title: `policies-examples/${dir ? `${dir}/` : ''}${file}`, state: { ...EXAMPLE_STATE, policies: docs as Record<string, unknown>[] }, expect: want(), kinds: ALL_KINDS };
   });
+  // The NetworkPolicy examples and the ClusterNetworkPolicy ones (the matrix walks the tiers).
+  return [...cases(EXAMPLE_EXPECTED, ''), ...cases(CLUSTER_EXAMPLE_EXPECTED, 'cluster')];
 }
 
 /** What the matrix says for every cell of the case's probe kinds (`--by pod --family F
@@ -67,7 +69,7 @@ const CASES: readonly Case[] = [...ISOLATION_CASES, ...PEERS_CASES, ...PORTS_CAS
 
 describe('matrix: the conformance model against the e2e truth tables', () => {
   it('reads every case the wire suite probes from data (none silently lost)', () => {
-    expect(CASES.length).to.be.at.least(55);
+    expect(CASES.length).to.be.at.least(59);
   });
   for (const by of ['pod', 'workload'] as const) {
     describe(`--by ${by}`, () => {

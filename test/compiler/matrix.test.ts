@@ -4,12 +4,19 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { clusterFromObjects, explain, formatProblem, type Cluster } from '../../compiler/index.js';
-import { buildMatrix, MatrixError, type Matrix, type Verdict } from '../../compiler/matrix.js';
-import { cellExplanation, matrixJson, matrixText, whatIf, whatIfText } from '../../compiler/matrix-output.js';
+import { buildMatrix, MatrixError, type Matrix, type Step, type Verdict } from '../../compiler/matrix.js';
+import { cellExplanation, matrixJson, matrixText, whatIf, whatIfJson, whatIfText } from '../../compiler/matrix-output.js';
 import { clusterObjectsArb } from '../helpers/random-cluster.js';
-import { cluster, ns, pod, policy } from './builders.js';
+import { cluster, ns, pod, policy, type Obj } from './builders.js';
+import { clusterArbOf } from './arbitraries.js';
+import { connectionVerdict } from './packet-eval.js';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 40);
+
+function cnp(name: string, spec: Record<string, unknown>): Obj {
+  return { apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name }, spec };
+}
+const nsSel = (name: string) => ({ matchLabels: { 'kubernetes.io/metadata.name': name } });
 
 function randomCluster(objects: unknown[]): Cluster {
   const r = clusterFromObjects(objects);
@@ -24,6 +31,19 @@ function perPod(m: Matrix): Map<string, Verdict> {
   m.entities.forEach((a, s) => m.entities.forEach((b, d) => {
     for (const p of a.pods) for (const q of b.pods) m.columns.forEach((c, ci) => {
       out.set(`${p.namespace}/${p.name}>${q.namespace}/${q.name}@${c.label}`, p === q ? 'self' : m.verdict(s, d, ci));
+    });
+  }));
+  return out;
+}
+
+/** Each pod pair's deciding steps, as perPod reads verdicts. */
+function perPodSteps(m: Matrix): Map<string, { egress: Step; ingress: Step } | undefined> {
+  const out = new Map<string, { egress: Step; ingress: Step } | undefined>();
+  m.entities.forEach((a, s) => m.entities.forEach((b, d) => {
+    for (const p of a.pods) for (const q of b.pods) m.columns.forEach((c, ci) => {
+      if (p === q) return;
+      const st = m.steps(s, d, ci);
+      out.set(`${p.namespace}/${p.name}>${q.namespace}/${q.name}@${c.label}`, st && { egress: st.egress, ingress: st.ingress });
     });
   }));
   return out;
@@ -45,12 +65,6 @@ describe('matrix', () => {
     policy('x/db-from-web', { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ port: 5432 }] }] }),
   );
 
-  it('refuses a cluster with ClusterNetworkPolicies (it does not read the tiers), rather than print cells they may contradict', () => {
-    const objs = [ns('x'), pod('x/a'), { apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name: 'deny' }, spec: { tier: 'Admin', priority: 1, subject: { namespaces: {} }, ingress: [{ action: 'Deny', from: [{ namespaces: {} }] }] } }];
-    const c = clusterFromObjects(objs).cluster;
-    expect(() => buildMatrix(c)).to.throw(MatrixError, /ClusterNetworkPolicy tiers/);
-  });
-
   it('groups replicas whose differing labels no selector reads; a different named port is another row', () => {
     const m = buildMatrix(c);
     expect(m.entities.map((e) => `${e.id} ${e.pods.length}`)).to.deep.equal(['x/db-0 1', 'x/web 3', 'x/web-canary 1', 'y/client 2']);
@@ -68,26 +82,113 @@ describe('matrix', () => {
     expect(byNs.verdict(0, 1, 3)).to.equal(true);
   });
 
-  it('on random clusters: workloads expand to the pod matrix, and every cell, in each family, is what explain says', () => {
+  it('on random clusters with ClusterNetworkPolicies: workloads expand to the pod matrix, and every cell, in each family, is what explain and the compiled rulesets say, with the same deciding steps', function () {
+    this.timeout(300_000);
+    const seen: Record<string, number> = {};
     fc.assert(
-      // (The matrix does not read ClusterNetworkPolicy tiers yet: clusters without them.)
-      fc.property(clusterObjectsArb(12, 5, 0), (objects) => {
+      fc.property(fc.oneof(clusterObjectsArb(12, 5, 3), clusterArbOf(true)), (objects) => {
         const cl = randomCluster(objects);
         expect(perPod(buildMatrix(cl, { by: 'workload' }))).to.deep.equal(perPod(buildMatrix(cl, { by: 'pod' })));
         for (const family of [4, 6] as const) {
           const byPod = buildMatrix(cl, { by: 'pod', family });
-          expect(perPod(buildMatrix(cl, { by: 'workload', family }))).to.deep.equal(perPod(byPod));
+          const byWorkload = buildMatrix(cl, { by: 'workload', family });
+          expect(perPod(byWorkload)).to.deep.equal(perPod(byPod));
+          expect(perPodSteps(byWorkload)).to.deep.equal(perPodSteps(byPod));
           byPod.entities.forEach((a, s) => byPod.entities.forEach((b, d) => byPod.columns.forEach((col, ci) => {
             const v = byPod.verdict(s, d, ci);
             if (v === 'self' || v === 'none') return;
             const p = a.pods[0]!, q = b.pods[0]!;
+            const what = `${a.id} -> ${b.id} ${col.label} IPv${family}`;
             const e = explain(cl, `${p.namespace}/${p.name}`, `${q.namespace}/${q.name}`, col.port, col.protocol, { family });
-            expect(v, `${a.id} -> ${b.id} ${col.label} IPv${family}`).to.equal(e.allowed);
+            expect(v, `${what}: matrix vs explain`).to.equal(e.allowed);
+            const ip = (x: typeof p) => x.ips.find((i) => (family === 4) === i.includes('.'))!;
+            expect(v, `${what}: matrix vs the compiled rulesets, packet by packet`).to.equal(connectionVerdict(cl, ip(p), ip(q), col.protocol, col.port).allowed);
+            const st = byPod.steps(s, d, ci);
+            if (!cl.clusterPolicies?.length) { expect(st, what).to.equal(undefined); return; }
+            expect({ egress: st?.egress, ingress: st?.ingress }, `${what}: deciding steps`).to.deep.equal({ egress: e.egress.decidedBy, ingress: e.ingress.decidedBy });
+            for (const side of [e.egress, e.ingress]) seen[`${side.decidedBy} ${side.allowed ? 'allow' : 'deny'}`] = (seen[`${side.decidedBy} ${side.allowed ? 'allow' : 'deny'}`] ?? 0) + 1;
           })));
         }
       }),
-      { numRuns: RUNS },
+      { numRuns: RUNS, seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined },
     );
+    // Sides of cells decided by every step, both ways: the tiers were walked, not skipped.
+    if (process.env.PROPERTY_STATS) console.log(seen);
+    for (const k of ['Admin allow', 'Admin deny', 'Baseline allow', 'Baseline deny', 'NetworkPolicy allow', 'NetworkPolicy deny', 'default allow']) expect(seen[k] ?? 0, `sides decided: ${k}`).to.be.greaterThan(5);
+  });
+
+  describe('with ClusterNetworkPolicy tiers', () => {
+    // x/api: Admin denies z, passes y to the namespace owners; x's NetworkPolicy admits y/web
+    // only; the Baseline denies everything else into x (x/db, which no NetworkPolicy selects).
+    const objs = [
+      ns('x'), ns('y'), ns('z'),
+      pod('x/api-0', { labels: { app: 'api' }, ips: ['192.0.2.10'] }),
+      pod('x/api-1', { labels: { app: 'api' }, ips: ['192.0.2.11'] }),
+      pod('x/db-0', { labels: { app: 'db' }, ips: ['192.0.2.12'] }),
+      pod('y/web-0', { labels: { app: 'web' }, ips: ['192.0.2.20'] }),
+      // Same labels NetworkPolicies read; only a ClusterNetworkPolicy reads `audit`.
+      pod('y/web-1', { labels: { app: 'web', audit: 'on' }, ips: ['192.0.2.21'] }),
+      // In the Admin deny's network, unlike its namesake z/ops-0.
+      pod('z/ops-0', { labels: { app: 'ops' }, ips: ['198.51.100.10'] }),
+      pod('z/ops-1', { labels: { app: 'ops' }, ips: ['198.51.100.200'] }),
+      policy('x/api-from-web', { podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ namespaceSelector: nsSel('y'), podSelector: { matchLabels: { app: 'web' } } }] }] }),
+      cnp('protect-x', { tier: 'Admin', priority: 10, subject: { namespaces: nsSel('x') }, ingress: [
+        { name: 'no-z', action: 'Deny', from: [{ namespaces: nsSel('z') }] },
+        { name: 'y-to-owners', action: 'Pass', from: [{ namespaces: nsSel('y') }] },
+      ] }),
+      cnp('audit', { tier: 'Admin', priority: 20, subject: { pods: { namespaceSelector: nsSel('y'), podSelector: { matchLabels: { audit: 'on' } } } }, egress: [
+        { name: 'not-db', action: 'Deny', to: [{ pods: { namespaceSelector: nsSel('x'), podSelector: { matchLabels: { app: 'db' } } } }] },
+      ] }),
+      cnp('ops-net', { tier: 'Admin', priority: 30, subject: { namespaces: nsSel('y') }, egress: [{ name: 'no-ops-net', action: 'Deny', to: [{ networks: ['198.51.100.0/25'] }] }] }),
+      cnp('x-baseline', { tier: 'Baseline', priority: 10, subject: { namespaces: nsSel('x') }, ingress: [{ name: 'default-deny', action: 'Deny', from: [{ namespaces: {} }] }] }),
+    ];
+    const tiered = randomCluster(objs);
+
+    it('groups apart the pods a cluster policy tells apart (a label only it reads, an address in its networks)', () => {
+      const m = buildMatrix(tiered);
+      expect(m.entities.map((e) => `${e.id} ${e.pods.length}`)).to.deep.equal(['x/api 2', 'x/db-0 1', 'y/web-0 1', 'y/web-1 1', 'z/ops-0 1', 'z/ops-1 1']);
+    });
+
+    it('text: each cell with the step that decided it', () => {
+      const text = matrixText(buildMatrix(tiered, { ports: [{ port: 80, protocol: 'TCP' }] }));
+      expect(text).to.include('decided by:  A the Admin tier  N NetworkPolicy  B the Baseline tier  (no letter: no step decides, the default allows)');
+      expect(text).to.include([
+        'TCP/80',
+        '        x/api   x/db-0  y/web-0 y/web-1 z/ops-0 z/ops-1',
+        'x/api   XN      XB      .       .       .       .',
+        'x/db-0  XN      -       .       .       .       .',
+        'y/web-0 .N      XB      -       .       XA      .',
+        'y/web-1 .N      XA      .       -       XA      .',
+        'z/ops-0 XA      XA      .       .       -       .',
+        'z/ops-1 XA      XA      .       .       .       -',
+      ].join('\n'));
+    });
+
+    it('JSON: each cell says which step decided it and each side\'s', () => {
+      const j = matrixJson(buildMatrix(tiered, { ports: [{ port: 80, protocol: 'TCP' }] })) as { tiered: boolean; cells: Record<string, unknown>[] };
+      expect(j.tiered).to.equal(true);
+      expect(j.cells).to.deep.include({ from: 'y/web-1', to: 'x/db-0', port: 80, protocol: 'TCP', allowed: false, decidedBy: 'Admin', egress: 'Admin', ingress: 'Baseline' });
+      expect(j.cells).to.deep.include({ from: 'y/web-0', to: 'x/api', port: 80, protocol: 'TCP', allowed: true, decidedBy: 'NetworkPolicy', egress: 'default', ingress: 'NetworkPolicy' });
+    });
+
+    it('what-if: removing the Baseline deny opens what no other step decides, naming the steps before and after', () => {
+      const after = { ...tiered, clusterPolicies: tiered.clusterPolicies!.filter((p) => p.name !== 'x-baseline') };
+      const w = whatIf(tiered, after, { ports: [{ port: 80, protocol: 'TCP' }] });
+      // z stays denied by the Admin tier, y/web-1 by the audit policy, x/api's ingress by its NetworkPolicy.
+      const was = '(was: denied by cnp/x-baseline ingress[0] "default-deny" (Baseline tier))';
+      expect(whatIfText(w)).to.equal([
+        '2 verdicts change: 2 opened, 0 closed',
+        `opened  x/api -> x/db-0 TCP/80 [no step (default allow); was the Baseline tier]: ingress: no tier decides: allowed by default (no policy selects x/db-0 for ingress) ${was}`,
+        `opened  y/web-0 -> x/db-0 TCP/80 [no step (default allow); was the Baseline tier]: ingress: no tier decides: allowed by default (no policy selects x/db-0 for ingress) ${was}`,
+        '',
+      ].join('\n'));
+      const j = whatIfJson(w) as { changed: boolean; changes: Record<string, unknown>[] };
+      expect(j.changed).to.equal(true);
+      expect(j.changes[0]).to.deep.include({ from: 'x/api', to: 'x/db-0', change: 'opened', decidedBy: { before: 'Baseline', after: 'default' } });
+      // And back: the what-if of a cluster without tiers against one with them says the steps too.
+      const none = { ...tiered, clusterPolicies: [] };
+      expect(whatIf(none, tiered, { ports: [{ port: 80, protocol: 'TCP' }] }).changes.find((c) => c.from === 'z/ops-0' && c.to === 'x/db-0')).to.deep.include({ change: 'closed', decidedBy: { before: 'default', after: 'Admin' } });
+    });
   });
 
   it('--family picks the family of every pair; a pair without it has no cell', () => {

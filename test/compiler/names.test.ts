@@ -3,7 +3,7 @@
 // recognised by one predicate.
 import { expect } from 'chai';
 import { compile, isOwnObject, NFT_COMMENT_MAX_BYTES, NFT_NAME_MAX_BYTES, type Cluster } from '../../compiler/index.js';
-import { counterName, cutBytes, ruleComment } from '../../compiler/nft/names.js';
+import { counterName, cutBytes, generationChain, ownerError, parseGenerationChain, ruleComment, tableNameError } from '../../compiler/nft/names.js';
 
 describe('nft names', () => {
   it('cuts by bytes, never inside a character', () => {
@@ -12,6 +12,18 @@ describe('nft names', () => {
     expect(cutBytes('a€b', 3)).to.equal('a');
     expect(cutBytes('a€b', 4)).to.equal('a€');
     expect(Buffer.from(cutBytes('😀'.repeat(100), 127)).toString()).to.not.contain('\uFFFD');
+  });
+
+  it('the marker chain carries serial, stamp and owner, reads back exactly, and is ours', () => {
+    const name = generationChain(12345, 0x7f, 'netpol-nft_a.b');
+    expect(name).to.equal('gen_12345_0000007f_netpol-nft_a.b');
+    expect(parseGenerationChain(name)).to.deep.equal({ serial: 12345, stamp: 0x7f, owner: 'netpol-nft_a.b' });
+    expect(isOwnObject(name)).to.equal(true);
+    expect(parseGenerationChain('gen_1_0000007f_bad owner')).to.equal(undefined);
+    expect(ownerError('ok-1')).to.equal(undefined);
+    for (const bad of ['', 'a b', '-x', 'x;y', 'é', 'a'.repeat(64)]) expect(ownerError(bad), bad).to.be.a('string');
+    for (const bad of ['x;flush ruleset', '1x', '', 'a-b', 'a'.repeat(65)]) expect(tableNameError(bad), bad).to.be.a('string');
+    expect(tableNameError('netpol_nft')).to.equal(undefined);
   });
 
   it('gives different pods different counters, even when `_` would make their names meet', () => {

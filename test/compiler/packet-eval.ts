@@ -397,6 +397,18 @@ function enforcingNodes(c: Cluster, ips: readonly string[]): string[] {
   return [...nodes].sort();
 }
 
+/** compile() is pure: one ruleset per cluster object, node and flag, however many
+ *  connections a test asks about (the matrix's test asks about every cell). */
+const COMPILED = new WeakMap<Cluster, Map<string, Ruleset>>();
+function compiled(c: Cluster, node: string, establishedFastPath: boolean, dropLog: boolean): Ruleset {
+  let m = COMPILED.get(c);
+  if (!m) COMPILED.set(c, (m = new Map()));
+  const k = `${node}\u0000${establishedFastPath}\u0000${dropLog}`;
+  let r = m.get(k);
+  if (!r) m.set(k, (r = compile(c, { node, establishedFastPath, ...(dropLog ? { dropLog: { rate: 10, per: 'second' as const } } : {}) }).ruleset));
+  return r;
+}
+
 const L4_OF: Record<Protocol, L4> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 
 /** Node addresses as the cluster state shows them: those of host-network pods and of the
@@ -420,7 +432,7 @@ export function connectionVerdict(c: Cluster, src: string, dst: string, protocol
   const out: ConnectionVerdict['nodes'][number][] = [];
   let allowed = true;
   for (const node of nodes) {
-    const { ruleset } = compile(c, { node, establishedFastPath: opts.establishedFastPath, ...(opts.dropLog ? { dropLog: { rate: 10, per: 'second' as const } } : {}) });
+    const ruleset = compiled(c, node, !!opts.establishedFastPath, !!opts.dropLog);
     const own = nodeAddresses(c, node);
     const hookOf = (from: string, to: string): 'forward' | 'input' | 'output' => (own.includes(from) ? 'output' : own.includes(to) ? 'input' : 'forward');
     const send = (saddr: string, daddr: string, sport: number, dport: number, ct: Packet['ct']): PacketResult => {

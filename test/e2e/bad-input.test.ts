@@ -6,7 +6,7 @@
 // on an empty folder leaves the table in force until manifests appear.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { batchJson, deleteTableBatch } from '../../compiler/index.js';
@@ -49,7 +49,7 @@ describe('e2e: bad files and bad objects never open a node (real agent, folder s
   };
 
   async function start(dir: string, nft: string): Promise<AgentHandle> {
-    const c = parseConfig(['--node', 'n1', '--source', dir, '--nft-path', nft, '--metrics-address', '127.0.0.1:0', '--debounce', '10ms', '--resync-interval', '10m',
+    const c = parseConfig(['--node', 'n1', '--source', dir, '--nft-path', nft, '--conntrack-path', join(dirname(nft), 'conntrack.sh'), '--metrics-address', '127.0.0.1:0', '--debounce', '10ms', '--resync-interval', '10m',
       // Probes of denied cells wait out their timeout: a writer "pausing" that long must not
       // count as done here.
       '--source-stable', '1m'], {});

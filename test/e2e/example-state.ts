@@ -1,7 +1,7 @@
 // The extra labels and container ports the policies-examples/ need on top of the model
 // (listed in policies-examples/README.md). Free of mocha, so the demo can import it too.
 import type { ClusterState } from './topology.js';
-import { allowAll, type Expect } from './truth.js';
+import { allowAll, denyAll, type Expect } from './truth.js';
 
 const METRICS = [{ name: 'metrics', containerPort: 81, protocol: 'TCP' as const }];
 
@@ -30,4 +30,12 @@ export const EXAMPLE_EXPECTED: Record<string, () => Expect> = {
   'egress-only-dns.yaml': () => allowAll().deny('x/*', '*'),
   'egress-external-except-metadata.yaml': () => allowAll().deny('x/*', '*', { families: [6] }),
   'port-range.yaml': () => allowAll().deny('*', 'x/*').allow('*', 'x/*', { protos: ['tcp'] }),
+};
+
+/** The same for policies-examples/cluster/ (ClusterNetworkPolicies, one or more per file). */
+export const CLUSTER_EXAMPLE_EXPECTED: Record<string, () => Expect> = {
+  'protect-monitoring.yaml': () => allowAll().deny('*', 'y/*').allow('y/a', 'y/*'),
+  'baseline-deny-except-dns.yaml': () => denyAll(),
+  'deny-metadata.yaml': () => allowAll(),
+  'delegate-tenants.yaml': () => allowAll().deny('z/*', ['y/*', 'z/*']),
 };

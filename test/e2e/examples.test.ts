@@ -6,8 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { runStep, useTopology } from './harness.js';
-import { allowAll, denyAll, kinds, type Expect } from './truth.js';
-import { EXAMPLE_EXPECTED as EXPECTED, EXAMPLE_STATE } from './example-state.js';
+import { kinds } from './truth.js';
+import { CLUSTER_EXAMPLE_EXPECTED as CLUSTER_EXPECTED, EXAMPLE_EXPECTED as EXPECTED, EXAMPLE_STATE } from './example-state.js';
 import { REPO_ROOT } from './topology.js';
 
 const DIR = join(REPO_ROOT, 'policies-examples');
@@ -28,12 +28,6 @@ const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
 // ClusterNetworkPolicies (policies-examples/cluster/: cluster-scoped, one or more per file),
 // with the same extra labels.
 const CLUSTER_DIR = join(DIR, 'cluster');
-const CLUSTER_EXPECTED: Record<string, () => Expect> = {
-  'protect-monitoring.yaml': () => allowAll().deny('*', 'y/*').allow('y/a', 'y/*'),
-  'baseline-deny-except-dns.yaml': () => denyAll(),
-  'deny-metadata.yaml': () => allowAll(),
-  'delegate-tenants.yaml': () => allowAll().deny('z/*', ['y/*', 'z/*']),
-};
 const clusterFiles = readdirSync(CLUSTER_DIR).filter((f) => f.endsWith('.yaml')).sort();
 
 /** A ClusterNetworkPolicy example: every document one of the kind, and the leading comment. */

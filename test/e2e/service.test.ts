@@ -28,6 +28,25 @@ function writeTmp(text: string): string {
   return f;
 }
 
+/** kube-proxy's hairpin: a pod reaching its own Service is DNATed to itself and masqueraded
+ *  (postrouting, after the forward hook: there the packet still goes from the pod's address
+ *  to the same address, the case the ClusterNetworkPolicy hairpin rule exempts). */
+function hairpinBatch(backend: string): string {
+  return serviceBatch(backend) + [
+    `add chain ip ${SVC_TABLE} post { type nat hook postrouting priority 100; }`,
+    `add rule ip ${SVC_TABLE} post ip saddr ${backend} ip daddr ${backend} masquerade`,
+  ].join('\n') + '\n';
+}
+
+function loadSvc(t: Topology, batch: string): void {
+  const file = writeTmp(batch);
+  try {
+    t.nodeExec('n1', 'nft', ['-f', file]);
+  } finally {
+    rmSync(dirname(file), { recursive: true, force: true });
+  }
+}
+
 async function toVip(t: Topology, from: PodId, proto: Proto): Promise<boolean> {
   return (await t.prober(from).probe([{ host: VIP, port: 80, proto }], 1000))[0]!;
 }
@@ -69,5 +88,22 @@ describe('e2e: traffic through a Service (DNAT)', function () {
     });
     expect(await toVip(t, 'x/a', 'tcp'), 'x/a may only reach y/b: the service backed by y/a is denied').to.equal(false);
     expect(await toVip(t, 'z/a', 'tcp'), 'z is not isolated').to.equal(true);
+  });
+
+  it('a pod reaching its own address through a Service (hairpin) is not subject to ClusterNetworkPolicy; other pods are', async () => {
+    const t = topo();
+    // x/a (on n1) serves its own Service; an Admin policy denies everything in and out of it.
+    const xNs = { matchLabels: { 'kubernetes.io/metadata.name': 'x' } };
+    await applyState(t, { policies: [{
+      apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name: 'isolate-x-a' },
+      spec: { tier: 'Admin', priority: 1, subject: { pods: { namespaceSelector: xNs, podSelector: { matchLabels: { pod: 'a' } } } },
+        ingress: [{ name: 'nothing-in', action: 'Deny', from: [{ namespaces: {} }] }],
+        egress: [{ name: 'nothing-out', action: 'Deny', to: [{ namespaces: {} }, { networks: ['0.0.0.0/0'] }] }] },
+    }] });
+    loadSvc(t, hairpinBatch(t.addr('x/a', 4)));
+    expect(await toVip(t, 'x/a', 'tcp'), 'x/a -> its own Service (tcp): hairpin, past the tiers').to.equal(true);
+    expect(await toVip(t, 'x/a', 'udp'), 'x/a -> its own Service (udp)').to.equal(true);
+    expect(await toVip(t, 'x/c', 'tcp'), 'x/c -> the Service backed by x/a: denied by isolate-x-a').to.equal(false);
+    expect((await t.prober('x/a').probe([{ host: t.addr('y/a', 4), port: 80, proto: 'tcp' }], 1000))[0], 'x/a -> y/a: denied by isolate-x-a').to.equal(false);
   });
 });

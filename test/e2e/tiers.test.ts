@@ -4,10 +4,9 @@
 // Nodes: n1 198.51.100.1 / 2001:db8:ff::1 (role control), n2 198.51.100.2 / 2001:db8:ff::2
 // (role worker).
 //
-// Not on the wire: a pod reaching its own address never leaves the pod (loopback), and a
-// Service hairpin is masqueraded by kube-proxy, so the packet the hairpin rule exempts
-// (source == destination, the pod's own address) does not occur here; the rule is proven by
-// the packet interpreter (test/compiler/property.test.ts) and loaded by these cases.
+// The hairpin (a pod reaching its own address through a Service) is on the wire in
+// service.test.ts: kube-proxy masquerades it in postrouting, after the forward hook, which
+// sees the packet from the pod's address to the same address.
 import { expect } from 'chai';
 import { applyState, expectMatrix, InProcessApplier, netpol, useTopology } from './harness.js';
 import type { ClusterState, ProbeKind, Topology } from './topology.js';
