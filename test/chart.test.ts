@@ -190,6 +190,7 @@ describe('helm chart: rendered with the default values', () => {
     const cfg = parseConfig(agentArgs(c), {});
     if (cfg === 'help') throw new Error('args asked for help');
     expect(cfg).to.include({ node: 'node-7', table: 'netpol_nft', ctMarkMask: 0x000000ff, establishedFastPath: false, antiSpoofing: true, logLevel: 'info', source: undefined, takeOver: false });
+    expect(cfg.logDrops).to.deep.equal({ rate: 10, per: 'second' });
     // The owner is the release name: the same across the DaemonSet's pod restarts, never a
     // hand-started `run`'s default.
     expect(cfg.owner).to.match(/^[a-z0-9-]+$/).and.not.match(/^run-/);
@@ -320,6 +321,8 @@ describe('helm chart: rendered with other values', () => {
     const cfg = parseConfig(agentArgs(c), {});
     if (cfg === 'help') throw new Error('args asked for help');
     expect(cfg.podCidrs).to.deep.equal(['10.244.1.0/24']);
+    expect(parseConfig(agentArgs(agentOf(chart.objects({ agent: { logDrops: '0' } })).c), {})).to.include({ logDrops: undefined });
+    expect(parseConfig(agentArgs(agentOf(chart.objects({ agent: { logDrops: '100/minute' } })).c), {})).to.deep.include({ logDrops: { rate: 100, per: 'minute' } });
     expect(cfg).to.include({ establishedFastPath: true, antiSpoofing: false, debounceMs: 100, resyncIntervalMs: 300_000, logLevel: 'debug', table: 'np2', ctMarkMask: 0xff });
     expect(parseConfig(agentArgs(agentOf(chart.objects({ agent: { owner: 'node-agent' } })).c), {})).to.include({ owner: 'node-agent' });
     expect(cfg.metricsAddress).to.deep.equal({ host: '::', port: 9800 });
