@@ -11,7 +11,10 @@
 // time, memory, and rules loaded into a network namespace: loading a rule sends nothing).
 // The one measurement that sends packets (wire.ts) asks for `wirePair`, which rewrites two
 // pods to documentation addresses (192.0.2.10 and 192.0.2.20, see WIRE_PAIR) and only ever
-// sends traffic between those two, inside namespaces the benchmark created.
+// sends traffic between those two, inside namespaces the benchmark created. It also asks for
+// `wirePair60`, which adds a second pair (WIRE_PAIR60: 192.0.2.30 and 192.0.2.40) in a
+// namespace of its own, each pod selected by 60 policies; only the wire part asks for it, so
+// every other figure compiles the same M as before.
 import { clusterFromObjects, type Cluster } from '../compiler/index.js';
 
 export type SizeName = 'S' | 'M' | 'L' | 'XL';
@@ -46,6 +49,21 @@ export const WIRE_PAIR = {
   crrPort: 8080,
   iperfPort: 5201,
 } as const;
+
+/** The second wire pair: both pods selected by PAIR60_POLICY_COUNT policies (ingress and
+ *  egress), in a namespace no other policy selects pods in. Only the policy that sorts last
+ *  allows the measured traffic, so a connection's first packet walks every rule before it. */
+export const WIRE_PAIR60 = {
+  namespace: 'wire-60',
+  app: 'pair60',
+  client: { name: 'pair60-client', ip: '192.0.2.30' },
+  server: { name: 'pair60-server', ip: '192.0.2.40' },
+  crrPort: WIRE_PAIR.crrPort,
+  iperfPort: WIRE_PAIR.iperfPort,
+  /** The policy that allows the measured traffic (its ingress[0] and egress[0]). */
+  allowPolicy: 'pair60-p59',
+} as const;
+export const PAIR60_POLICY_COUNT = 60;
 
 /** mulberry32: small, fast, good enough for shaping test data; same seed, same cluster. */
 export function prng(seed: number): () => number {
@@ -98,6 +116,10 @@ export interface GenerateOptions {
   /** Add this many ClusterNetworkPolicies (Admin and Baseline, see clusterPolicies) and the
    *  Node objects their `nodes` peers read; the rest of the cluster is unchanged. */
   readonly clusterPolicies?: number;
+  /** Add the WIRE_PAIR60 namespace, its two pods (on BENCH_NODE, documentation addresses) and
+   *  its 60 policies, after everything else and outside the policy budget: the rest of the
+   *  cluster stays the same objects, byte for byte. */
+  readonly wirePair60?: boolean;
 }
 
 /** 10.x.y.z from a running index: used only where no packet is ever sent (see top). */
@@ -147,6 +169,51 @@ function pairPolicies(ns: string): unknown[] {
   ];
 }
 export const PAIR_POLICY_COUNT = 12;
+
+/** The 60 policies of WIRE_PAIR60, each selecting both pods in both directions. The first 59
+ *  never match the measured traffic, in a rotation of what real policies hold (peers by
+ *  namespace labels, by pod labels, the pair's own app on other ports, ipBlocks with except,
+ *  named ports, port ranges); the last (by name, the order of the group chain) allows it. */
+function pair60Policies(): unknown[] {
+  const { namespace: ns, app, crrPort, iperfPort } = WIRE_PAIR60;
+  const podSelector = { matchLabels: { app } };
+  const same = [{ podSelector }];
+  const out: unknown[] = [];
+  for (let i = 0; i < PAIR60_POLICY_COUNT - 1; i++) {
+    const name = `pair60-p${pad(i, 2)}`;
+    const port = 9100 + i; // nothing listens there; never 8080 or 5201
+    let ingress: unknown, egress: unknown;
+    switch (i % 6) {
+      case 0:
+        ingress = { from: [{ namespaceSelector: { matchLabels: { team: `team-${pad(i % 60, 3)}`, env: 'prod' } } }], ports: [{ port }] };
+        egress = { to: [{ namespaceSelector: { matchLabels: { team: `team-${pad(i % 60, 3)}` } }, podSelector: { matchLabels: { tier: 'backend' } } }], ports: [{ port: 'grpc' }] };
+        break;
+      case 1:
+        ingress = { from: [{ ipBlock: { cidr: '198.51.100.0/24', except: [`198.51.100.${(i % 4) * 64}/26`] } }, { ipBlock: { cidr: '203.0.113.0/24' } }], ports: [{ port: 8443 }] };
+        egress = { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '192.0.2.0/24'] } }], ports: [{ port: 443 }, { port: 80 }] };
+        break;
+      case 2: // the pair's own app, on another port: the peer matches, the port does not
+        ingress = { from: same, ports: [{ port }, { port, protocol: 'UDP' }] };
+        egress = { to: same, ports: [{ port }, { port, protocol: 'UDP' }] };
+        break;
+      case 3:
+        ingress = { from: [{ namespaceSelector: nsSel('ingress-nginx'), podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } } }], ports: [{ port: 'http' }] };
+        egress = { to: [{ namespaceSelector: nsSel('kube-system'), podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }], ports: [{ port: 53, protocol: 'UDP' }, { port: 53 }] };
+        break;
+      case 4:
+        ingress = { from: [{ namespaceSelector: { matchLabels: { role: 'monitoring' } } }], ports: [{ port: 'metrics' }] };
+        egress = { to: [{ namespaceSelector: { matchLabels: { env: 'prod' } }, podSelector: { matchLabels: { tier: 'db' } } }], ports: [{ port: 'postgres' }] };
+        break;
+      default: // port ranges from anywhere / to a partner network
+        ingress = { ports: [{ port: 30000 + i * 10, endPort: 30009 + i * 10 }, { port: 31000 + i * 10, endPort: 31009 + i * 10, protocol: 'UDP' }] };
+        egress = { to: [{ ipBlock: { cidr: '198.51.100.0/24' } }], ports: [{ port: 8000, endPort: 8099 }] };
+    }
+    out.push(policy(ns, name, { podSelector, policyTypes: ['Ingress', 'Egress'], ingress: [ingress], egress: [egress] }));
+  }
+  const allowed = [{ port: crrPort }, { port: iperfPort }, { port: iperfPort, protocol: 'UDP' }];
+  out.push(policy(ns, WIRE_PAIR60.allowPolicy, { podSelector, policyTypes: ['Ingress', 'Egress'], ingress: [{ from: same, ports: allowed }], egress: [{ to: same, ports: allowed }] }));
+  return out;
+}
 
 /** Generates one cluster. Same size and seed: the same objects, byte for byte. */
 export function generate(size: Size, opts: GenerateOptions = {}): Generated {
@@ -238,6 +305,14 @@ export function generate(size: Size, opts: GenerateOptions = {}): Generated {
     add(appPolicy(r, a, ns, i, teamNs));
   }
   if (opts.clusterPolicies) objects.push(...nodeObjects(nodes), ...clusterPolicies(opts.clusterPolicies, teamNs));
+  if (opts.wirePair60) {
+    // After everything else, drawing nothing from the generator and no synthetic address.
+    const { namespace: ns, app, client, server } = WIRE_PAIR60;
+    objects.push(namespace(ns, { purpose: 'wire-bench' }));
+    const ports = [...TIER_PORTS.backend, { name: 'iperf', containerPort: WIRE_PAIR60.iperfPort }, { name: 'iperf-udp', containerPort: WIRE_PAIR60.iperfPort, protocol: 'UDP' }];
+    for (const p of [client, server]) objects.push(pod(ns, p.name, { app, tier: 'backend' }, BENCH_NODE, p.ip, ports));
+    objects.push(...pair60Policies());
+  }
   return { size, seed, objects, teamNamespaces: teamNs, apps };
 }
 

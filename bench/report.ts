@@ -4,7 +4,7 @@ import type { ApplyResult } from './apply.js';
 import type { CompileChildResult, MemoryChildResult, ProfileChildResult, SoakChildResult } from './compile-child.js';
 import type { LatencyResult } from './latency.js';
 import { fmtMB, fmtMs, fmtNum, fmtRatio, median, table } from './stats.js';
-import { LOAD_UNIT, LOADS, VARIANTS, type Load, type WireResult } from './wire.js';
+import { LOAD_UNIT, LOADS, VARIANTS, VARIANTS60, type Load, type Wire60Result, type WireResult } from './wire.js';
 
 export interface BenchResult {
   meta: Record<string, unknown> & { date: string; quick: boolean; loadavgEnd?: number[]; seconds?: number };
@@ -118,6 +118,25 @@ function wireSection(w: WireResult | undefined): string {
     `ours: every packet decided (ct-mark generation); ours-fast: --established-fast-path; ours-counters: ours with --policy-rule-counters (the goal applies to ours and ours-fast; ours-counters is reported). A port no policy allows is dropped by ours: ${w.disallowedPortDropped ? 'yes' : 'NO'}.`,
     ...(rc ? [`rule counters count connections: one crr run made ${fmtNum(rc.connections)} connections (${fmtNum(rc.failed)} failed); the server's ingress rule counters counted ${fmtNum(rc.ingress)}, the client's egress rule counters ${fmtNum(rc.egress)}.`] : []),
     ...(w.errors.length ? ['errors:', ...w.errors.map((e) => `  ${e}`)] : []),
+    ...(w.pair60 ? ['', wire60Section(w.pair60, w)] : []),
+  ].join('\n');
+}
+
+function wire60Section(p: Wire60Result, w: WireResult): string {
+  const fmt = (l: Load, x: number) => (l === 'stream' ? fmtNum(x, 1) : fmtNum(x));
+  const rows = [['load', ...VARIANTS60, 'ours / conntrack', 'ours-fast / conntrack', 'goal >= 0.95']];
+  for (const l of LOADS) {
+    rows.push([`${l} (${LOAD_UNIT[l]})`, ...VARIANTS60.map((v) => fmt(l, median(p.raw[v][l].filter(Number.isFinite)))),
+      fmtRatio(p.ratioToConntrack.ours[l]), fmtRatio(p.ratioToConntrack['ours-fast'][l]),
+      `${goal(p.ratioToConntrack.ours[l] >= 0.95)} / ${goal(p.ratioToConntrack['ours-fast'][l] >= 0.95)}`]);
+  }
+  const rc = p.ruleCounterCheck;
+  return [
+    `### 4b. The pair selected by 60 policies (client by ${p.clientEgressPolicies} egress policies, server by ${p.serverIngressPolicies} ingress policies; only the last policy of the group chain allows the traffic)`,
+    table(rows),
+    `same rounds and same loaded tables as above (${w.rounds} rounds of ${w.seconds} s per load), this pair measured right after the first one on each table.`,
+    `group chains in the loaded table: client egress ${p.chains.client} holds the rules of ${p.chains.clientPolicies} policies, server ingress ${p.chains.server} of ${p.chains.serverPolicies}; the allowing policy's rules come last, after ${p.chains.clientRulesBefore} and ${p.chains.serverRulesBefore} rules.`,
+    `rule counters (ours-counters, one crr run): ${fmtNum(rc.connections)} connections (${fmtNum(rc.failed)} failed); the allowing policy's ingress rule counted ${fmtNum(rc.allowIngress)}, its egress rule ${fmtNum(rc.allowEgress)}; the other policies' rules ${fmtNum(rc.othersMatched)}. A port no policy allows is dropped by ours: ${p.disallowedPortDropped ? 'yes' : 'NO'}.`,
   ].join('\n');
 }
 

@@ -1,7 +1,10 @@
-// Per-packet cost on the wire: two "pods" (network namespaces) talking through a "node"
-// namespace that holds the M ruleset, where both pods are selected by many policies.
+// Per-packet cost on the wire: two pairs of "pods" (network namespaces) talking through a
+// "node" namespace that holds the M ruleset: a pair selected by 7 egress / 10 ingress policies
+// (WIRE_PAIR), and a pair whose pods are each selected by 60 policies (WIRE_PAIR60, where only
+// the last policy of the group chain allows the traffic: the worst first packet).
 //
 //   npn-bench-pa (client 192.0.2.10) --veth-- npn-bench-node --veth-- npn-bench-pb (server 192.0.2.20)
+//   npn-bench-pc (client 192.0.2.30) --veth--        "       --veth-- npn-bench-pd (server 192.0.2.40)
 //
 // Traffic: documentation addresses only, and only between these namespaces (the node answers
 // as 192.0.2.1 on both links, routed like the ptp CNI: /32 routes, no bridge).
@@ -19,7 +22,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { batchJson, compile, fullBatch } from '../compiler/index.js';
 import { Netns, removeNamespaces, trySh } from '../test/helpers/kernel.js';
-import { BENCH_NODE, generateCluster, SIZES, WIRE_PAIR, type GenerateOptions } from './generate.js';
+import { ruleCounterName } from '../compiler/nft/names.js';
+import { BENCH_NODE, generateCluster, PAIR60_POLICY_COUNT, SIZES, WIRE_PAIR, WIRE_PAIR60, type GenerateOptions } from './generate.js';
 import { median } from './stats.js';
 
 export const WIRE_PREFIX = 'npn-bench-';
@@ -31,6 +35,27 @@ export const OURS: readonly Ours[] = ['ours', 'ours-fast', 'ours-counters'];
 export type Load = 'crr' | 'stream' | 'udp';
 export const LOADS: readonly Load[] = ['crr', 'stream', 'udp'];
 export const LOAD_UNIT: Record<Load, string> = { crr: 'conn/s', stream: 'Gbit/s', udp: 'pkt/s' };
+
+/** The 60-policy pair: the same loads, on the tables that matter for its ratios. */
+export type Variant60 = 'conntrack' | 'ours' | 'ours-fast';
+export const VARIANTS60: readonly Variant60[] = ['conntrack', 'ours', 'ours-fast'];
+
+export interface Wire60Result {
+  /** Policies selecting the client (egress) and the server (ingress), as compiled. */
+  clientEgressPolicies: number;
+  serverIngressPolicies: number;
+  /** In the loaded table: the group chains the verdict maps send each pod to (client
+   *  egress, server ingress, original direction), and the distinct policies whose rules
+   *  they hold (from the rule comments). The bench fails when either is below 60. */
+  chains: { client: string; server: string; clientPolicies: number; serverPolicies: number; clientRulesBefore: number; serverRulesBefore: number };
+  disallowedPortDropped: boolean;
+  raw: Record<Variant60, Record<Load, number[]>>;
+  ratioToConntrack: Record<'ours' | 'ours-fast', Record<Load, number>>;
+  /** ours-counters, one crr run: the allowing policy's ingress and egress rule counters
+   *  (each must equal the connections) and the sum of the other 59 policies' counters (must
+   *  be 0: their rules were walked and did not match). The bench fails otherwise. */
+  ruleCounterCheck: { connections: number; failed: number; allowIngress: number; allowEgress: number; othersMatched: number };
+}
 
 export interface WireResult {
   seconds: number;
@@ -50,9 +75,14 @@ export interface WireResult {
    *  meanwhile (the server's ingress rules, the client's egress rules): each should equal
    *  the connections. Undefined when the check could not run. */
   ruleCounterCheck?: { connections: number; failed: number; ingress: number; egress: number };
+  /** The pair whose pods are each selected by 60 policies (undefined in results of older runs). */
+  pair60?: Wire60Result;
 }
 
-const NODE = `${WIRE_PREFIX}node`, PA = `${WIRE_PREFIX}pa`, PB = `${WIRE_PREFIX}pb`;
+const NODE = `${WIRE_PREFIX}node`, PA = `${WIRE_PREFIX}pa`, PB = `${WIRE_PREFIX}pb`, PC = `${WIRE_PREFIX}pc`, PD = `${WIRE_PREFIX}pd`;
+interface Pair { readonly client: string; readonly server: string; readonly serverIp: string; readonly crrPort: number; readonly iperfPort: number }
+const P7: Pair = { client: PA, server: PB, serverIp: WIRE_PAIR.server.ip, crrPort: WIRE_PAIR.crrPort, iperfPort: WIRE_PAIR.iperfPort };
+const P60: Pair = { client: PC, server: PD, serverIp: WIRE_PAIR60.server.ip, crrPort: WIRE_PAIR60.crrPort, iperfPort: WIRE_PAIR60.iperfPort };
 const GW = '192.0.2.1';
 const CT_TABLE = 'npn_bench_ct';
 const CT_ONLY = `table inet ${CT_TABLE} {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    ct state invalid drop\n    ct state established,related accept\n  }\n}\n`;
@@ -81,8 +111,8 @@ export function prepareTools(workDir: string): string {
 
 function topology(): Netns[] {
   removeNamespaces(WIRE_PREFIX);
-  const node = Netns.create(NODE), pa = Netns.create(PA), pb = Netns.create(PB);
-  for (const [pod, dev, ip] of [[pa, 'va', WIRE_PAIR.client.ip], [pb, 'vb', WIRE_PAIR.server.ip]] as const) {
+  const node = Netns.create(NODE), pa = Netns.create(PA), pb = Netns.create(PB), pc = Netns.create(PC), pd = Netns.create(PD);
+  for (const [pod, dev, ip] of [[pa, 'va', WIRE_PAIR.client.ip], [pb, 'vb', WIRE_PAIR.server.ip], [pc, 'vc', WIRE_PAIR60.client.ip], [pd, 'vd', WIRE_PAIR60.server.ip]] as const) {
     node.exec('ip', ['link', 'add', dev, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name]);
     node.exec('ip', ['addr', 'add', `${GW}/32`, 'dev', dev]);
     node.exec('ip', ['link', 'set', dev, 'up']);
@@ -92,12 +122,12 @@ function topology(): Netns[] {
     pod.exec('ip', ['route', 'add', GW, 'dev', 'eth0', 'scope', 'link']);
     pod.exec('ip', ['route', 'add', 'default', 'via', GW, 'dev', 'eth0']);
   }
-  node.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.va.rp_filter=0', 'net.ipv4.conf.vb.rp_filter=0']);
+  node.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', ...['va', 'vb', 'vc', 'vd'].map((d) => `net.ipv4.conf.${d}.rp_filter=0`)]);
   // Closed connections leave conntrack quickly, so tens of thousands of connections a second
   // do not fill the (machine-wide) conntrack table. Per-namespace settings.
   node.tryExec('sysctl', ['-qw', 'net.netfilter.nf_conntrack_tcp_timeout_close=1', 'net.netfilter.nf_conntrack_tcp_timeout_time_wait=1', 'net.netfilter.nf_conntrack_tcp_timeout_fin_wait=1', 'net.netfilter.nf_conntrack_tcp_timeout_close_wait=1', 'net.netfilter.nf_conntrack_udp_timeout=2']);
-  pa.exec('sysctl', ['-qw', 'net.ipv4.ip_local_port_range=1024 65535']);
-  return [node, pa, pb];
+  for (const c of [pa, pc]) c.exec('sysctl', ['-qw', 'net.ipv4.ip_local_port_range=1024 65535']);
+  return [node, pa, pb, pc, pd];
 }
 
 /** Starts a server in `ns` and resolves once something listens on `port` there (servers
@@ -123,27 +153,27 @@ function run(ns: string, cmd: string, args: string[], timeoutMs: number): string
   return r.stdout;
 }
 
-async function measure(load: Load, gen: string, seconds: number): Promise<number> {
-  const server = WIRE_PAIR.server.ip;
+async function measure(pair: Pair, load: Load, gen: string, seconds: number): Promise<number> {
+  const { client: PA, server: PB, serverIp: server } = pair;
   const budget = (seconds + 15) * 1000;
   switch (load) {
     case 'crr': {
-      const [ok, err, secs] = run(PA, gen, ['client', server, String(WIRE_PAIR.crrPort), String(seconds), '4'], budget).trim().split(/\s+/).map(Number);
+      const [ok, err, secs] = run(PA, gen, ['client', server, String(pair.crrPort), String(seconds), '4'], budget).trim().split(/\s+/).map(Number);
       if (!ok || err! > ok! * 0.01) throw new Error(`crr: ${ok} connections, ${err} failed`);
       return ok! / secs!;
     }
     case 'stream': {
-      const j = JSON.parse(run(PA, 'iperf3', ['-c', server, '-p', String(WIRE_PAIR.iperfPort), '-t', String(seconds), '-J'], budget));
+      const j = JSON.parse(run(PA, 'iperf3', ['-c', server, '-p', String(pair.iperfPort), '-t', String(seconds), '-J'], budget));
       return j.end.sum_received.bits_per_second / 1e9;
     }
     case 'udp': {
       // Received packets per second at the server pod, one flow per sender, 64-byte payloads.
-      const sink = await startServer(PB, gen, ['udp-sink', String(WIRE_PAIR.iperfPort), String(seconds)], WIRE_PAIR.iperfPort, 'udp');
+      const sink = await startServer(PB, gen, ['udp-sink', String(pair.iperfPort), String(seconds)], pair.iperfPort, 'udp');
       let out = '';
       sink.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
       const done = new Promise<void>((resolve) => sink.on('exit', () => resolve()));
       try {
-        run(PA, gen, ['udp-flood', server, String(WIRE_PAIR.iperfPort), String(seconds), '2'], budget);
+        run(PA, gen, ['udp-flood', server, String(pair.iperfPort), String(seconds), '2'], budget);
         await done;
       } finally {
         sink.kill('SIGKILL');
@@ -159,21 +189,61 @@ async function measure(load: Load, gen: string, seconds: number): Promise<number
   }
 }
 
-/** `extra`: more of the M cluster (the tiers part adds its ClusterNetworkPolicies). */
-export async function measureWire(workDir: string, seconds: number, rounds: number, log: (s: string) => void, extra: Omit<GenerateOptions, 'wirePair'> = {}): Promise<WireResult> {
+/** A port no policy allows gets no answer from our table (a connect that times out), where
+ *  without a table the server's kernel refuses it at once. */
+function disallowedDropped(pair: Pair, gen: string): boolean {
+  const probe = spawnSync('ip', ['netns', 'exec', pair.client, gen, 'client', pair.serverIp, '9999', '1', '1'], { encoding: 'utf8', timeout: 10_000 });
+  const [ok, err] = probe.stdout.trim().split(/\s+/).map(Number);
+  return ok === 0 && (err ?? 0) <= 3;
+}
+
+type NftList = { nftables: Record<string, any>[] };
+
+/** The group chain a verdict map sends `ip` to, the distinct policies (namespace/name, from
+ *  the rule comments) whose rules that chain holds, the policy of its last rule with a
+ *  comment, and how many rules come before that policy's first rule; read from the loaded table. */
+function groupChainOf(node: Netns, map: string, ip: string): { chain: string; policies: number; last: string; rulesBefore: number } {
+  const listed = JSON.parse(node.exec('nft', ['-j', 'list', 'map', 'inet', 'netpol_nft', map])) as NftList;
+  const elems: unknown[] = listed.nftables.find((o) => o.map)?.map.elem ?? [];
+  let chain: string | undefined;
+  for (const e of elems) {
+    // [key, verdict] or {elem: {val: [key, verdict]}} depending on the nft version.
+    const pair = Array.isArray(e) ? e : (e as { elem?: { val?: unknown } }).elem?.val;
+    if (!Array.isArray(pair) || pair[0] !== ip) continue;
+    const v = pair[1] as { jump?: { target: string }; goto?: { target: string } };
+    chain = v.jump?.target ?? v.goto?.target;
+  }
+  if (!chain) throw new Error(`${map} has no verdict for ${ip}: the pod is not isolated in the loaded table`);
+  const rules = JSON.parse(node.exec('nft', ['-j', 'list', 'chain', 'inet', 'netpol_nft', chain])) as NftList;
+  const origins = rules.nftables.flatMap((o) => (o.rule?.comment ? [String(o.rule.comment).split(' ')[0]!] : []));
+  const last = origins[origins.length - 1] ?? '';
+  return { chain, policies: new Set(origins).size, last, rulesBefore: origins.indexOf(last) };
+}
+
+/** `extra`: more of the M cluster (the tiers part adds its ClusterNetworkPolicies; the
+ *  60-policy pair is measured without them, by the wire part, which passes no `extra`). */
+export async function measureWire(workDir: string, seconds: number, rounds: number, log: (s: string) => void, extra: Omit<GenerateOptions, 'wirePair' | 'wirePair60'> = {}): Promise<WireResult> {
   const gen = prepareTools(workDir);
-  // The M cluster with the two wire pods rewritten to documentation addresses on the node.
-  const { cluster } = generateCluster(SIZES.M, { ...extra, wirePair: true });
+  // The M cluster with the two wire pods rewritten to documentation addresses on the node,
+  // and the 60-policy pair added (its own namespace, pods and policies; the rest unchanged).
+  const with60 = !extra.clusterPolicies;
+  const { cluster } = generateCluster(SIZES.M, { ...extra, wirePair: true, wirePair60: with60 });
   const files = Object.fromEntries(OURS.map((v) => [v, join(workDir, `wire-${v}.json`)])) as Record<Ours, string>;
-  let clientEgressPolicies = 0, serverIngressPolicies = 0;
+  let clientEgressPolicies = 0, serverIngressPolicies = 0, p60Egress = 0, p60Ingress = 0;
   for (const v of OURS) {
     // With the guard as the agent runs it: the reverse-path check (default on) and the node's
     // pod CIDR, so that every packet also passes the unknown-pod look-ups.
     const r = compile(cluster, { node: BENCH_NODE, establishedFastPath: v === 'ours-fast', policyRuleCounters: v === 'ours-counters', podCidrs: ['192.0.2.0/24'] });
     writeFileSync(files[v], batchJson(fullBatch(r.ruleset)));
-    const lp = (n: string) => r.localPods.find((p) => p.namespace === WIRE_PAIR.namespace && p.name === n);
-    clientEgressPolicies = lp(WIRE_PAIR.client.name)?.egress.policies.length ?? 0;
-    serverIngressPolicies = lp(WIRE_PAIR.server.name)?.ingress.policies.length ?? 0;
+    const lp = (ns: string, n: string) => r.localPods.find((p) => p.namespace === ns && p.name === n);
+    clientEgressPolicies = lp(WIRE_PAIR.namespace, WIRE_PAIR.client.name)?.egress.policies.length ?? 0;
+    serverIngressPolicies = lp(WIRE_PAIR.namespace, WIRE_PAIR.server.name)?.ingress.policies.length ?? 0;
+    p60Egress = lp(WIRE_PAIR60.namespace, WIRE_PAIR60.client.name)?.egress.policies.length ?? 0;
+    p60Ingress = lp(WIRE_PAIR60.namespace, WIRE_PAIR60.server.name)?.ingress.policies.length ?? 0;
+  }
+  // The 60-policy pair must really be selected by 60 policies, or its figure means nothing.
+  if (with60 && (p60Egress < PAIR60_POLICY_COUNT || p60Ingress < PAIR60_POLICY_COUNT)) {
+    throw new Error(`wire: the 60-policy pair is selected by ${p60Egress} egress / ${p60Ingress} ingress policies in the compiled M ruleset, expected >= ${PAIR60_POLICY_COUNT}`);
   }
   const procs: ChildProcess[] = [];
   const nss = topology();
@@ -181,6 +251,7 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
   const errors: string[] = [];
   const empty = () => ({ crr: [], stream: [], udp: [] }) as Record<Load, number[]>;
   const raw: WireResult['raw'] = { none: empty(), conntrack: empty(), ours: empty(), 'ours-fast': empty(), 'ours-counters': empty() };
+  const raw60: Wire60Result['raw'] = { conntrack: empty(), ours: empty(), 'ours-fast': empty() };
   const setTable = (v: Variant) => {
     trySh('ip', ['netns', 'exec', NODE, 'nft', 'delete', 'table', 'inet', CT_TABLE]);
     trySh('ip', ['netns', 'exec', NODE, 'nft', 'delete', 'table', 'inet', 'netpol_nft']);
@@ -189,26 +260,58 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
   };
   let disallowedPortDropped = false;
   let ruleCounterCheck: WireResult['ruleCounterCheck'];
+  let pair60: Omit<Wire60Result, 'raw' | 'ratioToConntrack'> | undefined;
   try {
-    procs.push(await startServer(PB, gen, ['server', String(WIRE_PAIR.crrPort), '4'], WIRE_PAIR.crrPort));
-    procs.push(await startServer(PB, 'iperf3', ['-s', '-p', String(WIRE_PAIR.iperfPort)], WIRE_PAIR.iperfPort));
-    // Our table must really decide: a port no policy allows gets no answer (a connect that
-    // times out), where without a table the server's kernel refuses it at once.
+    for (const pair of [P7, P60]) {
+      procs.push(await startServer(pair.server, gen, ['server', String(pair.crrPort), '4'], pair.crrPort));
+      procs.push(await startServer(pair.server, 'iperf3', ['-s', '-p', String(pair.iperfPort)], pair.iperfPort));
+    }
     setTable('ours');
-    const probe = spawnSync('ip', ['netns', 'exec', PA, gen, 'client', WIRE_PAIR.server.ip, '9999', '1', '1'], { encoding: 'utf8', timeout: 10_000 });
-    const [ok, err] = probe.stdout.trim().split(/\s+/).map(Number);
-    disallowedPortDropped = ok === 0 && (err ?? 0) <= 3;
+    disallowedPortDropped = disallowedDropped(P7, gen);
+    if (with60) {
+      const p60Dropped = disallowedDropped(P60, gen);
+      // The 60-policy pair's pods go to group chains holding the rules of >= 60 policies.
+      const cc = groupChainOf(node, 'eg4_orig', WIRE_PAIR60.client.ip), sc = groupChainOf(node, 'in4_orig', WIRE_PAIR60.server.ip);
+      const chains = { client: cc.chain, server: sc.chain, clientPolicies: cc.policies, serverPolicies: sc.policies, clientRulesBefore: cc.rulesBefore, serverRulesBefore: sc.rulesBefore };
+      if (cc.policies < PAIR60_POLICY_COUNT || sc.policies < PAIR60_POLICY_COUNT) {
+        throw new Error(`wire: the 60-policy pair's group chains hold the rules of ${cc.policies} (client egress, ${cc.chain}) and ${sc.policies} (server ingress, ${sc.chain}) policies, expected >= ${PAIR60_POLICY_COUNT}`);
+      }
+      // The worst first packet: the allowing policy's rules are the last of both chains.
+      const allowId = `${WIRE_PAIR60.namespace}/${WIRE_PAIR60.allowPolicy}`;
+      if (cc.last !== allowId || sc.last !== allowId) throw new Error(`wire: the last policy of the 60-policy pair's group chains is ${cc.last} / ${sc.last}, expected ${allowId}`);
+      // Its measured connections are allowed by the last policy of the chain, and only by it:
+      // one crr run on the table with rule counters, before measuring.
+      setTable('ours-counters');
+      const [ok60, failed60] = run(P60.client, gen, ['client', P60.serverIp, String(P60.crrPort), '1', '4'], 30_000).trim().split(/\s+/).map(Number);
+      const counters = new Map((JSON.parse(node.exec('nft', ['-j', 'list', 'counters', 'table', 'inet', 'netpol_nft'])) as NftList).nftables
+        .flatMap((o) => (o.counter ? [[o.counter.name as string, o.counter.packets as number] as const] : [])));
+      const allow = { namespace: WIRE_PAIR60.namespace, name: WIRE_PAIR60.allowPolicy };
+      const allowIn = ruleCounterName(allow, 'ingress', 0), allowEg = ruleCounterName(allow, 'egress', 0);
+      const p60Prefix = [ruleCounterName({ namespace: WIRE_PAIR60.namespace, name: 'x' }, 'ingress', 0), ruleCounterName({ namespace: WIRE_PAIR60.namespace, name: 'x' }, 'egress', 0)].map((n) => n.replace(/x_0$/, ''));
+      let othersMatched = 0;
+      for (const [name, packets] of counters) if (name !== allowIn && name !== allowEg && p60Prefix.some((pre) => name.startsWith(pre))) othersMatched += packets;
+      const rc60 = { connections: ok60!, failed: failed60!, allowIngress: counters.get(allowIn) ?? -1, allowEgress: counters.get(allowEg) ?? -1, othersMatched };
+      if (!(rc60.connections > 0) || rc60.allowIngress !== rc60.connections || rc60.allowEgress !== rc60.connections || othersMatched !== 0) {
+        throw new Error(`wire: the 60-policy pair's connections are not allowed by ${allow.namespace}/${allow.name} alone: ${JSON.stringify(rc60)}`);
+      }
+      pair60 = { clientEgressPolicies: p60Egress, serverIngressPolicies: p60Ingress, chains, disallowedPortDropped: p60Dropped, ruleCounterCheck: rc60 };
+    }
     for (let round = 0; round < rounds; round++) {
       // Each round starts with another variant, so that no table always runs first or last
       // (a machine that warms up or gets busier during a round would favour one).
       for (const v of VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!)) {
         setTable(v);
-        for (const load of LOADS) {
-          try {
-            raw[v][load].push(await measure(load, gen, seconds));
-          } catch (e) {
-            errors.push(`${v} ${load} round ${round + 1}: ${(e as Error).message}`);
-            raw[v][load].push(NaN);
+        // Both pairs on the same loaded table, one after the other (never at once).
+        const pairs: [Pair, Record<Load, number[]>][] = [[P7, raw[v]]];
+        if (with60 && (VARIANTS60 as readonly string[]).includes(v)) pairs.push([P60, raw60[v as Variant60]]);
+        for (const [pair, into] of pairs) {
+          for (const load of LOADS) {
+            try {
+              into[load].push(await measure(pair, load, gen, seconds));
+            } catch (e) {
+              errors.push(`${pair === P60 ? 'pair60 ' : ''}${v} ${load} round ${round + 1}: ${(e as Error).message}`);
+              into[load].push(NaN);
+            }
           }
         }
       }
@@ -228,7 +331,12 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
     for (const p of procs) p.kill('SIGKILL');
     for (const ns of nss) ns.delete();
   }
-  const ratio = (a: Variant, b: Variant, load: Load) => median(raw[a][load].map((x, i) => x / raw[b][load][i]!).filter(Number.isFinite));
+  const ratioOf = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]!).filter(Number.isFinite));
+  const ratio = (a: Variant, b: Variant, load: Load) => ratioOf(raw[a][load], raw[b][load]);
   const ratios = (b: Variant) => Object.fromEntries(OURS.map((v) => [v, Object.fromEntries(LOADS.map((l) => [l, ratio(v, b, l)]))])) as WireResult['ratioToNone'];
-  return { seconds, rounds, clientEgressPolicies, serverIngressPolicies, disallowedPortDropped, raw, errors, ratioToConntrack: ratios('conntrack'), ratioToNone: ratios('none'), ruleCounterCheck };
+  const ratio60 = Object.fromEntries((['ours', 'ours-fast'] as const).map((v) => [v, Object.fromEntries(LOADS.map((l) => [l, ratioOf(raw60[v][l], raw60.conntrack[l])]))])) as Wire60Result['ratioToConntrack'];
+  return {
+    seconds, rounds, clientEgressPolicies, serverIngressPolicies, disallowedPortDropped, raw, errors, ratioToConntrack: ratios('conntrack'), ratioToNone: ratios('none'), ruleCounterCheck,
+    ...(pair60 ? { pair60: { ...pair60, raw: raw60, ratioToConntrack: ratio60 } } : {}),
+  };
 }
