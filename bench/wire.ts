@@ -200,8 +200,8 @@ function disallowedDropped(pair: Pair, gen: string): boolean {
 type NftList = { nftables: Record<string, any>[] };
 
 /** The group chain a verdict map sends `ip` to, the distinct policies (namespace/name, from
- *  the rule comments) whose rules that chain holds, the policy of its last rule with a
- *  comment, and how many rules come before that policy's first rule; read from the loaded table. */
+ *  the rule comments) whose rules that chain holds, the policy of its last policy rule, and
+ *  how many policy rules come before that policy's first rule; read from the loaded table. */
 function groupChainOf(node: Netns, map: string, ip: string): { chain: string; policies: number; last: string; rulesBefore: number } {
   const listed = JSON.parse(node.exec('nft', ['-j', 'list', 'map', 'inet', 'netpol_nft', map])) as NftList;
   const elems: unknown[] = listed.nftables.find((o) => o.map)?.map.elem ?? [];
@@ -215,7 +215,8 @@ function groupChainOf(node: Netns, map: string, ip: string): { chain: string; po
   }
   if (!chain) throw new Error(`${map} has no verdict for ${ip}: the pod is not isolated in the loaded table`);
   const rules = JSON.parse(node.exec('nft', ['-j', 'list', 'chain', 'inet', 'netpol_nft', chain])) as NftList;
-  const origins = rules.nftables.flatMap((o) => (o.rule?.comment ? [String(o.rule.comment).split(' ')[0]!] : []));
+  // A policy rule's comment starts `namespace/name ingress[i]` (the drop tail's does not).
+  const origins = rules.nftables.flatMap((o) => /^(\S+\/\S+) (?:ingress|egress)\[\d+\]/.exec(String(o.rule?.comment ?? ''))?.slice(1, 2) ?? []);
   const last = origins[origins.length - 1] ?? '';
   return { chain, policies: new Set(origins).size, last, rulesBefore: origins.indexOf(last) };
 }
