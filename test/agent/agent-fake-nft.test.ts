@@ -6,29 +6,15 @@ import { FakeConntrack } from '../helpers/fake-conntrack.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { pino } from 'pino';
-import { clusterFromObjects, compile, deleteTableBatch, fullBatch, type Cluster, type Problem } from '../../compiler/index.js';
+import { clusterFromObjects, compile, deleteTableBatch, fullBatch, type Cluster } from '../../compiler/index.js';
 import { DEFAULT_DROP_LOG, parseConfig } from '../../controller/config.js';
 import { startAgent, type AgentHandle } from '../../controller/run.js';
-import type { ClusterSource, SourceHooks } from '../../controller/source.js';
 import { ns, pod, policy } from '../compiler/builders.js';
 import { FakeNft } from '../helpers/fake-nft.js';
 import { editChainArb } from '../helpers/random-cluster.js';
 import { FakeClock } from './fake-clock.js';
+import { HandSource } from './hand-source.js';
 
-class HandSource implements ClusterSource {
-  hooks: SourceHooks | undefined;
-  state: { cluster: Cluster; problems: Problem[] } = { cluster: { namespaces: [], pods: [], policies: [] }, problems: [] };
-  async start(hooks: SourceHooks): Promise<void> {
-    this.hooks = hooks;
-  }
-  synced(): boolean {
-    return this.hooks !== undefined;
-  }
-  snapshot() {
-    return this.state;
-  }
-  async stop(): Promise<void> {}
-}
 
 /** The table with the generation stamp blanked and without the agent's marker chain (the
  *  agent stamps each transaction with its own new generation, `compile` with 1). */

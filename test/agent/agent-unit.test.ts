@@ -3,13 +3,13 @@
 import { FakeConntrack } from '../helpers/fake-conntrack.js';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { compile, fullBatch, type Batch, type Cluster, type Problem } from '../../compiler/index.js';
+import { compile, fullBatch, type Batch, type Cluster } from '../../compiler/index.js';
 import { FakeNft as MemNft } from '../helpers/fake-nft.js';
 import { DEFAULT_DROP_LOG, DEFAULTS, parseConfig } from '../../controller/config.js';
 import type { NftPort } from '../../controller/nft.js';
 import { startAgent, type AgentHandle } from '../../controller/run.js';
-import type { ClusterSource, SourceHooks } from '../../controller/source.js';
 import { FakeClock } from './fake-clock.js';
+import { HandSource } from './hand-source.js';
 import type { LogLine } from './harness.js';
 
 class FakeNft implements NftPort {
@@ -29,20 +29,6 @@ class FakeNft implements NftPort {
   }
 }
 
-class HandSource implements ClusterSource {
-  hooks: SourceHooks | undefined;
-  state: { cluster: Cluster; problems: Problem[] } = { cluster: { namespaces: [], pods: [], policies: [] }, problems: [] };
-  async start(hooks: SourceHooks): Promise<void> {
-    this.hooks = hooks;
-  }
-  synced(): boolean {
-    return this.hooks !== undefined;
-  }
-  snapshot() {
-    return this.state;
-  }
-  async stop(): Promise<void> {}
-}
 
 const isFull = (b: Batch) => JSON.stringify(b.nftables.slice(0, 2)).includes('"delete":{"table"');
 const pod = (name: string, ip: string) => ({ namespace: 'x', name, nodeName: 'n1', labels: { app: name }, ips: [ip], phase: 'Running', hostNetwork: false, namedPorts: [] });

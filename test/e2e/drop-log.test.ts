@@ -38,7 +38,7 @@ describe('e2e: the drop log (agent on n1)', function () {
     mkdirSync(dir);
     t.writeCluster(STATE, join(dir, 'cluster.json'));
     const nft = nftWrapper(root, t.node('n1').netns);
-    const c = parseConfig(['--node', 'n1', '--source', dir, '--nft-path', nft.path, '--metrics-address', '127.0.0.1:0', '--log-drops', '5/second', '--resync-interval', '300ms'], {});
+    const c = parseConfig(['--node', 'n1', '--source', dir, '--nft-path', nft.path, '--conntrack-path', join(root, 'conntrack.sh'), '--metrics-address', '127.0.0.1:0', '--log-drops', '5/second', '--resync-interval', '300ms'], {});
     if (c === 'help') throw new Error('unexpected help');
     const logger = pino({ level: 'info', timestamp: pino.stdTimeFunctions.isoTime }, { write: (s: string) => { logs.push(JSON.parse(s) as LogLine); } });
     h = await startAgent(c, { logger });
