@@ -17,6 +17,7 @@
 //
 // Flows on node n1 (the agent runs there only): TCP x/a -> z/a:80 (left idle after the
 // revocation), UDP x/c -> z/a:81 (probed right after it), TCP x/c -> y/b:80 (allowed throughout).
+import { execFileSync } from 'node:child_process';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -58,6 +59,10 @@ describe('e2e: a revoked connection never comes back, through wrap-arounds of th
     const netns = t.node('n1').netns;
     const source = new StateSource();
     const metrics = new Metrics(new Registry(), { defaultMetrics: false });
+    // Start from no table: earlier suites leave theirs on n1 (rulesets loaded by the harness,
+    // without a marker, or another agent's, with its owner), and this case is about the
+    // counter's wrap, not about taking a table over (test/agent/owner.test.ts).
+    execFileSync('ip', ['netns', 'exec', netns, 'nft', 'add table inet netpol_nft; delete table inet netpol_nft']);
     const agent = new Agent({
       source, metrics, clock: systemClock, logger: pino({ level: 'silent' }),
       nft: new NftCli(['ip', 'netns', 'exec', netns, 'nft']),
