@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo from a fresh machine: install what it needs (nftables, node modules), then run it.
+# The demo from a fresh machine: install what it needs (nftables, conntrack, node modules), then run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then echo "demo: run as root (it builds network namespaces and loads nftables)" >&2; exit 1; fi
@@ -7,6 +7,7 @@ need=()
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v sysctl >/dev/null 2>&1 || need+=(procps)
+command -v conntrack >/dev/null 2>&1 || need+=(conntrack)   # the agents clear verdict-cache stamps with it
 if [ ${#need[@]} -gt 0 ]; then
   echo "demo: installing ${need[*]}"
   apt-get update -qq
