@@ -122,3 +122,20 @@ export function removeNamespaces(prefix: string): void {
     if (name && name.startsWith(prefix)) trySh('ip', ['netns', 'del', name]);
   }
 }
+
+/** One scratch network namespace for the enclosing mocha suite: made in `before` (after
+ *  `requireKernel`, and after removing what an interrupted run left under `prefix`), deleted
+ *  in `after`. Returns a getter for it. */
+export function useScratchNetns(prefix: string, suffix = 'a'): () => Netns {
+  let ns: Netns | undefined;
+  before(function () {
+    requireKernel(this);
+    removeNamespaces(prefix);
+    ns = Netns.create(`${prefix}${suffix}`);
+  });
+  after(() => ns?.delete());
+  return () => {
+    if (!ns) throw new Error('the scratch namespace is made in before()');
+    return ns;
+  };
+}

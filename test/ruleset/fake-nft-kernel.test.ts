@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { batchJson, batchText, clusterFromObjects, compile, diffBatch, fullBatch, type Batch, type Ruleset } from '../../compiler/index.js';
 import { classifyNftError } from '../../controller/nft.js';
 import { FakeNft } from '../helpers/fake-nft.js';
-import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
+import { useScratchNetns } from '../helpers/kernel.js';
 import { BASE, CASES } from '../helpers/nft-cases.js';
 import { editChainArb } from '../helpers/random-cluster.js';
 
@@ -18,20 +18,13 @@ const rulesetOf = (objects: unknown[]): Ruleset => compile(clusterFromObjects(ob
 
 describe('fake nft agrees with the real nft', function () {
   this.timeout(300_000);
-  let ns: Netns;
-
-  before(function () {
-    requireKernel(this);
-    removeNamespaces(PREFIX);
-    ns = Netns.create(`${PREFIX}a`);
-  });
-  after(() => ns?.delete());
+  const scratch = useScratchNetns(PREFIX);
 
   /** Applies to both; returns each side's outcome ('ok' or the error kind). */
   function both(fake: FakeNft, b: Batch): { kernel: string; fake: string; kernelErr?: string; fakeErr?: string } {
     let kernel = 'ok', kernelErr: string | undefined;
     try {
-      ns.nftApply(batchJson(b));
+      scratch().nftApply(batchJson(b));
     } catch (e) {
       kernelErr = (e as Error).message;
       kernel = firstKind(kernelErr);
@@ -46,7 +39,7 @@ describe('fake nft agrees with the real nft', function () {
     return { kernel, fake: fk, kernelErr, fakeErr };
   }
 
-  const table = (fake: FakeNft, name: string) => ({ kernel: ns.listTable('inet', name), fake: fake.dump(name) });
+  const table = (fake: FakeNft, name: string) => ({ kernel: scratch().listTable('inet', name), fake: fake.dump(name) });
 
   for (const k of CASES) {
     it(`${k.name}: ${k.nft === 'ok' ? 'accepted' : `refused (${k.nft})`} by both, same table after`, () => {

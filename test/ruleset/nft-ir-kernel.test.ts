@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { batchJson, fullBatch, type Batch } from '../../compiler/index.js';
 import { rulesetKey } from '../../compiler/listing.js';
-import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
+import { useScratchNetns } from '../helpers/kernel.js';
 import { allStmts, table } from '../compiler/nft-ir-samples.js';
 import * as b from '../../compiler/nft/build.js';
 
@@ -13,13 +13,7 @@ const PREFIX = 'npn-nftir-';
 
 describe('nft IR on the real nft: every statement kind loads and lists back as written', function () {
   this.timeout(60_000);
-  let ns: Netns;
-  before(function () {
-    requireKernel(this);
-    removeNamespaces(PREFIX);
-    ns = Netns.create(`${PREFIX}a`);
-  });
-  after(() => ns?.delete());
+  const scratch = useScratchNetns(PREFIX);
 
   it('loads a table holding every sample statement and reads the same ruleset back', () => {
     const base = table(b.ACCEPT);
@@ -30,8 +24,8 @@ describe('nft IR on the real nft: every statement kind loads and lists back as w
     // The named limit of the `limitRef` sample, added after the counters.
     const at = full.nftables.findIndex((c) => 'add' in c && 'counter' in c.add!);
     const batch: Batch = { nftables: [...full.nftables.slice(0, at), { add: { limit: { family: 'inet', table: 't', name: 'lim', rate: 10, per: 'second', burst: 5 } } }, ...full.nftables.slice(at)] };
-    ns.nftApply(batchJson(batch));
-    const listed = ns.listRuleset('inet', 't');
+    scratch().nftApply(batchJson(batch));
+    const listed = scratch().listRuleset('inet', 't');
     expect(listed, 'the table is there').to.not.equal(undefined);
     expect(rulesetKey(listed!)).to.equal(rulesetKey(rs));
   });

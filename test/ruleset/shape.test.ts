@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { batchJson, clusterFromObjects, compile, fullBatch, parseManifestText, rulesetText, type Ruleset } from '../../compiler/index.js';
-import { Netns, removeNamespaces, requireKernel } from '../helpers/kernel.js';
+import { useScratchNetns } from '../helpers/kernel.js';
 import { scaleClusterObjects } from '../helpers/scale-cluster.js';
 
 const PREFIX = 'npn-shape-';
@@ -85,20 +85,14 @@ describe('ruleset shape', function () {
   });
 
   describe('on the real kernel', () => {
-    let ns: Netns;
-    before(function () {
-      requireKernel(this);
-      removeNamespaces(PREFIX);
-      ns = Netns.create(`${PREFIX}k`);
-    });
-    after(() => ns?.delete());
+    const scratch = useScratchNetns(PREFIX, 'k');
 
     it('loads 5,000 pods and 1,000 policies (nft -c, then for real)', () => {
       const r = compileObjects(scaleClusterObjects({ pods: 5000, policies: 1000, selecting: 100 }));
       const json = batchJson(fullBatch(r.ruleset));
-      ns.nftApply(json, ['-c']);
-      ns.nftApply(json);
-      expect(ns.listTable('inet', 'netpol_nft')).to.include('"name":"forward"');
+      scratch().nftApply(json, ['-c']);
+      scratch().nftApply(json);
+      expect(scratch().listTable('inet', 'netpol_nft')).to.include('"name":"forward"');
     });
 
     it('accepts every example policy in policies-examples/', function () {
@@ -113,30 +107,30 @@ describe('ruleset shape', function () {
         for (const node of ['n1', 'n2']) {
           const r = compileObjects(objs, node);
           expect(r.problems, f).to.deep.equal([]);
-          ns.nftApply(batchJson(fullBatch(r.ruleset)), ['-c']);
+          scratch().nftApply(batchJson(fullBatch(r.ruleset)), ['-c']);
         }
       }
     });
 
     it('loads twice to the same table and leaves other tables alone', () => {
-      ns.exec('nft', ['add table inet other; add chain inet other c { type filter hook forward priority 10; policy accept; }; add rule inet other c counter accept']);
-      const other = ns.listTable('inet', 'other');
+      scratch().exec('nft', ['add table inet other; add chain inet other c { type filter hook forward priority 10; policy accept; }; add rule inet other c counter accept']);
+      const other = scratch().listTable('inet', 'other');
       const json = batchJson(fullBatch(compile(fixture('small.yaml'), { node: 'node-1' }).ruleset));
-      ns.nftApply(json);
-      const once = ns.listTable('inet', 'netpol_nft');
-      ns.nftApply(json);
-      expect(ns.listTable('inet', 'netpol_nft')).to.equal(once);
-      expect(ns.listTable('inet', 'other')).to.equal(other);
-      ns.exec('nft', ['delete table inet other']);
+      scratch().nftApply(json);
+      const once = scratch().listTable('inet', 'netpol_nft');
+      scratch().nftApply(json);
+      expect(scratch().listTable('inet', 'netpol_nft')).to.equal(once);
+      expect(scratch().listTable('inet', 'other')).to.equal(other);
+      scratch().exec('nft', ['delete table inet other']);
     });
 
     it('text output loads to the same table as JSON output', () => {
       const rs = compile(fixture('small.yaml'), { node: 'node-1' }).ruleset;
-      ns.nftApply(batchJson(fullBatch(rs)));
-      const viaJson = ns.listTable('inet', 'netpol_nft');
-      ns.exec('nft', ['delete table inet netpol_nft']);
-      ns.nftApplyText(rulesetText(rs));
-      expect(ns.listTable('inet', 'netpol_nft')).to.equal(viaJson);
+      scratch().nftApply(batchJson(fullBatch(rs)));
+      const viaJson = scratch().listTable('inet', 'netpol_nft');
+      scratch().exec('nft', ['delete table inet netpol_nft']);
+      scratch().nftApplyText(rulesetText(rs));
+      expect(scratch().listTable('inet', 'netpol_nft')).to.equal(viaJson);
     });
   });
 });
