@@ -4,10 +4,11 @@
 //
 //  1. Resolves NS/POD through the same source the agent reads (--source DIR, or the
 //     Kubernetes API through --kubeconfig / in-cluster config); an address needs no source.
-//  2. Adds a base chain of its own to our table, `trace_<expiry>_<pid ns>_<pid>`, on the
-//     forward hook at priority -1 (before our decision at 0), policy accept, holding only
-//     `… meta nftrace set 1` rules for the address pair (both ways, port if given). It
-//     carries no verdict: it never changes one.
+//  2. Adds two base chains of its own to our table, `trace_<expiry>_<pid ns>_<pid>` on the
+//     forward hook and the same with `_in` on the input hook (a pod talking to its own
+//     node), at priority -1 (before our decision at 0), policy accept, holding only
+//     `… meta nftrace set 1` rules for the address pair (both ways, port if given). They
+//     carry no verdict: they never change one.
 //  3. Follows `nft monitor trace` (a child process) and decodes the events of our table with
 //     a PolicyEngine built from the same cluster state (chain -> group -> policies, pods).
 //  4. Removes its chain when it ends: duration over, --count packets seen, Ctrl-C, SIGTERM.
@@ -21,6 +22,7 @@ import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { batchJson, DEFAULT_TABLE, engineFor, type Batch, type Cluster, type PodInfo } from '../compiler/index.js';
+import type { Command } from '../compiler/nft.js';
 import { match, meta, NFTRACE, payload, type Rule } from '../compiler/nft/build.js';
 import { ruleJson } from '../compiler/nft/ir.js';
 import { traceChain } from '../compiler/nft/names.js';
@@ -60,9 +62,11 @@ function resolveEnd(spec: string, cluster: Cluster | undefined, flag: string): E
 
 const ipp = (a: string) => (isIP(a) === 4 ? 'ip' : 'ip6');
 
-/** The trace chain and its rules: `saddr A daddr B [proto, dport] nftrace` and the reverse
- *  (replies: `sport`), for every address pair of one family. */
-export function traceBatch(table: string, chain: string, from: readonly string[], to: readonly string[], port: { port: number; protocol: string } | undefined): Batch {
+/** The trace chains (one per hook we decide in: forward, input) and their rules: `saddr A
+ *  daddr B [proto, dport] nftrace` and the reverse (replies: `sport`), for every address
+ *  pair of one family. The input chain sees only what a pod sends to its own node (the
+ *  node's replies leave through output, which we do not filter). */
+export function traceBatch(table: string, chains: TraceChains, from: readonly string[], to: readonly string[], port: { port: number; protocol: string } | undefined): Batch {
   const ref = { family: 'inet', table };
   const rules: Rule[] = [];
   for (const a of from) for (const b of to) {
@@ -75,12 +79,19 @@ export function traceBatch(table: string, chain: string, from: readonly string[]
   return {
     nftables: [
       { add: { table: { family: 'inet', name: table } } },
-      { add: { chain: { ...ref, name: chain, type: 'filter', hook: 'forward', prio: -1, policy: 'accept' } } },
-      { flush: { chain: { ...ref, name: chain } } },
-      ...rules.map((r) => ({ add: { rule: { ...ref, chain, expr: ruleJson(r), comment: 'netpol-nft trace' } } })),
+      ...(['forward', 'input'] as const).flatMap((hook): Command[] => {
+        const chain = chains[hook];
+        return [
+          { add: { chain: { ...ref, name: chain, type: 'filter', hook, prio: -1, policy: 'accept' } } },
+          { flush: { chain: { ...ref, name: chain } } },
+          ...rules.map((r) => ({ add: { rule: { ...ref, chain, expr: ruleJson(r), comment: 'netpol-nft trace' } } })),
+        ];
+      }),
     ],
   };
 }
+
+export interface TraceChains { readonly forward: string; readonly input: string }
 
 export function parseDuration(s: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s);
@@ -124,9 +135,13 @@ export async function traceCommand(argv: string[]): Promise<number> {
 
   const nft = new NftCli([values['nft-path']!]);
   const table = values.table!;
-  const chain = traceChain(Math.ceil((Date.now() + ms) / 1000) + EXPIRY_GRACE_S, pidNamespace(), process.pid);
-  const install = () => nft.apply(batchJson(traceBatch(table, chain, from.ips, to.ips, port)));
-  const remove = () => nft.apply(batchJson({ nftables: [{ delete: { chain: { family: 'inet', table, name: chain } } }] })).catch(() => undefined);
+  const expires = Math.ceil((Date.now() + ms) / 1000) + EXPIRY_GRACE_S;
+  const chains: TraceChains = { forward: traceChain(expires, pidNamespace(), process.pid), input: traceChain(expires, pidNamespace(), process.pid, 'input') };
+  const chain = chains.forward;
+  const install = () => nft.apply(batchJson(traceBatch(table, chains, from.ips, to.ips, port)));
+  // Each chain alone: one the agent already removed must not keep the other.
+  const remove = () => Promise.all([chains.forward, chains.input].map((name) =>
+    nft.apply(batchJson({ nftables: [{ delete: { chain: { family: 'inet', table, name } } }] })).catch(() => undefined)));
 
   let monitor: ChildProcess | undefined;
   let seen = 0;
@@ -169,7 +184,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
     process.stderr.write(`netpol-nft trace: tracing ${from.text} <-> ${to.text}${port ? ` port ${port.port}/${port.protocol}` : ''} through table inet ${table}${engine ? ` (node ${node})` : ''} for ${values.duration} (chain ${chain}); Ctrl-C to stop\n`);
     // A full replace by the agent removes the chain: put it back.
     watch = setInterval(() => {
-      void nft.list('inet', table, 'chains').then((j) => (j !== undefined && j.includes(`"${chain}"`) ? undefined : install())).catch(() => undefined);
+      void nft.list('inet', table, 'chains').then((j) => (j !== undefined && j.includes(`"${chains.forward}"`) && j.includes(`"${chains.input}"`) ? undefined : install())).catch(() => undefined);
     }, 1000);
     const code = await finished;
     collector.flush();

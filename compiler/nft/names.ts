@@ -88,14 +88,16 @@ export function ruleComment(text: string): string {
   return `${cutBytes(text, NFT_COMMENT_MAX_BYTES - h.length - 1)}~${h}`;
 }
 
-/** The base chain of a running `netpol-nft trace`: `trace_<expiry, unix seconds>_<pid
- *  namespace inode>_<pid>`. The agent's sync deletes it once expired, or at once when the
- *  tracer ran in the agent's own pid namespace and its pid is gone (a killed trace). */
-export const traceChain = (expires: number, pidNs: number, pid: number) => `trace_${expires}_${pidNs}_${pid}`;
-const TRACE = /^trace_([0-9]{1,12})_([0-9]{1,12})_([0-9]{1,10})$/;
-export function parseTraceChain(name: string): { expires: number; pidNs: number; pid: number } | undefined {
+/** The base chains of a running `netpol-nft trace`: `trace_<expiry, unix seconds>_<pid
+ *  namespace inode>_<pid>` on the forward hook and the same with `_in` on the input hook (a
+ *  pod talking to its own node). The agent's sync deletes them once expired, or at once when
+ *  the tracer ran in the agent's own pid namespace and its pid is gone (a killed trace). */
+export const traceChain = (expires: number, pidNs: number, pid: number, hook: 'forward' | 'input' = 'forward') =>
+  `trace_${expires}_${pidNs}_${pid}${hook === 'input' ? '_in' : ''}`;
+const TRACE = /^trace_([0-9]{1,12})_([0-9]{1,12})_([0-9]{1,10})(_in)?$/;
+export function parseTraceChain(name: string): { expires: number; pidNs: number; pid: number; hook: 'forward' | 'input' } | undefined {
   const m = TRACE.exec(name);
-  return m ? { expires: Number(m[1]), pidNs: Number(m[2]), pid: Number(m[3]) } : undefined;
+  return m ? { expires: Number(m[1]), pidNs: Number(m[2]), pid: Number(m[3]), hook: m[4] ? 'input' : 'forward' } : undefined;
 }
 
 /** Names we accept for our table (the agent's `--table` and `compile --table` alike): the
@@ -122,7 +124,7 @@ export function parseGenerationChain(name: string): { serial: number; stamp: num
   return { serial: Number(m[1]), stamp: parseInt(m[2]!, 16) >>> 0, owner: m[3]! };
 }
 
-const OWN = /^(forward|input|guard_fwd|guard_in|podcidr[46]|gen_\d{1,15}_[0-9a-f]{8}_[A-Za-z0-9][A-Za-z0-9_.-]{0,62}|drop_log|trace_[0-9]{1,12}_[0-9]{1,12}_[0-9]{1,10}|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16}|rule_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+_[0-9]+|crule_(in|eg)_[a-z0-9.-]+_[0-9]+|c?rule_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
+const OWN = /^(forward|input|guard_fwd|guard_in|podcidr[46]|gen_\d{1,15}_[0-9a-f]{8}_[A-Za-z0-9][A-Za-z0-9_.-]{0,62}|drop_log|trace_[0-9]{1,12}_[0-9]{1,12}_[0-9]{1,10}(_in)?|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16}|rule_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+_[0-9]+|crule_(in|eg)_[a-z0-9.-]+_[0-9]+|c?rule_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
 
 /** True for every name this module derives (objects of our table that we manage). */
 export function isOwnObject(name: string): boolean {

@@ -87,9 +87,12 @@ describe('rule origins: drops that say why, and the map back to policies', () =>
   it('the drop log\'s limit and a trace\'s chain are our own objects; a trace chain name carries expiry, pid namespace and pid', () => {
     const name = traceChain(1764558000, 4026531836, 4242);
     expect(name).to.equal('trace_1764558000_4026531836_4242');
-    expect(parseTraceChain(name)).to.deep.equal({ expires: 1764558000, pidNs: 4026531836, pid: 4242 });
-    for (const n of ['drop_log', name]) expect(isOwnObject(n), n).to.equal(true);
-    for (const n of ['trace_x_1_2', 'trace_1_2', 'drop_logs']) {
+    expect(parseTraceChain(name)).to.deep.equal({ expires: 1764558000, pidNs: 4026531836, pid: 4242, hook: 'forward' });
+    const input = traceChain(1764558000, 4026531836, 4242, 'input');
+    expect(input).to.equal('trace_1764558000_4026531836_4242_in');
+    expect(parseTraceChain(input)).to.deep.equal({ expires: 1764558000, pidNs: 4026531836, pid: 4242, hook: 'input' });
+    for (const n of ['drop_log', name, input]) expect(isOwnObject(n), n).to.equal(true);
+    for (const n of ['trace_x_1_2', 'trace_1_2', 'drop_logs', 'trace_1_2_3_out', 'trace_1_2_3_in_in']) {
       expect(isOwnObject(n), n).to.equal(false);
       expect(parseTraceChain(n), n).to.equal(undefined);
     }

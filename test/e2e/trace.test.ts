@@ -21,8 +21,13 @@ const STATE: ClusterState = {
 
 interface Traced { headers: { saddr?: string; daddr?: string; protocol?: string; dport?: number; sport?: number }; verdict: string; steps: { decision: string; direction?: string; rule?: string; pods?: string[]; policies?: string[] }[] }
 
+// Every tracer a case starts: killed after the case, passed or failed (a live tracer puts its
+// chains back every second, into the next case's table).
+const started: ChildProcessWithoutNullStreams[] = [];
+
 function startTrace(netns: string, args: string[]): { proc: ChildProcessWithoutNullStreams; lines: Traced[]; text: () => string; ready: Promise<void>; exited: Promise<number | null>; stderr: () => string } {
   const proc = spawn('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx', join(REPO_ROOT, 'controller', 'cli.ts'), 'trace', ...args], { cwd: REPO_ROOT });
+  started.push(proc);
   const lines: Traced[] = [];
   let out = '', err = '', all = '';
   let ready!: () => void;
@@ -44,6 +49,9 @@ function startTrace(netns: string, args: string[]): { proc: ChildProcessWithoutN
 describe('e2e: netpol-nft trace', function () {
   this.timeout(120_000);
   const topo = useTopology();
+  afterEach(() => {
+    for (const p of started.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  });
 
   it('attributes allowed and dropped packets to the right rule, pod and policies (TCP, UDP, IPv4, IPv6); gone on SIGTERM', async () => {
     const t = topo();
@@ -94,6 +102,37 @@ describe('e2e: netpol-nft trace', function () {
     expect(cached, 'a packet decided earlier under this ruleset').to.not.equal(undefined);
   });
 
+  it('traces a pod talking to its own node (input hook): the egress rule that allowed it, the pod that dropped it', async () => {
+    const t = topo();
+    const n = t.node('n1');
+    const state: ClusterState = {
+      policies: [netpol('x/to-node-80', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: `${n.ipv4}/32` } }, { ipBlock: { cidr: `${n.ipv6}/128` } }], ports: [{ port: 80, protocol: 'TCP' }, { port: 80, protocol: 'UDP' }] }] })],
+    };
+    await applyState(t, state);
+    const file = t.writeCluster(state);
+    const tr = startTrace(n.netns, ['--from', 'x/a', '--to', n.ipv4, '--source', file, '--node', 'n1', '--output', 'json', '--duration', '60s']);
+    await tr.ready;
+    const chains = () => t.nodeExec('n1', 'nft', ['list', 'chains', 'inet']);
+    expect(chains()).to.match(/chain trace_\d+_\d+_\d+_in \{/).and.match(/hook input priority filter - 1/);
+    const want: ['tcp' | 'udp', number, boolean][] = [['tcp', 80, true], ['tcp', 81, false], ['udp', 80, true], ['udp', 81, false]];
+    expect(await t.prober('x/a').probe(want.map(([proto, port]) => ({ host: n.ipv4, port, proto })), 1000), 'the probes themselves').to.deep.equal(want.map((w) => w[2]));
+    await new Promise((r) => setTimeout(r, 1000));
+    tr.proc.kill('SIGTERM');
+    expect(await tr.exited, tr.stderr()).to.equal(0);
+    expect(chains(), 'both trace chains are removed when the trace ends').to.not.match(/trace_/);
+    for (const [proto, port, allowed] of want) {
+      const first = tr.lines.find((l) => l.headers.daddr === n.ipv4 && l.headers.dport === port && l.headers.protocol === proto);
+      expect(first, `a traced packet ${proto} to the node port ${port}: ${JSON.stringify(tr.lines.map((l) => l.headers))}`).to.not.equal(undefined);
+      if (allowed) {
+        expect(first!.verdict).to.equal('accept');
+        expect(first!.steps.find((s) => s.decision === 'allow')).to.deep.include({ direction: 'egress', rule: 'x/to-node-80 egress[0] to[0]', pods: ['x/a'] });
+      } else {
+        expect(first!.verdict).to.equal('drop');
+        expect(first!.steps.find((s) => s.decision === 'drop')).to.deep.include({ direction: 'egress', pods: ['x/a'], policies: ['x/to-node-80'], rule: 'egress: isolated by x/to-node-80' });
+      }
+    }
+  });
+
   it('a killed trace leaves its chain until the agent\'s reaping, then nothing', async () => {
     const t = topo();
     await applyState(t, STATE);
@@ -108,8 +147,8 @@ describe('e2e: netpol-nft trace', function () {
     expect(chains(), 'a killed trace cannot clean up').to.match(/trace_/);
     const nft = new NftCli(['ip', 'netns', 'exec', n1, 'nft']);
     const reaped = await reapTraceChains(nft, 'netpol_nft', Math.floor(Date.now() / 1000));
-    expect(reaped).to.have.length(1);
-    expect(chains()).to.not.match(/trace_/);
+    expect(reaped, 'the forward and the input chain').to.have.length(2);
+    expect(chains(), chains()).to.not.match(/trace_/);
     // Packets still flow as the policies say.
     expect(await t.prober('x/a').probe([{ host: t.addr('y/b', 4), port: 80, proto: 'tcp' }, { host: t.addr('y/b', 4), port: 81, proto: 'tcp' }])).to.deep.equal([true, false]);
   });
