@@ -537,13 +537,13 @@ const byKey = <T extends { namespace?: string; name: string }>(a: T, b: T) => {
 };
 
 /** Order does not matter to the semantics; sorting makes every output independent of it.
- *  Address claims between pods of one node are settled here (the newest owns the address);
- *  claims across nodes are left to the readers: the policy engine settles them from its
- *  node's point of view (a pod of the node keeps its address whatever other nodes' pods
- *  claim), the IR (explain, matrix) cluster-wide with resolveAddressClaims. */
+ *  Address claims are left to the readers: the policy engine settles them from its node's
+ *  point of view (a pod of the node keeps its address whatever other nodes' pods claim; two
+ *  pods of the node claiming one address both keep it, and it gets the union of their
+ *  isolation), the IR (explain, matrix) cluster-wide with resolveAddressClaims. */
 export function sortCluster(c: Cluster): Cluster {
   return {
-    namespaces: [...c.namespaces].sort(byKey), pods: resolveAddressClaims([...c.pods].sort(byKey), 'node'), policies: [...c.policies].sort(byKey),
+    namespaces: [...c.namespaces].sort(byKey), pods: [...c.pods].sort(byKey), policies: [...c.policies].sort(byKey),
     ...(c.clusterPolicies ? { clusterPolicies: [...c.clusterPolicies].sort(byKey) } : {}),
     ...(c.nodes ? { nodes: [...c.nodes].sort(byKey) } : {}),
   };

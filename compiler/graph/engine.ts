@@ -38,9 +38,9 @@ import { baseChains, ctMarkMaskError, DEFAULT_CT_MARK_MASK, dispatchMap, podCidr
 import { mergeRanges, parseCidrText, rangeElem, rangeText, type AddrRange } from '../cidr.js';
 import { ipFamily, podIsActive, type Cluster, type ClusterPolicyInfo, type NamedPort, type NamespaceInfo, type NodeInfo, type PodInfo, type PolicyInfo, type Problem } from '../model.js';
 import type { Batch, ChainDef, Ruleset } from '../nft.js';
-import { anyNamedPortSet, counterMap, counterName, generationChain, groupChain, hairpinSet, localSet, namedPortSet, nodePeerSet, ownerError, peerSet, tableNameError } from '../nft/names.js';
+import { anyNamedPortSet, contestedChain, counterMap, counterName, generationChain, groupChain, hairpinSet, localSet, namedPortSet, nodePeerSet, ownerError, peerSet, tableNameError } from '../nft/names.js';
 import { ElementStore } from '../nft/store.js';
-import { DROP_LOG_LIMIT } from '../nft/build.js';
+import { DROP_LOG_LIMIT, jump } from '../nft/build.js';
 import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer } from '../policy.js';
 import { matches, type Selector } from '../selectors.js';
 import { SelectorIndex } from './labels.js';
@@ -159,8 +159,13 @@ export interface Dirtied {
 interface PodRec {
   readonly key: string;
   info: PodInfo;
-  /** Addresses this pod owns (claims settled), when active. */
+  /** Addresses this pod owns as a peer (claims settled, owner()), when active. */
   ips: readonly string[];
+  /** For a pod of this node: every address it claims, when active. A pod of this node holds its
+   *  addresses in the dispatch maps and local4/6 whatever others claim; two of this node's pods
+   *  claiming one address both hold it (its dispatch is the union of their isolation:
+   *  dispatch()). Empty for pods of other nodes. */
+  held: readonly string[];
   active: boolean;
   readonly peers: Set<PeerRec>;
   groups: Partial<Record<Direction, GroupRec>>;
@@ -273,6 +278,11 @@ export class PolicyEngine {
   private readonly anyNamed = new Map<string, number>();
   /** Active pods claiming each address (the newest owns it). */
   private readonly claims = new Map<string, Set<PodRec>>();
+  /** What the dispatch maps hold for each local address and direction (`dir\0ip`): the groups
+   *  whose chains decide it, the drop counter, and the contested chains' hash when several. */
+  private readonly dispatched = new Map<string, { readonly groups: readonly GroupRec[]; readonly counter: string; readonly contested?: string }>();
+  /** Contested chains (`dir\0family\0hash`) -> addresses dispatched to them. */
+  private readonly contestedRefs = new Map<string, number>();
   private readonly dirtyGroups = new Set<GroupRec>();
   private readonly cnps = new Map<string, CnpRec>();
   private readonly nodes = new Map<string, NodeInfo>();
@@ -431,7 +441,7 @@ export class PolicyEngine {
         // A group of cluster policies alone does not isolate (it has a counter, for its Deny rules).
         return g ? { isolated: g.policies.length > 0, counter: counterName(dir, r.info.namespace, r.info.name), policies: g.policies.map((p) => p.key) } : { isolated: false, policies: [] };
       };
-      out.push({ namespace: r.info.namespace, name: r.info.name, ips: r.ips, ingress: side('ingress'), egress: side('egress') });
+      out.push({ namespace: r.info.namespace, name: r.info.name, ips: r.held, ingress: side('ingress'), egress: side('egress') });
     }
     return out.sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
   }
@@ -660,7 +670,7 @@ export class PolicyEngine {
     if (!rec && !info) return;
     this.dirt.pods++;
     if (!rec) {
-      rec = { key, info: info!, ips: [], active: false, peers: new Set(), groups: {} };
+      rec = { key, info: info!, ips: [], held: [], active: false, peers: new Set(), groups: {} };
       this.pods.set(key, rec);
     }
     // Every pod sharing an address with this one, before or after, may gain or lose it.
@@ -699,18 +709,25 @@ export class PolicyEngine {
     n.pods.delete(r);
     if (n.local.delete(r)) {
       for (const dir of DIRS) this.setGroup(r, dir, undefined);
-      for (const ip of r.ips) this.store.remove(localSet(ipFamily(ip)), ip);
-      if (this.tiered) for (const ip of r.ips) this.store.remove(hairpinSet(ipFamily(ip)), `${ip} ${ip}`);
+      // An address another pod of the node still holds stays.
+      for (const ip of r.held) if (!this.holders(ip).some((o) => o !== r)) {
+        this.store.remove(localSet(ipFamily(ip)), ip);
+        if (this.tiered) this.store.remove(hairpinSet(ipFamily(ip)), `${ip} ${ip}`);
+      }
     }
     r.active = false;
     r.ips = [];
+    r.held = [];
   }
 
   /** Adds everything a pod contributes (from r.info and the address claims). */
   private assert(r: PodRec): void {
-    const ips = podIsActive(r.info) ? r.info.ips.filter((ip) => this.owner(ip) === r) : [];
-    if (!ips.length) return;
+    const claimed = podIsActive(r.info) ? r.info.ips : [];
+    const ips = claimed.filter((ip) => this.owner(ip) === r);
+    const held = r.info.nodeName === this.opts.node ? [...new Set(claimed)] : [];
+    if (!ips.length && !held.length) return;
     r.ips = ips;
+    r.held = held;
     r.active = true;
     const n = this.ns(r.info.namespace);
     n.pods.add(r);
@@ -734,10 +751,10 @@ export class PolicyEngine {
     if (n.nsPeers.size <= this.nsPeerIndex.unfiled) {
       for (const p of n.nsPeers) if (matches(p.podSelector, labels)) this.joinPeer(p, r);
     } else for (const p of this.nsPeerIndex.candidates(labels)) if (n.nsPeers.has(p) && matches(p.podSelector, labels)) this.joinPeer(p, r);
-    if (r.info.nodeName === this.opts.node) {
+    if (held.length) {
       n.local.add(r);
-      for (const ip of ips) this.store.put(localSet(ipFamily(ip)), ip, ip);
-      if (this.tiered) for (const ip of ips) this.store.put(hairpinSet(ipFamily(ip)), `${ip} ${ip}`, { concat: [ip, ip] });
+      for (const ip of held) this.store.put(localSet(ipFamily(ip)), ip, ip);
+      if (this.tiered) for (const ip of held) this.store.put(hairpinSet(ipFamily(ip)), `${ip} ${ip}`, { concat: [ip, ip] });
       this.regroup(r);
     }
   }
@@ -926,28 +943,75 @@ export class PolicyEngine {
     if (old === g) return;
     if (old) {
       old.pods.delete(r);
-      for (const ip of r.ips) {
-        const f = ipFamily(ip);
-        if (--old.famCount[f] === 0) this.dirtyGroups.add(old);
-        for (const pd of ['o', 'r'] as const) this.store.remove(dispatchMap(dir, f, pd), ip);
-        this.store.remove(counterMap(dir, f), ip);
-      }
+      delete r.groups[dir];
       this.store.dropCounter(counterName(dir, r.info.namespace, r.info.name));
       if (!old.pods.size) this.dirtyGroups.add(old);
-      delete r.groups[dir];
     }
     if (g) {
       g.pods.add(r);
-      const counter = counterName(dir, r.info.namespace, r.info.name);
-      this.store.addCounter(counter);
-      for (const ip of r.ips) {
-        const f = ipFamily(ip);
-        if (g.famCount[f]++ === 0) this.dirtyGroups.add(g);
-        for (const pd of ['o', 'r'] as const) this.store.put(dispatchMap(dir, f, pd), ip, groupChain(dir, f, pd, g.hash));
-        this.store.put(counterMap(dir, f), ip, counter);
-      }
+      this.store.addCounter(counterName(dir, r.info.namespace, r.info.name));
       r.groups[dir] = g;
     }
+    for (const ip of r.held) this.dispatch(dir, ip);
+  }
+
+  /** Active pods of this node holding an address (more than one: a contested address). */
+  private holders(ip: string): PodRec[] {
+    return [...(this.claims.get(ip) ?? [])].filter((r) => r.active && r.held.includes(ip));
+  }
+
+  /** Writes the dispatch and counter maps' elements of one local address in one direction
+   *  from the groups of the pods holding it (issue 11, item 4: "a contested address gets the
+   *  union of the claimants' isolation"). No holder in a group: no element (not isolated).
+   *  One group among them: its chain, whoever else claims the address without isolation. Two
+   *  or more: a contested chain that jumps to each group's chain in turn; a group chain
+   *  `return`s when it allows and drops otherwise, so the packet passes only what every
+   *  isolating claimant's policies allow (their intersection), in the group's own drop rules.
+   *  The drop counter is the newest isolating claimant's. */
+  private dispatch(dir: Direction, ip: string): void {
+    const f = ipFamily(ip), key = `${dir}\0${ip}`;
+    const old = this.dispatched.get(key);
+    const claimants = this.holders(ip).filter((r) => r.groups[dir]).sort(newestFirst);
+    const groups = [...new Set(claimants.map((r) => r.groups[dir]!))].sort((a, b) => cmp(a.hash, b.hash));
+    const counter = claimants.length ? counterName(dir, claimants[0]!.info.namespace, claimants[0]!.info.name) : '';
+    if (old && old.counter === counter && old.groups.length === groups.length && old.groups.every((g, i) => g === groups[i])) return;
+    if (old) {
+      for (const g of old.groups) if (--g.famCount[f] === 0) this.dirtyGroups.add(g);
+      if (old.contested !== undefined) this.releaseContested(dir, f, old.contested);
+      this.dispatched.delete(key);
+    }
+    if (!groups.length) {
+      for (const pd of ['o', 'r'] as const) this.store.remove(dispatchMap(dir, f, pd), ip);
+      this.store.remove(counterMap(dir, f), ip);
+      return;
+    }
+    for (const g of groups) if (g.famCount[f]++ === 0) this.dirtyGroups.add(g);
+    const contested = groups.length > 1 ? this.acquireContested(dir, f, groups) : undefined;
+    for (const pd of ['o', 'r'] as const) {
+      this.store.put(dispatchMap(dir, f, pd), ip, contested === undefined ? groupChain(dir, f, pd, groups[0]!.hash) : contestedChain(dir, f, pd, contested));
+    }
+    this.store.put(counterMap(dir, f), ip, counter);
+    this.dispatched.set(key, { groups, counter, ...(contested === undefined ? {} : { contested }) });
+  }
+
+  /** The contested chains of a set of groups (sorted by hash), one per packet direction. */
+  private acquireContested(dir: Direction, f: Family, groups: readonly GroupRec[]): string {
+    const h = hash(groups.map((g) => g.hash).join('\0'), 10);
+    const k = `${dir}\0${f}\0${h}`;
+    const n = this.contestedRefs.get(k) ?? 0;
+    this.contestedRefs.set(k, n + 1);
+    if (n === 0) for (const pd of ['o', 'r'] as const) {
+      this.store.setChain({ name: contestedChain(dir, f, pd, h), rules: groups.map((g) => [jump(groupChain(dir, f, pd, g.hash))]) });
+    }
+    return h;
+  }
+
+  private releaseContested(dir: Direction, f: Family, h: string): void {
+    const k = `${dir}\0${f}\0${h}`;
+    const n = this.contestedRefs.get(k)! - 1;
+    if (n > 0) return void this.contestedRefs.set(k, n);
+    this.contestedRefs.delete(k);
+    for (const pd of ['o', 'r'] as const) this.store.dropChain(contestedChain(dir, f, pd, h));
   }
 
   /** Rebuilds the chains of the groups this event dirtied; drops emptied groups. */
@@ -1066,7 +1130,7 @@ export class PolicyEngine {
 
   private defineHairpin(): void {
     for (const f of FAMILIES) this.store.define(hairpinSet(f), { kind: 'set', type: [addrType(f), addrType(f)], flags: [] });
-    for (const n of this.namespaces.values()) for (const r of n.local) for (const ip of r.ips) this.store.put(hairpinSet(ipFamily(ip)), `${ip} ${ip}`, { concat: [ip, ip] });
+    for (const n of this.namespaces.values()) for (const r of n.local) for (const ip of r.held) this.store.put(hairpinSet(ipFamily(ip)), `${ip} ${ip}`, { concat: [ip, ip] });
   }
 
   private dropHairpin(): void {
@@ -1148,4 +1212,10 @@ function splitNamed(k: string): [string, 'TCP' | 'UDP' | 'SCTP'] {
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The newest pod first (creationTimestamp; unknown counts as oldest), then by key. */
+const newestFirst = (a: PodRec, b: PodRec) => {
+  const ca = a.info.created ?? '', cb = b.info.created ?? '';
+  return ca !== cb ? (ca > cb ? -1 : 1) : cmp(a.key, b.key);
+};
 

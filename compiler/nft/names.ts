@@ -66,6 +66,11 @@ export function ruleCounterName(policy: { readonly namespace: string; readonly n
 export const counterMap = (dir: Direction, f: Family) => `cnt_${SHORT[dir]}${f}`;
 /** One group's chain for a family and packet direction (o: original, r: reply). */
 export const groupChain = (dir: Direction, f: Family, pd: 'o' | 'r', hash: string) => `${SHORT[dir]}${f}${pd}_${hash}`;
+/** The chain of an address that several pods of this node claim, for one direction, family
+ *  and packet direction: a jump to each claimant's group chain in turn (each returns when it
+ *  allows), so the packet passes only what every claimant's policies allow. The hash covers
+ *  the groups' hashes, sorted. */
+export const contestedChain = (dir: Direction, f: Family, pd: 'o' | 'r', groupsHash: string) => `${SHORT[dir]}${f}${pd}_c_${groupsHash}`;
 /** A peer's address set: `peer_<hash of policy namespace + selectors>_<family>`. */
 export const peerSet = (peerHash: string, f: Family) => `peer_${peerHash}_${f}`;
 /** Destination pods of a peer exposing a named port: `addr . proto . port`. */
@@ -124,7 +129,7 @@ export function parseGenerationChain(name: string): { serial: number; stamp: num
   return { serial: Number(m[1]), stamp: parseInt(m[2]!, 16) >>> 0, owner: m[3]! };
 }
 
-const OWN = /^(forward|input|guard_fwd|guard_in|podcidr[46]|gen_\d{1,15}_[0-9a-f]{8}_[A-Za-z0-9][A-Za-z0-9_.-]{0,62}|drop_log|trace_[0-9]{1,12}_[0-9]{1,12}_[0-9]{1,10}(_in)?|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16}|rule_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+_[0-9]+|crule_(in|eg)_[a-z0-9.-]+_[0-9]+|c?rule_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
+const OWN = /^(forward|input|guard_fwd|guard_in|podcidr[46]|gen_\d{1,15}_[0-9a-f]{8}_[A-Za-z0-9][A-Za-z0-9_.-]{0,62}|drop_log|trace_[0-9]{1,12}_[0-9]{1,12}_[0-9]{1,10}(_in)?|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|(in|eg)[46][or]_c_[0-9a-f]{10}|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16}|rule_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+_[0-9]+|crule_(in|eg)_[a-z0-9.-]+_[0-9]+|c?rule_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
 
 /** True for every name this module derives (objects of our table that we manage). */
 export function isOwnObject(name: string): boolean {

@@ -2,7 +2,7 @@
 // @kubernetes/client-node: initial list, every kind of change, watch cuts, 410 Gone,
 // bookmarks, refused connections, silent watches and malformed objects.
 import { expect } from 'chai';
-import { clusterFromObjects, compile, formatProblem } from '../../compiler/index.js';
+import { clusterFromObjects, compile, formatProblem, resolveAddressClaims } from '../../compiler/index.js';
 import { createKubeSource, type KubeSource } from '../../controller/kube-source.js';
 import { deepEqual } from '../../controller/kube/store.js';
 import type { SourceEvent } from '../../controller/source.js';
@@ -203,13 +203,15 @@ describe('kube source (fake API server, real client-node over HTTP)', function (
     await startSource(h);
     await waitWatching(h);
     // x/b has ended but the API still shows it running; y/new, on the same node, already has
-    // its address (claims across nodes are settled per node by the engine: claims.test.ts).
+    // its address. The source keeps both claims: its readers settle them (the engine per node,
+    // with the union of same-node claimants' isolation; explain cluster-wide: claims.test.ts).
     h.api.add('pod', pod('y/new', { ips: ['192.0.2.11'], node: 'node-2', created: '2026-01-02T00:00:00Z' }));
     await waitInSync(h, 'the newer pod');
     const pods = h.source.snapshot().cluster.pods;
     expect(pods.find((p) => p.name === 'b')!.created).to.equal('2026-01-01T00:00:00.000Z'); // listed (typed Date)
     expect(pods.find((p) => p.name === 'new')!.created).to.equal('2026-01-02T00:00:00.000Z'); // watched (string)
-    expect(pods.filter((p) => p.ips.includes('192.0.2.11')).map((p) => p.name)).to.deep.equal(['new']);
+    expect(pods.filter((p) => p.ips.includes('192.0.2.11')).map((p) => p.name)).to.deep.equal(['b', 'new']);
+    expect(resolveAddressClaims(pods).filter((p) => p.ips.includes('192.0.2.11')).map((p) => p.name), 'the newer owns it').to.deep.equal(['new']);
   });
 
   it('never loads finished pods, and drops a pod the moment it finishes (same ruleset as with them)', async () => {
