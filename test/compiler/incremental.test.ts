@@ -66,7 +66,7 @@ describe('policy engine: incremental == fresh compile', function () {
   this.timeout(600_000);
 
   it('along random edit chains, on both nodes: the ruleset, and every delta applied to an in-memory table', () => {
-    let deltas = 0, empty = 0;
+    let deltas = 0, empty = 0, contested = 0;
     fc.assert(
       fc.property(editChainArb(2, 8), fc.boolean(), fc.boolean(), fc.boolean(), (states, collide, deletesFirst, policyRuleCounters) => {
         for (const node of ['n1', 'n2']) {
@@ -88,6 +88,7 @@ describe('policy engine: incremental == fresh compile', function () {
             const gen = step + 1;
             const cluster = clusterFromObjects(objects).cluster;
             const want = compile(cluster, { node, generation: gen, policyRuleCounters });
+            if (want.ruleset.chains.some((c) => /^(in|eg)[46][or]_c_/.test(c.name))) contested++;
             const where = () => `step ${step} on ${node}\nobjects: ${JSON.stringify(objects)}`;
             expect(JSON.stringify(engine.ruleset(gen)), `ruleset at ${where()}`).to.equal(JSON.stringify(want.ruleset));
             expect(engine.localPods(), `local pods at ${where()}`).to.deep.equal(want.localPods);
@@ -113,6 +114,7 @@ describe('policy engine: incremental == fresh compile', function () {
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 150), seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined },
     );
     expect(deltas, 'delta batches seen').to.be.greaterThan(50);
+    expect(contested, 'steps with an address two differently isolated pods of the node claim (contested chains)').to.be.greaterThan(10);
     expect(empty, 'steps that changed nothing for a node').to.be.greaterThan(0);
   });
 
