@@ -41,11 +41,17 @@ export interface ConntrackPort {
 /** `conntrack -U -f ipv4|ipv6 --mark 0/MASK` (conntrack-tools). `command` may carry a prefix
  *  (['ip', 'netns', 'exec', 'x', 'conntrack']) as the nft port does.
  *
- *  conntrack-tools updates entries from inside its dump, and past a few hundred entries the
- *  dump can end with ENOBUFS ("No buffer space available") part way. Entries already clear
- *  are skipped, so every attempt gets further: the pass is repeated until one attempt goes
- *  through the whole table (exit 0, or "0 flow entries have been updated" on a table with
- *  nothing left to change, which conntrack reports with exit 1). */
+ *  conntrack-tools updates entries from inside its dump, and the dump can end part way: with
+ *  ENOBUFS ("No buffer space available") past a few hundred entries, and, while entries come
+ *  and go under it, with EPROTO ("Protocol error": a reply out of sequence) or EINTR
+ *  ("Interrupted system call": the kernel's dump was interrupted). Measured on conntrack
+ *  1.4.7 with flows expiring during the pass: ENOBUFS on most attempts, EPROTO now and then.
+ *  Entries already clear are skipped, so every attempt gets further: the pass is repeated
+ *  until one attempt goes through the whole table (exit 0, or "0 flow entries have been
+ *  updated" on a table with nothing left to change, which conntrack reports with exit 1).
+ *  Any other failure (no binary, no permission) fails the pass at once. */
+const TRANSIENT = /No buffer space available|Protocol error|Interrupted system call/;
+
 export class ConntrackCli implements ConntrackPort {
   constructor(readonly command: readonly string[] = ['conntrack'], private readonly maxAttempts = 1000) {}
 
@@ -55,7 +61,7 @@ export class ConntrackCli implements ConntrackPort {
         const { code, stderr } = await run(this.command, ['-U', '-f', family, '--mark', `0/0x${(mask >>> 0).toString(16)}`]);
         if (code === 0 || /\b0 flow entries have been updated/.test(stderr)) break;
         const last = stderr.trim().split('\n').pop() ?? '';
-        if (!/No buffer space available/.test(stderr) || attempt >= this.maxAttempts) throw new Error(`conntrack -U -f ${family} failed (exit ${code}, attempt ${attempt}): ${last}`);
+        if (!TRANSIENT.test(stderr) || attempt >= this.maxAttempts) throw new Error(`conntrack -U -f ${family} failed (exit ${code}, attempt ${attempt}): ${last}`);
       }
     }
   }

@@ -15,7 +15,10 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { compile, type Cluster, type Ruleset } from '../../compiler/index.js';
 import { stampCount, stampValue } from '../../compiler/base.js';
-import { GenerationSchedule, type ConntrackPort, type GenerationStep } from '../../controller/generation.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConntrackCli, GenerationSchedule, type ConntrackPort, type GenerationStep } from '../../controller/generation.js';
 import { cluster, policy, world } from '../compiler/builders.js';
 import { evalPacket } from '../compiler/packet-eval.js';
 
@@ -203,5 +206,40 @@ describe('verdict cache: generation schedule (model of conntrack + the compiled 
   it('the clearing one transaction later than the schedule allows is caught by the same model', async () => {
     const out = await fc.check(fc.asyncProperty(chainArb, async (actions) => (await run(0b11, actions, 3)) === undefined), { numRuns: 300, seed: 42 });
     expect(out.failed, 'a schedule with 3 stamps per pass for a 2-bit mask must break the property').to.equal(true);
+  });
+});
+
+describe('verdict cache: the conntrack clearing pass (ConntrackCli)', () => {
+  // A stand-in for conntrack that fails its first attempts with `errors`, then succeeds.
+  const fake = (errors: string[]) => {
+    const dir = mkdtempSync(join(tmpdir(), 'npn-conntrack-'));
+    const count = join(dir, 'count');
+    writeFileSync(count, '0');
+    const script = join(dir, 'conntrack');
+    const lines = errors.map((e, i) => `[ "$n" = ${i + 1} ] && { echo "conntrack v1.4.7 (conntrack-tools): Operation failed: ${e}" >&2; exit 1; }`);
+    writeFileSync(script, `#!/bin/sh\nn=$(($(cat ${count}) + 1)); echo $n > ${count}\n${lines.join('\n')}\nexit 0\n`, { mode: 0o755 });
+    return { cli: new ConntrackCli([script], 10), calls: () => Number(readFileSync(count, 'utf8')), done: () => rmSync(dir, { recursive: true, force: true }) };
+  };
+
+  it('repeats a pass whose dump ended part way (ENOBUFS, EPROTO, EINTR) until one goes through', async () => {
+    const f = fake(['No buffer space available', 'Protocol error', 'Interrupted system call']);
+    try {
+      await f.cli.clearMarks(0xff);
+      expect(f.calls(), 'three failed attempts on IPv4, then one each for IPv4 and IPv6').to.equal(5);
+    } finally {
+      f.done();
+    }
+  });
+
+  it('fails the pass at once on anything else (the transaction then runs without the cache)', async () => {
+    const f = fake(['Operation not permitted']);
+    try {
+      let err: Error | undefined;
+      await f.cli.clearMarks(0xff).catch((e: Error) => { err = e; });
+      expect(err?.message).to.match(/conntrack -U -f ipv4 failed \(exit 1, attempt 1\).*Operation not permitted/);
+      expect(f.calls()).to.equal(1);
+    } finally {
+      f.done();
+    }
   });
 });

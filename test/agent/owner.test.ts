@@ -6,6 +6,7 @@
 // first keeps enforcing; an agent started with --take-over takes the table, and the one that
 // lost it stops writing instead of flipping it back.
 import { expect } from 'chai';
+import { batchJson, clusterFromObjects, compile, fullBatch } from '../../compiler/index.js';
 import type { AgentHandle } from '../../controller/run.js';
 import { Netns, requireKernel } from '../helpers/kernel.js';
 import { metricValue, nftWrapper, ns, pod, policy, removeLeftovers, removeRoot, RUN, scratchRoot, settle, SourceDir, startTestAgent, waitFor, type LogLine } from './harness.js';
@@ -41,11 +42,21 @@ describe('agent: two writers on one table (real kernel)', function () {
   });
 
   it('the second agent refuses the first one\'s table and says so; the first keeps enforcing; --take-over takes it and the first stops writing', async () => {
+    // The node starts with a table that has no marker (`compile` output, or an older agent):
+    // its stamp in force is unknown, so the first transaction runs without the verdict cache,
+    // and the agent then clears the stamps and turns the cache on at once (a second, small
+    // transaction), with its marker in place.
+    node.nftApply(batchJson(fullBatch(compile(clusterFromObjects([]).cluster, { node: 'n1' }).ruleset)));
+    expect(markers()).to.have.length(0);
     const a = await start('daemonset');
     await a.h.runner.idle();
     expect(a.h.agent.ready()).to.equal(true);
     expect(markers()).to.have.length(1);
     expect(markers()[0]).to.match(/_daemonset$/);
+    const cacheOff = a.logs.filter((l) => /without the verdict cache/.test(l.msg)).map((l) => JSON.stringify(l));
+    expect(await metricValue(a.h, 'netpol_nft_verdict_cache'), `the cache is on after the follow-up; cache-off warnings: ${cacheOff.join(' ')}`).to.be.above(0);
+    expect(cacheOff, 'one transaction without the cache (the unknown stamp), none after').to.have.length(1);
+    expect(markers()[0], 'the marker carries the stamp in force').to.not.match(/^gen_\d+_00000000_/);
 
     const b = await start('debug-run');
     await waitFor('the second agent to refuse', async () => (await metricValue(b.h, 'netpol_nft_foreign_writer')) === 1);

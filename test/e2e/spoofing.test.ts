@@ -1,7 +1,8 @@
 // Address trust (issue 11, items 2 to 5): a pod cannot lie about its source address, a
 // link-local source cannot walk around egress towards the node, and a pod the agent does not
-// know yet is held to deny, and a pod of another node claiming a pod's address does not
-// unisolate it. Each case is the attack, with real packets: a spoofing pod
+// know yet is held to deny, and a pod claiming another pod's address does not unisolate it
+// (from another node: the pod keeps its address; from the same node: the address gets the
+// union of both pods' isolation). Each case is the attack, with real packets: a spoofing pod
 // (test/e2e/spoof.py: a raw socket for IPv4, IPV6_FREEBIND without any capability for IPv6).
 //
 // n1 holds x/a, x/c, y/b, z/a, z/c (192.0.2.0/25, 2001:db8:1::/64); n2 holds x/b, y/a, y/c,
@@ -144,9 +145,13 @@ describe('e2e: address trust (spoofed sources, link-local, unknown pods)', funct
     }
   });
 
-  it("a newer pod of another node claiming x/a's addresses does not lift x/a's deny-all on n1", async () => {
+  it("a newer pod of another node claiming x/a's addresses does not lift x/a's isolation on n1: its own policy still decides", async () => {
     const t = topo();
-    const deny = netpol('x/a-deny-all', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Ingress', 'Egress'] });
+    // x/a admits pods b only and sends nothing. Not a deny-all: with x/a out of n1's maps, the
+    // guard would drop what x/a's policy admits (x/a's address, in n1's pod CIDR, would be
+    // nobody's), so y/b -> x/a passing shows that x/a keeps its address and its policy; z/c
+    // -> x/a failing, that its isolation stays.
+    const own = netpol('x/a-from-b', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Ingress', 'Egress'], ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'b' } } }] }] });
     // pods/status written by a compromised kubelet on n2: y/claimer says it has x/a's addresses.
     const claimer = {
       apiVersion: 'v1', kind: 'Pod',
@@ -154,11 +159,43 @@ describe('e2e: address trust (spoofed sources, link-local, unknown pods)', funct
       spec: { nodeName: 'n2', containers: [{ name: 'c' }] },
       status: { phase: 'Running', podIP: t.addr('x/a', 4), podIPs: [{ ip: t.addr('x/a', 4) }, { ip: t.addr('x/a', 6) }] },
     };
+    await applyGuarded(t, { policies: [own] }, { extra: [claimer] });
+    for (const f of [4, 6] as const) {
+      const tcp80 = (host: string) => [{ host, port: 80, proto: 'tcp' as const }];
+      expect(await t.prober('y/b').probe(tcp80(t.addr('x/a', f))), `y/b -> x/a IPv${f} (x/a admits pods b)`).to.deep.equal([true]);
+      expect(await t.prober('z/c').probe(tcp80(t.addr('x/a', f))), `z/c -> x/a IPv${f}`).to.deep.equal([false]);
+      expect(await t.prober('x/a').probe(tcp80(t.addr('y/b', f))), `x/a -> y/b IPv${f} (x/a sends nothing)`).to.deep.equal([false]);
+      expect(await t.prober('y/b').probe(tcp80(t.addr('x/c', f))), `y/b -> x/c IPv${f} (not isolated)`).to.deep.equal([true]);
+    }
+  });
+
+  it("a newer pod of the same node claiming x/a's addresses: the address gets both pods' isolation (deny-all stays; only what both allow passes)", async () => {
+    const t = topo();
+    // pods/status forged on n1: y/claimer (newer, on x/a's node) says it has x/a's addresses.
+    const claimer = {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { namespace: 'y', name: 'claimer', labels: { pod: 'claimer' }, creationTimestamp: '2030-01-01T00:00:00Z' },
+      spec: { nodeName: 'n1', containers: [{ name: 'c' }] },
+      status: { phase: 'Running', podIP: t.addr('x/a', 4), podIPs: [{ ip: t.addr('x/a', 4) }, { ip: t.addr('x/a', 6) }] },
+    };
+    const to = (host: string, port: number) => ({ host, port, proto: 'tcp' as const });
+    // x/a denies everything, y/claimer nothing: the deny-all stays in force.
+    const deny = netpol('x/a-deny-all', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Ingress', 'Egress'] });
     await applyGuarded(t, { policies: [deny] }, { extra: [claimer] });
     for (const f of [4, 6] as const) {
-      expect((await t.prober('y/b').probe([{ host: t.addr('x/a', f), port: 80, proto: 'tcp' }]))[0], `y/b -> x/a IPv${f}`).to.equal(false);
-      expect((await t.prober('x/a').probe([{ host: t.addr('y/b', f), port: 80, proto: 'tcp' }]))[0], `x/a -> y/b IPv${f}`).to.equal(false);
-      expect((await t.prober('y/b').probe([{ host: t.addr('x/c', f), port: 80, proto: 'tcp' }]))[0], `y/b -> x/c IPv${f} (not isolated)`).to.equal(true);
+      expect(await t.prober('y/b').probe([to(t.addr('x/a', f), 80), to(t.addr('x/c', f), 80)]), `y/b -> x/a, x/c IPv${f}`).to.deep.equal([false, true]);
+      expect(await t.prober('x/a').probe([to(t.addr('y/b', f), 80)]), `x/a -> y/b IPv${f}`).to.deep.equal([false]);
+    }
+    // Both isolate, differently: x/a admits pods b on 80 and 81, y/claimer anyone on 80. The
+    // address admits pods b on 80 only (the contested chain runs both pods' chains).
+    const fromB = netpol('x/a-from-b', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'b' } } }], ports: [{ port: 80 }, { port: 81 }] }] });
+    const on80 = netpol('y/claimer-80', { podSelector: { matchLabels: { pod: 'claimer' } }, ingress: [{ ports: [{ port: 80 }] }] });
+    await applyGuarded(t, { policies: [fromB, on80] }, { extra: [claimer] });
+    for (const f of [4, 6] as const) {
+      const a = t.addr('x/a', f);
+      expect(await t.prober('y/b').probe([to(a, 80), to(a, 81)]), `y/b -> x/a:80, :81 IPv${f}`).to.deep.equal([true, false]);
+      expect(await t.prober('x/b').probe([to(a, 80)]), `x/b (n2) -> x/a:80 IPv${f}`).to.deep.equal([true]);
+      expect(await t.prober('z/c').probe([to(a, 80)]), `z/c -> x/a:80 IPv${f} (x/a admits pods b only)`).to.deep.equal([false]);
     }
   });
 });
