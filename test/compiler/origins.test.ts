@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { clusterFromObjects, compile, engineFor, isOwnObject, NFT_COMMENT_MAX_BYTES, type Ruleset } from '../../compiler/index.js';
 import { DROP, limitRef, NFTRACE } from '../../compiler/nft/build.js';
 import { parseTraceChain, traceChain } from '../../compiler/nft/names.js';
-import { cluster, policy, world, type Obj } from './builders.js';
+import { allowed, cluster, policy, world, type Obj } from './builders.js';
 
 const allowFromY = policy('x/web-from-y', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }], ports: [{ port: 80 }] }] });
 const denyAll = policy('x/default-deny', { ingress: [] });
@@ -39,6 +39,33 @@ describe('rule origins: drops that say why, and the map back to policies', () =>
     const peer = rs.chains.find((ch) => ch.name === both.chain)!.rules.flat().map((x) => JSON.stringify(x)).join().match(/"(peer_[0-9a-f]{12}_[46])"/)![1]!;
     expect(e.setOrigin(peer)).to.deep.include({ kind: 'peer', scope: '*', policies: ['x/web-from-y'] });
     expect(e.chainInfo('forward')).to.equal(undefined);
+  });
+
+  it('a rule whose match an earlier rule of the chain has is left out: the first keeps its comment and counter, decisions stay', () => {
+    // Same peer (namespace y, seen from x: one shared set) and port as x/web-from-y's rule: a
+    // copy that can never match where the first did not. Its rule 1 (port 81) is its own.
+    const again = policy('x/web-from-y-again', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [
+      { from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }], ports: [{ port: 80 }] },
+      { from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }], ports: [{ port: 81 }] },
+    ] });
+    const c = cluster(...world(allowFromY, again));
+    for (const policyRuleCounters of [false, true]) {
+      const rs = engineFor(c, { node: 'n1', policyRuleCounters }).ruleset();
+      for (const f of [4, 6]) {
+        const ch = rs.chains.find((x) => x.name.startsWith(`in${f}o_`) && x.comments?.some((k) => k?.startsWith('x/web-from-y-again')))!;
+        const policyRules = ch.rules.flatMap((r, i) => (ch.comments?.[i]?.startsWith('x/') ? [{ r: JSON.stringify(r), comment: ch.comments[i] }] : []));
+        expect(policyRules.map((x) => x.comment), `in${f}o, counters ${policyRuleCounters}`).to.deep.equal(['x/web-from-y ingress[0] from[0]', 'x/web-from-y-again ingress[1] from[0]']);
+        if (policyRuleCounters) {
+          expect(policyRules[0]!.r).to.include('rule_in_x_web-from-y_0');
+          // The copy's counter is still defined (it stays at 0: the first rule counts).
+          expect(rs.counters).to.include.members(['rule_in_x_web-from-y_0', 'rule_in_x_web-from-y-again_0', 'rule_in_x_web-from-y-again_1']);
+        }
+      }
+    }
+    for (const [port, want] of [[80, true], [81, true], [82, false]] as const) {
+      expect(allowed(c, 'y/a', 'x/a', port), `y/a -> x/a ${port}`).to.equal(want);
+      expect(allowed(c, 'z/a', 'x/a', port), `z/a -> x/a ${port}`).to.equal(false);
+    }
   });
 
   it('a reason too long for a comment is cut with a hash; chainInfo keeps every policy', () => {
