@@ -3,7 +3,7 @@ import { agentScaleSection, type AgentScaleResult } from './agent-scale.js';
 import type { ApplyResult } from './apply.js';
 import type { CompileChildResult, MemoryChildResult, ProfileChildResult, SoakChildResult } from './compile-child.js';
 import type { LatencyResult } from './latency.js';
-import { fmtMB, fmtMs, fmtNum, fmtRatio, median, table } from './stats.js';
+import { fmtMB, fmtMs, fmtNum, fmtRatio, fmtSpread, median, table } from './stats.js';
 import { LOAD_UNIT, LOADS, VARIANTS, VARIANTS60, type Load, type Wire60Result, type WireResult } from './wire.js';
 
 export interface BenchResult {
@@ -101,21 +101,20 @@ function applySection(r: BenchResult): string {
 function wireSection(w: WireResult | undefined): string {
   if (!w) return '';
   const fmt = (l: Load, x: number) => (l === 'stream' ? fmtNum(x, 1) : fmtNum(x));
-  const rows = [['load', ...VARIANTS, 'ours / conntrack', 'ours-fast / conntrack', 'ours-counters / conntrack', 'ours-counters / ours', 'ours / none', 'ours-fast / none', 'goal >= 0.95']];
+  const rows = [['load', ...VARIANTS, 'ours / conntrack', 'ours-noguard / conntrack', 'ours / ours-noguard (guard)', 'ours-counters / ours (counters)', 'goal >= 0.95']];
   for (const l of LOADS) {
-    const vsOurs = median(w.raw['ours-counters'][l].map((x, i) => x / w.raw.ours[l][i]!).filter(Number.isFinite));
     rows.push([`${l} (${LOAD_UNIT[l]})`, ...VARIANTS.map((v) => fmt(l, median(w.raw[v][l].filter(Number.isFinite)))),
-      fmtRatio(w.ratioToConntrack.ours[l]), fmtRatio(w.ratioToConntrack['ours-fast'][l]), fmtRatio(w.ratioToConntrack['ours-counters'][l]), fmtRatio(vsOurs),
-      fmtRatio(w.ratioToNone.ours[l]), fmtRatio(w.ratioToNone['ours-fast'][l]),
-      `${goal(w.ratioToConntrack.ours[l] >= 0.95)} / ${goal(w.ratioToConntrack['ours-fast'][l] >= 0.95)}`]);
+      fmtSpread(w.ratioToConntrack.ours[l]), fmtSpread(w.ratioToConntrack['ours-noguard'][l]), fmtSpread(w.guardCost[l]), fmtSpread(w.countersCost[l]),
+      goal(w.ratioToConntrack.ours[l].median >= 0.95)]);
   }
   const rc = w.ruleCounterCheck;
   return [
     `## 4. Per-packet cost on the wire (M ruleset; client selected by ${w.clientEgressPolicies} egress policies, server by ${w.serverIngressPolicies} ingress policies)`,
     table(rows),
-    `medians of ${w.rounds} rounds of ${w.seconds} s per load, tables alternating every round; ratios are medians of same-round ratios.`,
+    `${w.rounds} rounds; in each, for each load, every table in turn for ${w.seconds} s (order rotating by round); figures are medians over rounds; ratios: median (quartiles; min–max) of same-round ratios.`,
+    `load generators at nice -20, pinned: ${w.pinned ? `client side on CPU ${w.pinned.client}, servers on CPU ${w.pinned.server}` : 'no (one CPU)'}; load average ${w.loadavg.start.join(' ')} at start, ${w.loadavg.end.join(' ')} at end.`,
     'crr: new TCP connections per second (connect, 1-byte request and reply, close; 4 workers); stream: one TCP stream (iperf3); udp: 64-byte datagrams received per second (2 senders).',
-    `ours: every packet decided (ct-mark generation); ours-fast: --established-fast-path; ours-counters: ours with --policy-rule-counters (the goal applies to ours and ours-fast; ours-counters is reported). A port no policy allows is dropped by ours: ${w.disallowedPortDropped ? 'yes' : 'NO'}.`,
+    `ours: what \`netpol-nft run\` loads with no flags (stamp 0x${w.ours.stamp.toString(16)}, drop log ${w.ours.dropLog}, anti-spoofing on, pod CIDR ${w.ours.podCidrs.join(', ')}, rule counters off); ours-counters: with --policy-rule-counters; ours-noguard: --no-anti-spoofing and no pod CIDR. The goal applies to ours. A port no policy allows is dropped by ours: ${w.disallowedPortDropped ? 'yes' : 'NO'}.`,
     ...(rc ? [`rule counters count connections: one crr run made ${fmtNum(rc.connections)} connections (${fmtNum(rc.failed)} failed); the server's ingress rule counters counted ${fmtNum(rc.ingress)}, the client's egress rule counters ${fmtNum(rc.egress)}.`] : []),
     ...(w.errors.length ? ['errors:', ...w.errors.map((e) => `  ${e}`)] : []),
     ...(w.pair60 ? ['', wire60Section(w.pair60, w)] : []),
@@ -124,18 +123,17 @@ function wireSection(w: WireResult | undefined): string {
 
 function wire60Section(p: Wire60Result, w: WireResult): string {
   const fmt = (l: Load, x: number) => (l === 'stream' ? fmtNum(x, 1) : fmtNum(x));
-  const rows = [['load', ...VARIANTS60, 'ours / conntrack', 'ours-fast / conntrack', 'goal >= 0.95']];
+  const rows = [['load', ...VARIANTS60, 'ours / conntrack', 'goal >= 0.95']];
   for (const l of LOADS) {
     rows.push([`${l} (${LOAD_UNIT[l]})`, ...VARIANTS60.map((v) => fmt(l, median(p.raw[v][l].filter(Number.isFinite)))),
-      fmtRatio(p.ratioToConntrack.ours[l]), fmtRatio(p.ratioToConntrack['ours-fast'][l]),
-      `${goal(p.ratioToConntrack.ours[l] >= 0.95)} / ${goal(p.ratioToConntrack['ours-fast'][l] >= 0.95)}`]);
+      fmtSpread(p.ratioToConntrack.ours[l]), goal(p.ratioToConntrack.ours[l].median >= 0.95)]);
   }
   const rc = p.ruleCounterCheck;
   return [
     `### 4b. The pair selected by 60 policies (client by ${p.clientEgressPolicies} egress policies, server by ${p.serverIngressPolicies} ingress policies; only the last policy of the group chain allows the traffic)`,
     table(rows),
-    `same rounds and same loaded tables as above (${w.rounds} rounds of ${w.seconds} s per load), this pair measured right after the first one on each table.`,
-    `group chains in the loaded table: client egress ${p.chains.client} holds the rules of ${p.chains.clientPolicies} policies, server ingress ${p.chains.server} of ${p.chains.serverPolicies}; the allowing policy's rules come last, after ${p.chains.clientRulesBefore} and ${p.chains.serverRulesBefore} rules.`,
+    `same rounds as above (${w.rounds} rounds of ${w.seconds} s per table and load), measured right after the first pair in each round.`,
+    `group chains in the loaded table: the allowing policy's rules come last in client egress ${p.chains.client} and server ingress ${p.chains.server}, after ${p.chains.clientRulesBefore} and ${p.chains.serverRulesBefore} rules (the distinct matches of the other policies: rules from ${p.chains.clientPolicies} and ${p.chains.serverPolicies} policies remain, the others' rules repeat an earlier match and are left out).`,
     `rule counters (ours-counters, one crr run): ${fmtNum(rc.connections)} connections (${fmtNum(rc.failed)} failed); the allowing policy's ingress rule counted ${fmtNum(rc.allowIngress)}, its egress rule ${fmtNum(rc.allowEgress)}; the other policies' rules ${fmtNum(rc.othersMatched)}. A port no policy allows is dropped by ours: ${p.disallowedPortDropped ? 'yes' : 'NO'}.`,
   ].join('\n');
 }

@@ -77,9 +77,10 @@ async function fuzzBench(cases: number, seed: number): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, sizes: { type: 'string' }, fuzz: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, sizes: { type: 'string' }, fuzz: { type: 'string' }, seed: { type: 'string' }, 'wire-rounds': { type: 'string' }, 'wire-seconds': { type: 'string' }, help: { type: 'boolean', default: false } } });
   if (values.help) {
     process.stdout.write('usage: npm run bench [-- --quick] [-- --only compile,apply,wire,latency,memory,matrix,agent,tiers] [-- --sizes S,M,L,XL]\n' +
+      '  --wire-rounds N, --wire-seconds S: rounds of the wire parts (default 15; 3 with --quick) and seconds per table and load (default 1)\n' +
       '  --sizes: cluster sizes for the compile, memory, apply and matrix parts (default S,M,L; S,M with --quick); XL (150,000 pods) only when asked for\n' +
       '       npm run bench -- --fuzz N [--seed S]   (N mutated-manifest cases, see test/helpers/manifest-fuzz.ts)\n');
     return 0;
@@ -90,6 +91,10 @@ async function main(): Promise<number> {
   for (const p of only) if (!PARTS.includes(p)) throw new Error(`--only ${p}: one of ${PARTS.join(', ')}`);
   const sizes: SizeName[] = values.sizes ? (values.sizes.split(',') as SizeName[]) : quick ? ['S', 'M'] : ['S', 'M', 'L'];
   for (const s of sizes) if (!(s in SIZES)) throw new Error(`--sizes ${s}: one of ${Object.keys(SIZES).join(', ')}`);
+  // Wire: many short interleaved rounds (bench/wire.ts); the spread of same-round ratios says
+  // whether the figure is the tables' or the machine's.
+  const wireRounds = Number(values['wire-rounds'] ?? (quick ? 3 : 15)), wireSeconds = Number(values['wire-seconds'] ?? 1);
+  if (!Number.isInteger(wireRounds) || wireRounds < 1 || !(wireSeconds > 0)) throw new Error('--wire-rounds N (>= 1), --wire-seconds S (> 0)');
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), 'npn-bench-'));
   const result: BenchResult & { matrix?: MatrixBenchResult[]; tiers?: { compile: TiersBenchResult; wire?: WireResult } } = { meta: meta(quick), compile: [], memory: [], apply: [], notes: [] };
@@ -143,11 +148,11 @@ async function main(): Promise<number> {
       }
       if (only.has('wire')) {
         log('wire (per-packet cost)...');
-        result.wire = (await measureWire(work, quick ? 1 : 3, quick ? 2 : 5, log)) satisfies WireResult;
+        result.wire = (await measureWire(work, wireSeconds, wireRounds, log)) satisfies WireResult;
       }
       if (only.has('tiers')) {
         log(`tiers: wire (per-packet cost, M + ${BENCH_CLUSTER_POLICIES} ClusterNetworkPolicies)...`);
-        result.tiers!.wire = (await measureWire(work, quick ? 1 : 3, quick ? 2 : 5, log, { clusterPolicies: BENCH_CLUSTER_POLICIES })) satisfies WireResult;
+        result.tiers!.wire = (await measureWire(work, wireSeconds, wireRounds, log, { clusterPolicies: BENCH_CLUSTER_POLICIES })) satisfies WireResult;
       }
       if (only.has('latency')) {
         log('event to enforcement...');

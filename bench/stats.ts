@@ -46,6 +46,21 @@ export function fmtNum(x: number | undefined, digits = 0): string {
 }
 
 export const fmtMB = (bytes: number | undefined) => (bytes === undefined || !Number.isFinite(bytes) ? '—' : `${(bytes / 1048576).toFixed(0)} MB`);
+/** The spread of same-round ratios: median, quartiles (nearest rank), extremes, count. */
+export interface RatioStats { median: number; p25: number; p75: number; min: number; max: number; n: number }
+
+/** Median, quartiles and extremes of the finite values. */
+export function spread(xs: readonly number[]): RatioStats {
+  const v = xs.filter(Number.isFinite);
+  return { median: median(v), p25: percentile(v, 25), p75: percentile(v, 75), min: v.length ? Math.min(...v) : NaN, max: v.length ? Math.max(...v) : NaN, n: v.length };
+}
+
+/** `median (p25–p75; min–max)` of same-round ratios. */
+export function fmtSpread(r: RatioStats | undefined): string {
+  if (!r || !Number.isFinite(r.median)) return '—';
+  return `${fmtRatio(r.median)} (${fmtRatio(r.p25)}–${fmtRatio(r.p75)}; ${fmtRatio(r.min)}–${fmtRatio(r.max)})`;
+}
+
 export const fmtRatio = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(2));
 
 /** A plain text table: first row is the header. */

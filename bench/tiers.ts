@@ -10,7 +10,8 @@
 import v8 from 'node:v8';
 import { batchJson, batchOperations, compile, engineFor, explain, fullBatch, type Cluster } from '../compiler/index.js';
 import { BENCH_NODE, generateCluster, SIZES, WIRE_PAIR } from './generate.js';
-import { median, ms, repeat } from './stats.js';
+import { fmtSpread, median, ms, repeat } from './stats.js';
+import type { WireResult } from './wire.js';
 
 export const BENCH_CLUSTER_POLICIES = 100;
 
@@ -89,7 +90,7 @@ export function measureTiers(): TiersBenchResult {
   };
 }
 
-export function tiersSection(r: TiersBenchResult, wire?: { ratioToConntrack: Record<'ours' | 'ours-fast', Record<string, number>> }): string {
+export function tiersSection(r: TiersBenchResult, wire?: WireResult): string {
   const s = (x: number) => `${(x / 1000).toFixed(2)} s`;
   const lines = [
     `## M + ${r.clusterPolicies.admin + r.clusterPolicies.baseline} ClusterNetworkPolicies (${r.clusterPolicies.admin} Admin, ${r.clusterPolicies.baseline} Baseline): ${r.pods} pods, ${r.policies} NetworkPolicies`,
@@ -99,8 +100,8 @@ export function tiersSection(r: TiersBenchResult, wire?: { ratioToConntrack: Rec
     `wire pair: egress ${r.pairWalk.egress.join(' / ')}; ingress ${r.pairWalk.ingress.join(' / ')}`,
   ];
   if (wire) {
-    const f = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(2));
-    for (const v of ['ours', 'ours-fast'] as const) lines.push(`per packet vs conntrack only (${v}): new TCP connections ${f(wire.ratioToConntrack[v].crr)}, TCP stream ${f(wire.ratioToConntrack[v].stream)}, 64-byte UDP ${f(wire.ratioToConntrack[v].udp)}`);
+    for (const v of ['ours', 'ours-counters', 'ours-noguard'] as const) lines.push(`per packet, ${v} / conntrack only, median (quartiles; min–max) of ${wire.rounds} same-round ratios: new TCP connections ${fmtSpread(wire.ratioToConntrack[v].crr)}, TCP stream ${fmtSpread(wire.ratioToConntrack[v].stream)}, 64-byte UDP ${fmtSpread(wire.ratioToConntrack[v].udp)}`);
+    lines.push(`(load average ${wire.loadavg.start.join(' ')} at start, ${wire.loadavg.end.join(' ')} at end${wire.errors.length ? `; errors: ${wire.errors.join('; ')}` : ''})`);
   }
   return lines.join('\n');
 }

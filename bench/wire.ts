@@ -8,49 +8,63 @@
 //
 // Traffic: documentation addresses only, and only between these namespaces (the node answers
 // as 192.0.2.1 on both links, routed like the ptp CNI: /32 routes, no bridge).
-// Five tables are measured in the same run, alternating round by round (each round starting
-// with the next one) so that drift and the colleagues' load hit them alike: none, conntrack only (the floor every stateful enforcer
-// pays), ours (every packet decided, through the ct-mark generation), ours with the
-// established fast path (ours variants carry the guard chain's reverse-path check and
-// unknown-pod look-ups on every packet), and ours with per-rule counters (--policy-rule-counters: one more
-// counter statement on the allowing rule, in the first packet's path only). Figures: new TCP
-// connections per second (each connection fresh, so the rules decide it), one long TCP stream,
-// and 64-byte UDP packets (every packet decided).
+//
+// Tables: conntrack only (the floor every stateful enforcer pays); ours, exactly what the agent
+// loads by default (the agent's own engine path with its marker chain, a real verdict-cache
+// stamp, the guard with the node's pod CIDR populated, the drop log at its default rate, rule
+// counters off); ours-counters (--policy-rule-counters); ours-noguard (--no-anti-spoofing and no
+// pod CIDR: what the guard costs). All are loaded once, side by side, each under its own table
+// name; all but the measured one are dormant (`flags dormant`: their hooks unregistered), so
+// switching tables is one small transaction and the conntrack table is flushed at each switch.
+//
+// Rounds are short and interleaved: for each pair and load, every table in turn (the order
+// rotating from round to round), so the figures compared sit seconds apart, and the ratio is
+// taken within the round. The load generators are pinned (client side on one CPU, servers on
+// the other) so that on a shared machine they compete the same way for every table. Figures:
+// new TCP connections per second (each connection fresh, so the rules decide it), one long
+// TCP stream, and 64-byte UDP packets (every packet decided).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { batchJson, compile, fullBatch } from '../compiler/index.js';
+import { batchJson, DEFAULT_CT_MARK_MASK, DEFAULT_TABLE, engineFor } from '../compiler/index.js';
+import { DEFAULT_DROP_LOG } from '../controller/config.js';
 import { Netns, removeNamespaces, trySh } from '../test/helpers/kernel.js';
 import { ruleCounterName } from '../compiler/nft/names.js';
 import { BENCH_NODE, generateCluster, PAIR60_POLICY_COUNT, SIZES, WIRE_PAIR, WIRE_PAIR60, type GenerateOptions } from './generate.js';
-import { median } from './stats.js';
+import { median, spread, type RatioStats } from './stats.js';
+
+export type { RatioStats } from './stats.js';
 
 export const WIRE_PREFIX = 'npn-bench-';
-export type Variant = 'none' | 'conntrack' | 'ours' | 'ours-fast' | 'ours-counters';
-export const VARIANTS: readonly Variant[] = ['none', 'conntrack', 'ours', 'ours-fast', 'ours-counters'];
+export type Variant = 'conntrack' | 'ours' | 'ours-counters' | 'ours-noguard';
+export const VARIANTS: readonly Variant[] = ['conntrack', 'ours', 'ours-counters', 'ours-noguard'];
 /** The variants that load our table. */
-export type Ours = 'ours' | 'ours-fast' | 'ours-counters';
-export const OURS: readonly Ours[] = ['ours', 'ours-fast', 'ours-counters'];
+export type Ours = 'ours' | 'ours-counters' | 'ours-noguard';
+export const OURS: readonly Ours[] = ['ours', 'ours-counters', 'ours-noguard'];
 export type Load = 'crr' | 'stream' | 'udp';
 export const LOADS: readonly Load[] = ['crr', 'stream', 'udp'];
 export const LOAD_UNIT: Record<Load, string> = { crr: 'conn/s', stream: 'Gbit/s', udp: 'pkt/s' };
 
-/** The 60-policy pair: the same loads, on the tables that matter for its ratios. */
-export type Variant60 = 'conntrack' | 'ours' | 'ours-fast';
-export const VARIANTS60: readonly Variant60[] = ['conntrack', 'ours', 'ours-fast'];
+/** The 60-policy pair: the same loads, on the tables its goal compares (the guard's and the
+ *  rule counters' costs do not depend on the number of policies: the first pair shows them). */
+export type Variant60 = 'conntrack' | 'ours';
+export const VARIANTS60: readonly Variant60[] = ['conntrack', 'ours'];
+export type Ours60 = Exclude<Variant60, 'conntrack'>;
 
 export interface Wire60Result {
   /** Policies selecting the client (egress) and the server (ingress), as compiled. */
   clientEgressPolicies: number;
   serverIngressPolicies: number;
   /** In the loaded table: the group chains the verdict maps send each pod to (client
-   *  egress, server ingress, original direction), and the distinct policies whose rules
-   *  they hold (from the rule comments). The bench fails when either is below 60. */
+   *  egress, server ingress, original direction), the distinct policies whose rules they
+   *  hold (from the rule comments; a rule whose match an earlier one has is left out), and the
+   *  policy rules before the allowing policy's (the last: the bench fails otherwise). */
   chains: { client: string; server: string; clientPolicies: number; serverPolicies: number; clientRulesBefore: number; serverRulesBefore: number };
   disallowedPortDropped: boolean;
   raw: Record<Variant60, Record<Load, number[]>>;
-  ratioToConntrack: Record<'ours' | 'ours-fast', Record<Load, number>>;
+  ratioToConntrack: Record<Ours60, Record<Load, RatioStats>>;
   /** ours-counters, one crr run: the allowing policy's ingress and egress rule counters
    *  (each must equal the connections) and the sum of the other 59 policies' counters (must
    *  be 0: their rules were walked and did not match). The bench fails otherwise. */
@@ -60,6 +74,11 @@ export interface Wire60Result {
 export interface WireResult {
   seconds: number;
   rounds: number;
+  /** The CPUs the client side and the servers were pinned to (undefined: one CPU, no pinning). */
+  pinned?: { client: number; server: number };
+  loadavg: { start: number[]; end: number[] };
+  /** What `ours` is: the agent's defaults, as loaded. */
+  ours: { stamp: number; dropLog: string; podCidrs: string[]; antiSpoofing: boolean; ruleCounters: boolean };
   /** Policies selecting the client (egress) and the server (ingress) in the M ruleset. */
   clientEgressPolicies: number;
   serverIngressPolicies: number;
@@ -68,9 +87,11 @@ export interface WireResult {
   /** raw[variant][load] = one figure per round. */
   raw: Record<Variant, Record<Load, number[]>>;
   errors: string[];
-  /** Medians over rounds of the per-round ratio (same round, same conditions). */
-  ratioToConntrack: Record<Ours, Record<Load, number>>;
-  ratioToNone: Record<Ours, Record<Load, number>>;
+  /** Same-round ratios to conntrack only (seconds apart, same conditions), over the rounds. */
+  ratioToConntrack: Record<Ours, Record<Load, RatioStats>>;
+  /** Same-round ratios of ours to ours-noguard (what the guard costs) and ours-counters to ours. */
+  guardCost: Record<Load, RatioStats>;
+  countersCost: Record<Load, RatioStats>;
   /** ours-counters: connections made in one crr run, and what the rule counters counted
    *  meanwhile (the server's ingress rules, the client's egress rules): each should equal
    *  the connections. Undefined when the check could not run. */
@@ -130,25 +151,38 @@ function topology(): Netns[] {
   return [node, pa, pb, pc, pd];
 }
 
+/** CPU pinning of the load generators: the client side (and the forward path of its packets,
+ *  which runs in the sender's softirq) on one CPU, the servers (and the replies) on the other.
+ *  Undefined on a machine with one CPU. Each also runs in a session of its own whose autogroup
+ *  is at nice -20 (with sched_autogroup, nice alone only ranks a process within its session):
+ *  on a shared machine the load generators then take most of their CPU whatever else runs,
+ *  and so lose the same small share for every table, instead of whatever share the
+ *  neighbours leave them at that second. */
+let PIN: { client: number; server: number } | undefined;
+const pinned = (side: 'client' | 'server', cmd: string, args: string[]): [string, string[]] =>
+  ['setsid', ['sh', '-c', '[ -w /proc/$$/autogroup ] && echo -20 > /proc/$$/autogroup; exec "$@"', 'sh', 'nice', '-n', '-20', ...(PIN ? ['taskset', '-c', String(PIN[side])] : []), cmd, ...args]];
+
 /** Starts a server in `ns` and resolves once something listens on `port` there (servers
  *  buffer their output when piped, so their banner is no signal). */
 async function startServer(ns: string, cmd: string, args: string[], port: number, proto: 'tcp' | 'udp' = 'tcp'): Promise<ChildProcess> {
-  const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [c, a] = pinned('server', cmd, args);
+  const p = spawn('ip', ['netns', 'exec', ns, c, ...a], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '', exited: number | null | undefined;
   p.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
   p.on('exit', (code) => { exited = code; });
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 400; i++) {
     if (exited !== undefined) throw new Error(`${cmd} exited (${exited}) in ${ns}: ${err.trim()}`);
     const ss = trySh('ip', ['netns', 'exec', ns, 'ss', proto === 'tcp' ? '-Hltn' : '-Hlun', `sport = :${port}`]);
     if (ss.stdout?.trim()) return p;
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, i < 20 ? 5 : 50));
   }
   p.kill('SIGKILL');
   throw new Error(`${cmd} does not listen on ${port} in ${ns} after 10 s: ${err.trim()}`);
 }
 
 function run(ns: string, cmd: string, args: string[], timeoutMs: number): string {
-  const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' });
+  const [c, a] = pinned('client', cmd, args);
+  const r = spawnSync('ip', ['netns', 'exec', ns, c, ...a], { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${ns}: ${(r.stderr || r.stdout || `status ${r.status}`).trim().split('\n').slice(-2).join(' | ')}`);
   return r.stdout;
 }
@@ -199,11 +233,11 @@ function disallowedDropped(pair: Pair, gen: string): boolean {
 
 type NftList = { nftables: Record<string, any>[] };
 
-/** The group chain a verdict map sends `ip` to, the distinct policies (namespace/name, from
- *  the rule comments) whose rules that chain holds, the policy of its last policy rule, and
- *  how many policy rules come before that policy's first rule; read from the loaded table. */
-function groupChainOf(node: Netns, map: string, ip: string): { chain: string; policies: number; last: string; rulesBefore: number } {
-  const listed = JSON.parse(node.exec('nft', ['-j', 'list', 'map', 'inet', 'netpol_nft', map])) as NftList;
+/** The group chain a verdict map of `table` sends `ip` to, the distinct policies
+ *  (namespace/name, from the rule comments) whose rules that chain holds, the policy of its
+ *  last policy rule, and how many policy rules come before that policy's first rule. */
+function groupChainOf(node: Netns, table: string, map: string, ip: string): { chain: string; policies: number; last: string; rulesBefore: number } {
+  const listed = JSON.parse(node.exec('nft', ['-j', 'list', 'map', 'inet', table, map])) as NftList;
   const elems: unknown[] = listed.nftables.find((o) => o.map)?.map.elem ?? [];
   let chain: string | undefined;
   for (const e of elems) {
@@ -214,29 +248,47 @@ function groupChainOf(node: Netns, map: string, ip: string): { chain: string; po
     chain = v.jump?.target ?? v.goto?.target;
   }
   if (!chain) throw new Error(`${map} has no verdict for ${ip}: the pod is not isolated in the loaded table`);
-  const rules = JSON.parse(node.exec('nft', ['-j', 'list', 'chain', 'inet', 'netpol_nft', chain])) as NftList;
+  const rules = JSON.parse(node.exec('nft', ['-j', 'list', 'chain', 'inet', table, chain])) as NftList;
   // A policy rule's comment starts `namespace/name ingress[i]` (the drop tail's does not).
   const origins = rules.nftables.flatMap((o) => /^(\S+\/\S+) (?:ingress|egress)\[\d+\]/.exec(String(o.rule?.comment ?? ''))?.slice(1, 2) ?? []);
   const last = origins[origins.length - 1] ?? '';
   return { chain, policies: new Set(origins).size, last, rulesBefore: origins.indexOf(last) };
 }
 
+/** Same-round ratios a[i] / b[i]. */
+const sameRound = (a: readonly number[], b: readonly number[]) => spread(a.map((x, i) => x / b[i]!));
+
+/** Each variant's table name in the node namespace: ours is the agent's own. */
+const TABLE: Record<Variant, string> = { conntrack: 'npn_bench_ct', ours: DEFAULT_TABLE, 'ours-counters': 'npn_bench_counters', 'ours-noguard': 'npn_bench_noguard' };
+/** The node's pod CIDR in this topology (what its Node object's spec.podCIDRs would say). */
+const POD_CIDRS = ['192.0.2.0/24'];
+/** One generation per table, so no table's verdict cache accepts a stamp another wrote. */
+const GENERATION: Record<Ours, number> = { ours: 11, 'ours-counters': 12, 'ours-noguard': 13 };
+
 /** `extra`: more of the M cluster (the tiers part adds its ClusterNetworkPolicies; the
  *  60-policy pair is measured without them, by the wire part, which passes no `extra`). */
 export async function measureWire(workDir: string, seconds: number, rounds: number, log: (s: string) => void, extra: Omit<GenerateOptions, 'wirePair' | 'wirePair60'> = {}): Promise<WireResult> {
   const gen = prepareTools(workDir);
+  const loadStart = loadavg().map((x) => Number(x.toFixed(2)));
+  PIN = cpus().length >= 2 ? { client: 0, server: 1 } : undefined;
   // The M cluster with the two wire pods rewritten to documentation addresses on the node,
   // and the 60-policy pair added (its own namespace, pods and policies; the rest unchanged).
   const with60 = !extra.clusterPolicies;
   const { cluster } = generateCluster(SIZES.M, { ...extra, wirePair: true, wirePair60: with60 });
   const files = Object.fromEntries(OURS.map((v) => [v, join(workDir, `wire-${v}.json`)])) as Record<Ours, string>;
   let clientEgressPolicies = 0, serverIngressPolicies = 0, p60Egress = 0, p60Ingress = 0;
+  const stamps = {} as Record<Ours, number>;
   for (const v of OURS) {
-    // With the guard as the agent runs it: the reverse-path check (default on) and the node's
-    // pod CIDR, so that every packet also passes the unknown-pod look-ups.
-    const r = compile(cluster, { node: BENCH_NODE, establishedFastPath: v === 'ours-fast', policyRuleCounters: v === 'ours-counters', podCidrs: ['192.0.2.0/24'] });
-    writeFileSync(files[v], batchJson(fullBatch(r.ruleset)));
-    const lp = (ns: string, n: string) => r.localPods.find((p) => p.namespace === ns && p.name === n);
+    // The agent's path (controller/agent.ts): one engine, a full batch with its marker chain
+    // and a stamp, the options of `netpol-nft run` with no flags (controller/config.ts
+    // DEFAULTS: drop log 10/second, anti-spoofing on, rule counters off) and the node's pod CIDR.
+    const engine = engineFor(cluster, {
+      node: BENCH_NODE, table: TABLE[v], ctMarkMask: DEFAULT_CT_MARK_MASK, owner: 'npn-bench', dropLog: DEFAULT_DROP_LOG,
+      policyRuleCounters: v === 'ours-counters', antiSpoofing: v !== 'ours-noguard', podCidrs: v === 'ours-noguard' ? [] : POD_CIDRS,
+    });
+    stamps[v] = engine.stamp(GENERATION[v]);
+    writeFileSync(files[v], batchJson(engine.fullBatch(GENERATION[v], { serial: 1 })));
+    const lp = (ns: string, n: string) => engine.localPods().find((p) => p.namespace === ns && p.name === n);
     clientEgressPolicies = lp(WIRE_PAIR.namespace, WIRE_PAIR.client.name)?.egress.policies.length ?? 0;
     serverIngressPolicies = lp(WIRE_PAIR.namespace, WIRE_PAIR.server.name)?.ingress.policies.length ?? 0;
     p60Egress = lp(WIRE_PAIR60.namespace, WIRE_PAIR60.client.name)?.egress.policies.length ?? 0;
@@ -251,14 +303,19 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
   const node = nss[0]!;
   const errors: string[] = [];
   const empty = () => ({ crr: [], stream: [], udp: [] }) as Record<Load, number[]>;
-  const raw: WireResult['raw'] = { none: empty(), conntrack: empty(), ours: empty(), 'ours-fast': empty(), 'ours-counters': empty() };
-  const raw60: Wire60Result['raw'] = { conntrack: empty(), ours: empty(), 'ours-fast': empty() };
+  const raw = Object.fromEntries(VARIANTS.map((v) => [v, empty()])) as WireResult['raw'];
+  const raw60 = Object.fromEntries(VARIANTS60.map((v) => [v, empty()])) as Wire60Result['raw'];
+  // Every table loaded once, dormant; `setTable` wakes one and puts the others to sleep in one
+  // transaction (text: nft 1.0.6's JSON input ignores table flags), then empties conntrack so
+  // that each measurement starts from the same state whatever ran before it.
+  node.exec('nft', ['-f', '-'], CT_ONLY.replace(CT_TABLE, TABLE.conntrack));
+  for (const v of OURS) node.exec('nft', ['-j', '-f', files[v]]);
+  const canFlush = spawnSync('sh', ['-c', 'command -v conntrack']).status === 0;
   const setTable = (v: Variant) => {
-    trySh('ip', ['netns', 'exec', NODE, 'nft', 'delete', 'table', 'inet', CT_TABLE]);
-    trySh('ip', ['netns', 'exec', NODE, 'nft', 'delete', 'table', 'inet', 'netpol_nft']);
-    if (v === 'conntrack') node.exec('nft', ['-f', '-'], CT_ONLY);
-    else if (v !== 'none') node.exec('nft', ['-j', '-f', files[v]]);
+    node.exec('nft', ['-f', '-'], VARIANTS.map((w) => (w === v ? `add table inet ${TABLE[w]}\n` : `add table inet ${TABLE[w]} { flags dormant; }\n`)).join(''));
+    if (canFlush) trySh('ip', ['netns', 'exec', NODE, 'conntrack', '-F']);
   };
+  const dormant = (t: string) => /^\s*flags dormant/m.test(node.exec('nft', ['list', 'table', 'inet', t]).split('\n').slice(0, 3).join('\n'));
   let disallowedPortDropped = false;
   let ruleCounterCheck: WireResult['ruleCounterCheck'];
   let pair60: Omit<Wire60Result, 'raw' | 'ratioToConntrack'> | undefined;
@@ -267,24 +324,29 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
       procs.push(await startServer(pair.server, gen, ['server', String(pair.crrPort), '4'], pair.crrPort));
       procs.push(await startServer(pair.server, 'iperf3', ['-s', '-p', String(pair.iperfPort)], pair.iperfPort));
     }
+    // Switching works: with conntrack only a port no policy allows is refused at once, with
+    // ours it is dropped, and only the woken table is awake.
+    setTable('conntrack');
+    if (disallowedDropped(P7, gen)) throw new Error('wire: with the conntrack-only table awake, a port no policy allows is still dropped: a dormant table is deciding');
     setTable('ours');
+    if (VARIANTS.some((w) => dormant(TABLE[w]) !== (w !== 'ours'))) throw new Error('wire: tables are not dormant as set');
     disallowedPortDropped = disallowedDropped(P7, gen);
     if (with60) {
       const p60Dropped = disallowedDropped(P60, gen);
-      // The 60-policy pair's pods go to group chains holding the rules of >= 60 policies.
-      const cc = groupChainOf(node, 'eg4_orig', WIRE_PAIR60.client.ip), sc = groupChainOf(node, 'in4_orig', WIRE_PAIR60.server.ip);
+      // The 60-policy pair's pods go to group chains holding the rules of their 60 policies,
+      // less the rules whose match an earlier rule already has (graph/lower.ts leaves those
+      // copies out: they can never match). The figures say how many rules remain.
+      const cc = groupChainOf(node, TABLE.ours, 'eg4_orig', WIRE_PAIR60.client.ip), sc = groupChainOf(node, TABLE.ours, 'in4_orig', WIRE_PAIR60.server.ip);
       const chains = { client: cc.chain, server: sc.chain, clientPolicies: cc.policies, serverPolicies: sc.policies, clientRulesBefore: cc.rulesBefore, serverRulesBefore: sc.rulesBefore };
-      if (cc.policies < PAIR60_POLICY_COUNT || sc.policies < PAIR60_POLICY_COUNT) {
-        throw new Error(`wire: the 60-policy pair's group chains hold the rules of ${cc.policies} (client egress, ${cc.chain}) and ${sc.policies} (server ingress, ${sc.chain}) policies, expected >= ${PAIR60_POLICY_COUNT}`);
-      }
       // The worst first packet: the allowing policy's rules are the last of both chains.
       const allowId = `${WIRE_PAIR60.namespace}/${WIRE_PAIR60.allowPolicy}`;
       if (cc.last !== allowId || sc.last !== allowId) throw new Error(`wire: the last policy of the 60-policy pair's group chains is ${cc.last} / ${sc.last}, expected ${allowId}`);
       // Its measured connections are allowed by the last policy of the chain, and only by it:
       // one crr run on the table with rule counters, before measuring.
       setTable('ours-counters');
+      node.exec('nft', ['reset', 'counters', 'table', 'inet', TABLE['ours-counters']]);
       const [ok60, failed60] = run(P60.client, gen, ['client', P60.serverIp, String(P60.crrPort), '1', '4'], 30_000).trim().split(/\s+/).map(Number);
-      const counters = new Map((JSON.parse(node.exec('nft', ['-j', 'list', 'counters', 'table', 'inet', 'netpol_nft'])) as NftList).nftables
+      const counters = new Map((JSON.parse(node.exec('nft', ['-j', 'list', 'counters', 'table', 'inet', TABLE['ours-counters']])) as NftList).nftables
         .flatMap((o) => (o.counter ? [[o.counter.name as string, o.counter.packets as number] as const] : [])));
       const allow = { namespace: WIRE_PAIR60.namespace, name: WIRE_PAIR60.allowPolicy };
       const allowIn = ruleCounterName(allow, 'ingress', 0), allowEg = ruleCounterName(allow, 'egress', 0);
@@ -297,32 +359,32 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
       }
       pair60 = { clientEgressPolicies: p60Egress, serverIngressPolicies: p60Ingress, chains, disallowedPortDropped: p60Dropped, ruleCounterCheck: rc60 };
     }
+    const plan: [Pair, readonly Variant[], Record<string, Record<Load, number[]>>][] = [[P7, VARIANTS, raw]];
+    if (with60) plan.push([P60, VARIANTS60, raw60]);
     for (let round = 0; round < rounds; round++) {
-      // Each round starts with another variant, so that no table always runs first or last
-      // (a machine that warms up or gets busier during a round would favour one).
-      for (const v of VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!)) {
-        setTable(v);
-        // Both pairs on the same loaded table, one after the other (never at once).
-        const pairs: [Pair, Record<Load, number[]>][] = [[P7, raw[v]]];
-        if (with60 && (VARIANTS60 as readonly string[]).includes(v)) pairs.push([P60, raw60[v as Variant60]]);
-        for (const [pair, into] of pairs) {
-          for (const load of LOADS) {
+      for (const [pair, variants, into] of plan) {
+        for (const load of LOADS) {
+          // Every table in turn for this pair and load, the order rotating with the round (no
+          // table always first or last), so the figures of one round sit seconds apart.
+          for (const v of variants.map((_, i) => variants[(i + round) % variants.length]!)) {
+            setTable(v);
             try {
-              into[load].push(await measure(pair, load, gen, seconds));
+              into[v]![load].push(await measure(pair, load, gen, seconds));
             } catch (e) {
               errors.push(`${pair === P60 ? 'pair60 ' : ''}${v} ${load} round ${round + 1}: ${(e as Error).message}`);
-              into[load].push(NaN);
+              into[v]![load].push(NaN);
             }
           }
         }
       }
-      log(`wire: round ${round + 1}/${rounds} done`);
+      if ((round + 1) % 5 === 0 || round + 1 === rounds) log(`wire: round ${round + 1}/${rounds} done`);
     }
     // The rule counters count connections: one crr run on a fresh load, then their sums.
     try {
       setTable('ours-counters');
+      node.exec('nft', ['reset', 'counters', 'table', 'inet', TABLE['ours-counters']]);
       const [ok, failed] = run(PA, gen, ['client', WIRE_PAIR.server.ip, String(WIRE_PAIR.crrPort), '1', '4'], 30_000).trim().split(/\s+/).map(Number);
-      const listed = JSON.parse(node.exec('nft', ['-j', 'list', 'counters', 'table', 'inet', 'netpol_nft'])) as { nftables: { counter?: { name: string; packets: number } }[] };
+      const listed = JSON.parse(node.exec('nft', ['-j', 'list', 'counters', 'table', 'inet', TABLE['ours-counters']])) as { nftables: { counter?: { name: string; packets: number } }[] };
       const sum = (prefix: string) => listed.nftables.reduce((n, o) => n + (o.counter?.name.startsWith(prefix) ? o.counter.packets : 0), 0);
       ruleCounterCheck = { connections: ok!, failed: failed!, ingress: sum('rule_in_'), egress: sum('rule_eg_') };
     } catch (e) {
@@ -332,12 +394,16 @@ export async function measureWire(workDir: string, seconds: number, rounds: numb
     for (const p of procs) p.kill('SIGKILL');
     for (const ns of nss) ns.delete();
   }
-  const ratioOf = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]!).filter(Number.isFinite));
-  const ratio = (a: Variant, b: Variant, load: Load) => ratioOf(raw[a][load], raw[b][load]);
-  const ratios = (b: Variant) => Object.fromEntries(OURS.map((v) => [v, Object.fromEntries(LOADS.map((l) => [l, ratio(v, b, l)]))])) as WireResult['ratioToNone'];
-  const ratio60 = Object.fromEntries((['ours', 'ours-fast'] as const).map((v) => [v, Object.fromEntries(LOADS.map((l) => [l, ratioOf(raw60[v][l], raw60.conntrack[l])]))])) as Wire60Result['ratioToConntrack'];
+  const perLoad = (f: (l: Load) => RatioStats) => Object.fromEntries(LOADS.map((l) => [l, f(l)])) as Record<Load, RatioStats>;
+  const ratioToConntrack = Object.fromEntries(OURS.map((v) => [v, perLoad((l) => sameRound(raw[v][l], raw.conntrack[l]))])) as WireResult['ratioToConntrack'];
+  const ratio60 = Object.fromEntries((['ours'] as const).map((v) => [v, perLoad((l) => sameRound(raw60[v][l], raw60.conntrack[l]))])) as Wire60Result['ratioToConntrack'];
   return {
-    seconds, rounds, clientEgressPolicies, serverIngressPolicies, disallowedPortDropped, raw, errors, ratioToConntrack: ratios('conntrack'), ratioToNone: ratios('none'), ruleCounterCheck,
+    seconds, rounds, ...(PIN ? { pinned: PIN } : {}), loadavg: { start: loadStart, end: loadavg().map((x) => Number(x.toFixed(2))) },
+    ours: { stamp: stamps.ours, dropLog: `${DEFAULT_DROP_LOG.rate}/${DEFAULT_DROP_LOG.per}`, podCidrs: POD_CIDRS, antiSpoofing: true, ruleCounters: false },
+    clientEgressPolicies, serverIngressPolicies, disallowedPortDropped, raw, errors, ratioToConntrack,
+    guardCost: perLoad((l) => sameRound(raw.ours[l], raw['ours-noguard'][l])),
+    countersCost: perLoad((l) => sameRound(raw['ours-counters'][l], raw.ours[l])),
+    ruleCounterCheck,
     ...(pair60 ? { pair60: { ...pair60, raw: raw60, ratioToConntrack: ratio60 } } : {}),
   };
 }
