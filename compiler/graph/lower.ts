@@ -11,12 +11,6 @@
 // `drop`. A rule's ports become anonymous sets inside the rule: exact ports in a hash set,
 // port ranges in an interval set, whole protocols as `meta l4proto { … }`.
 //
-// A rule whose match is the same as an earlier rule's in the chain (two policies allowing DNS,
-// the same monitoring port, the same CIDR) is left out: every policy rule only allows (`return`),
-// so a packet the first copy did not match cannot match the second, and the first packet of a
-// connection walks each distinct match once. The first copy keeps its comment and counter
-// (first match decides what a trace or a rule counter reports, with or without the copy).
-//
 // With rule counters (`ruleCounters`, the agent's --policy-rule-counters), every nft rule
 // lowered from policy rule i also counts on that rule's named counter (`counter name
 // rule_in_x_web_0`), in the original-direction chains only: the verdict cache of the base
@@ -177,6 +171,11 @@ export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: Group
     for (const pd of ['o', 'r'] as const) {
       const { local, peer: peerAddr, port } = roles(g.dir, pd);
       const ch: LoweredChain = { name: groupChain(g.dir, f, pd, g.hash), rules: [], comments: [], origins: [] };
+      // A rule whose match an earlier rule of this chain has (two policies allowing DNS, the
+      // same monitoring port, the same CIDR) is left out: every policy rule only returns, so a
+      // packet the first copy did not match cannot match the copy, and the first packet of a
+      // connection walks each distinct match once. The first keeps its comment and counter
+      // (first match decides what a trace or a rule counter reports, with or without the copy).
       const matches = new Set<string>();
       const addrPortKey = concat(payload(ipp, peerAddr), meta('l4proto'), payload('th', port));
       for (const p of g.policies) {
