@@ -14,10 +14,13 @@
 //    namespace;
 //  - RSS (and V8 heap) after the first sync and after 1,000 single-pod changes, each after a
 //    full GC;
+//  - where each stall over 50 ms came from (bench/stalls.ts): run-queue wait, GC pauses, the
+//    agent's named synchronous spans, other code; beside a baseline: this process idle for
+//    IDLE_SECONDS before the agent starts, and an idle process running beside each phase;
 //  - one read of the drop counters: `nft -j reset counters` (what the agent does) against
 //    `nft -j list counters` (what it did before), on the same table in the same run.
 import { ConntrackCli } from '../controller/generation.js';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
@@ -28,6 +31,7 @@ import { startAgent } from '../controller/run.js';
 import type { ClusterSource, SourceEvent, SourceHooks } from '../controller/source.js';
 import { BENCH_NODE, generateCluster, SIZES, syntheticIp, WIRE_PAIR, type SizeName } from './generate.js';
 import { fmtMB, fmtMs, fmtNum, fmtRatio, median, table } from './stats.js';
+import { IDLE_PROBE, StallProbe, STALL_MS, type IdleProbeResult, type PhaseStalls } from './stalls.js';
 
 export interface AgentScaleResult {
   size: SizeName;
@@ -55,6 +59,29 @@ export interface AgentScaleResult {
   /** The agent's own histogram (netpol_nft_drop_counters_read_duration_seconds), mean: wall
    *  time on its event loop, so it includes waiting for a busy loop, not only nft. */
   agentCounterReadMs: number;
+  /** Stall attribution per phase: idle (before the agent starts), first sync, churn. */
+  stalls: (PhaseStalls & { idleBeside?: IdleProbeResult })[];
+}
+
+const IDLE_SECONDS = 10;
+
+/** An idle process beside the agent, for one phase (see IDLE_PROBE). */
+function idleBeside(): { stop: () => Promise<IdleProbeResult | undefined> } {
+  const child = spawn(process.execPath, ['-e', IDLE_PROBE], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+  const exited = new Promise<void>((r) => child.on('close', () => r()));
+  return {
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+      try {
+        return JSON.parse(out) as IdleProbeResult;
+      } catch {
+        return undefined;
+      }
+    },
+  };
 }
 
 const CHURN_RATE = 100;
@@ -114,6 +141,8 @@ class MemorySource implements ClusterSource {
   snapshot(): { cluster: Cluster; problems: Problem[] } {
     return { cluster: sortCluster({ ...this.base, pods: [...this.base.pods, ...this.churn.values()] }), problems: [] };
   }
+  /** As the Kubernetes source: the problems alone, without building a snapshot. */
+  problems(): Problem[] { return []; }
   async stop(): Promise<void> {}
   change(key: string, pod: PodInfo | undefined): void {
     const action = pod ? (this.churn.has(key) ? 'update' : 'add') : 'delete';
@@ -180,6 +209,15 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
     tickerWorker.on('error', reject);
     tickerWorker.on('exit', () => resolve());
   });
+  // The baseline: this process with nothing to do, and an idle process beside it.
+  const probe = new StallProbe();
+  const phases: AgentScaleResult['stalls'] = [];
+  probe.start();
+  let beside = idleBeside();
+  await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+  phases.push({ ...probe.phase('idle (before the agent)'), idleBeside: await beside.stop() });
+  beside = idleBeside();
+  probe.reset();
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const t0 = performance.now();
@@ -191,6 +229,7 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
     const firstSyncMs = performance.now() - t0;
     progress(`${size}: first sync in ${Math.round(firstSyncMs)} ms; churn...`);
     const stallFullSyncMs = loop.max / 1e6;
+    phases.push({ ...probe.phase('first sync'), idleBeside: await beside.stop() });
     // One scrape before the churn, as Prometheus has made many by then: the listener keeps
     // the last page, which it serves when the main thread is busy.
     for (let i = 0; ; i++) {
@@ -206,6 +245,8 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
     // Churn: 1,000 single-pod changes at 100/s (relabel, then delete or re-create, in turn),
     // with 20 scrapes spread over it.
     loop.reset();
+    beside = idleBeside();
+    probe.reset();
     const present = new Set(source.churn.keys());
     const churnStart = performance.now();
     scraperWorker.postMessage(`http://127.0.0.1:${h.port}/metrics`);
@@ -227,6 +268,8 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
     const churnSeconds = (performance.now() - churnStart) / 1000;
     const stallChurnMs = loop.max / 1e6;
     loop.disable();
+    phases.push({ ...probe.phase('churn'), idleBeside: await beside.stop() });
+    probe.stop();
     fullGc();
     const afterChurn = process.memoryUsage();
 
@@ -245,8 +288,10 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
       rssAfterFirstSync: afterFirst.rss, rssAfterChurn: afterChurn.rss, heapAfterFirstSync: afterFirst.heapUsed, heapAfterChurn: afterChurn.heapUsed,
       counterReadMs: { reset: timeNft(netns, ['-j', 'reset', 'counters', 'table', 'inet', 'netpol_nft']), list: timeNft(netns, ['-j', 'list', 'counters', 'table', 'inet', 'netpol_nft']) },
       agentCounterReadMs: readCount ? (readSum / readCount) * 1000 : NaN,
+      stalls: phases,
     };
   } finally {
+    probe.stop();
     await scraperWorker.terminate();
     await tickerWorker.terminate();
     await h.stop();
@@ -277,6 +322,43 @@ export function agentScaleSection(rs: readonly AgentScaleResult[] | undefined, n
     `Agent in-process with real nft; ${fmtNum(CHURN_EVENTS)} single-pod changes at ${CHURN_RATE} events/s, ${SCRAPES} scrapes of /metrics spread over them, timed by a client on another thread.`,
     'Stalls: perf_hooks.monitorEventLoopDelay max. RSS and heap after a full GC. Counter read: one `nft -j reset counters` (what the agent does) vs `nft -j list counters` on the same table, median of 3.',
     ...notes,
+    stallSection(rs ?? []),
+  ].join('\n');
+}
+
+const fmtStat = (k: string, s: { count: number; maxMs: number }) => `${k} ${s.count} (max ${fmtMs(s.maxMs)})`;
+const top = <T>(m: Record<string, T>, by: (t: T) => number, n: number) => Object.entries(m).sort((a, b) => by(b[1]) - by(a[1])).slice(0, n);
+
+/** Where the stalls came from, per size and phase (bench/stalls.ts). */
+function stallSection(rs: readonly AgentScaleResult[]): string {
+  const withStalls = rs.filter((r) => r.stalls?.length);
+  if (!withStalls.length) return '';
+  const rows = [['size', 'phase', 'longest stall (idle process beside)', `stalls > ${STALL_MS} ms (idle beside)`, 'by cause: count (longest)', 'longest stall minus its run-queue wait: held by', 'main thread: run-queue wait / CPU', 'longest GC pause by kind', 'longest named spans']];
+  const worst: string[] = [];
+  for (const r of withStalls) {
+    for (const p of r.stalls) {
+      rows.push([
+        r.size, `${p.phase}, ${p.seconds.toFixed(0)} s`,
+        `${fmtMs(p.maxDelayMs)} (${p.idleBeside ? fmtMs(p.idleBeside.maxMs) : '?'})`,
+        `${p.stallCount} (${p.idleBeside?.stalls ?? '?'})`,
+        top(p.byCause, (s) => s.count, 5).map(([k, s]) => fmtStat(k, s)).join('; ') || '-',
+        p.stallCount ? `${fmtMs(p.longestOwn.ms)}: ${p.longestOwn.holder}` : '-',
+        `${fmtMs(p.waitMs)} / ${fmtMs(p.cpuMs)}`,
+        top(p.gc, (s) => s.maxMs, 3).map(([k, s]) => `${k} ${fmtMs(s.maxMs)} (${s.count}x)`).join('; ') || '-',
+        top(p.spans, (s) => s.maxMs, 3).map(([k, s]) => `${k} ${fmtMs(s.maxMs)} (${s.count}x)`).join('; ') || '-',
+      ]);
+      for (const s of p.stalls.slice(0, 3)) {
+        worst.push(`- ${r.size} ${p.phase}: ${fmtMs(s.ms)}: ${s.cause}${s.cause !== s.holder ? `; held by ${s.holder}` : ''} (run-queue wait ${fmtMs(s.waitMs)}, CPU ${fmtMs(s.cpuMs)}, GC ${fmtMs(s.gcMs)}${s.span ? `, ${s.span} ${fmtMs(s.spanMs)}` : ''})`);
+      }
+    }
+  }
+  return [
+    '',
+    `### Where the stalls over ${STALL_MS} ms come from`,
+    table(rows),
+    `A stall: a 10 ms timer on the main thread late by more than ${STALL_MS} ms. Its cause is the largest share of its window: run-queue wait of the main thread (/proc schedstat: runnable, not running), a GC pause (perf_hooks 'gc'), one of the agent's named synchronous spans (controller/spans.ts, GC excluded), other code on the CPU, or blocked off the CPU. "Idle beside": a process doing nothing, running during the same phase. The idle phase is this process before the agent starts.`,
+    'Worst stalls:',
+    ...worst,
   ].join('\n');
 }
 

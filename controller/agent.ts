@@ -34,6 +34,7 @@ import { GenerationSchedule, type ConntrackPort, type GenerationStep, type Table
 import type { Metrics, ObjectType, SyncType } from './metrics.js';
 import { chainShapes, countersOf, NftError, type NftPort } from './nft.js';
 import type { Clock, SyncReason } from './runner.js';
+import { begin, slicer, span } from './spans.js';
 import { reapTraceChains } from './trace-chains.js';
 import type { ClusterSource, ResourceKind, SourceEvent } from './source.js';
 
@@ -146,7 +147,7 @@ export class Agent {
     if (this.pending.length < MAX_TRACKED_EVENTS) this.pending.push(e);
     if (!e.change || this.needReconcile) this.needReconcile = true;
     else if (this.syncing) this.deferred.push(e.change);
-    else this.engine.apply(e.change);
+    else span('event: engine update', () => this.engine.apply(e.change!));
   }
 
   /** One sync; throws SyncError (already logged and counted) on failure. */
@@ -174,10 +175,11 @@ export class Agent {
       let sourceProblems: readonly Problem[];
       if (this.needReconcile) {
         this.needReconcile = false;
-        const snap = this.o.source.snapshot();
+        const snap = span('source snapshot', () => this.o.source.snapshot());
         sourceProblems = snap.problems;
         await this.reconcile(snap.cluster);
-      } else sourceProblems = this.o.source.problems?.() ?? this.o.source.snapshot().problems;
+      } else sourceProblems = span('source problems', () => this.o.source.problems?.() ?? this.o.source.snapshot().problems);
+      const gauges = begin('problems and gauges');
       const tiers = this.engine.tierReport();
       this.reportProblems([...sourceProblems, ...this.engine.problems(), ...tierNotes(tiers)]);
       const count = this.engine.policyCount();
@@ -190,13 +192,19 @@ export class Agent {
       this.o.metrics.clusterNetworkPolicies.set({ tier: 'none', state: 'invalid' }, tiers.unusable);
       const localPods = this.engine.localPods();
       this.o.metrics.setLocalPods(localPods);
+      gauges();
 
       // A generation (and its clearing pass, when one is due) only for a transaction.
       const step: GenerationStep | undefined = full || this.engine.changed() ? await this.generations.next() : undefined;
       if (step?.cacheOff) log.warn({ reason: step.cacheOff }, 'this transaction runs without the verdict cache (every packet decided)');
       const marker = step ? { serial: step.serial, ...(full && this.marker !== undefined ? { guard: this.marker } : {}) } : undefined;
-      const batch: Batch | undefined = step ? (full ? await this.engine.fullBatchSliced(step.stamp, yieldLoop, marker) : this.engine.deltaBatch(step.stamp, marker)) : undefined;
-      const ops = batch ? batchOperations(batch) : 0;
+      let batch: Batch | undefined;
+      if (step && full) {
+        const slices = slicer('full batch slice', yieldLoop);
+        batch = await this.engine.fullBatchSliced(step.stamp, slices.pause, marker);
+        slices.done();
+      } else if (step) batch = span('delta batch', () => this.engine.deltaBatch(step.stamp, marker));
+      const ops = batch ? span('count operations', () => batchOperations(batch)) : 0;
       stage = 'apply';
       if (batch && step) {
         log.debug({ reason, type, operations: ops }, 'applying');
@@ -226,6 +234,7 @@ export class Agent {
         }
       }
       // From here the kernel holds the engine's wanted table (one transaction: all or none).
+      const committing = begin('commit');
       this.engine.commit();
       this.appliedChains = chainShapesOf(this.engine.chains());
       this.localPods = localPods;
@@ -233,6 +242,7 @@ export class Agent {
       this.o.metrics.setRuleCounters(this.ruleCounters);
       this.needFull = false;
       this.o.metrics.setObjects(this.engine.objectCounts() as Record<ObjectType, number>);
+      committing();
 
       const done = this.o.clock.now();
       this.o.metrics.syncLastTimestamp.set(done / 1000);
@@ -260,7 +270,7 @@ export class Agent {
       // Events that arrived during the sync go into the engine now (the next sync sends them).
       const late = this.deferred;
       this.deferred = [];
-      for (const ev of late) this.engine.apply(ev);
+      span('deferred events', () => { for (const ev of late) this.engine.apply(ev); });
       this.o.metrics.observeSync(type, (this.o.clock.now() - started) / 1000);
     }
   }
@@ -296,14 +306,27 @@ export class Agent {
 
   /** Brings the engine to the snapshot: the differences by key, applied in slices. */
   private async reconcile(cluster: Cluster): Promise<void> {
+    const slices = slicer('reconcile slice', yieldLoop);
     let n = 0;
     for (const ev of this.engine.reconcileSteps(cluster)) {
-      if (ev === null) await yieldLoop(); // a slice of objects compared, nothing to apply
+      if (ev === null) await slices.pause(); // a slice of objects compared, nothing to apply
       else {
         this.engine.apply(ev);
-        if (++n % SLICE === 0) await yieldLoop();
+        if (++n % SLICE === 0) await slices.pause();
       }
     }
+    slices.done();
+  }
+
+  /** The events deferred during a sync, into the engine in order, SLICE at a time. */
+  private async applyDeferred(): Promise<void> {
+    const slices = slicer('deferred events slice', yieldLoop);
+    while (this.deferred.length) {
+      const next = this.deferred.splice(0, SLICE);
+      for (const ev of next) this.engine.apply(ev);
+      if (this.deferred.length) await slices.pause();
+    }
+    slices.done();
   }
 
   /** Drift check: does the kernel still hold the chains we last applied? */
@@ -386,13 +409,16 @@ const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
 /** A batch as nft's JSON, serialised a few thousand commands at a time so that a large full
  *  batch does not hold the event loop in one JSON.stringify. */
 async function jsonInSlices(b: Batch): Promise<string> {
-  if (b.nftables.length <= 2000) return batchJson(b);
+  if (b.nftables.length <= 2000) return span('batch JSON', () => batchJson(b));
+  const slices = slicer('batch JSON slice', yieldLoop);
   const parts: string[] = [];
   for (let i = 0; i < b.nftables.length; i += 2000) {
     parts.push(b.nftables.slice(i, i + 2000).map((c) => JSON.stringify(c)).join(','));
-    await yieldLoop();
+    await slices.pause();
   }
-  return `{"nftables":[${parts.join(',')}]}\n`;
+  const json = `{"nftables":[${parts.join(',')}]}\n`;
+  slices.done();
+  return json;
 }
 
 /** Changes of one sync for its log line: counts per kind, and the first objects by name. */

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { LocalPod, RuleCounter } from '../compiler/index.js';
 import type { ResourceAction, ResourceKind } from './source.js';
+import { span } from './spans.js';
 
 export type SyncType = 'full' | 'partial';
 export type FailureStage = 'compile' | 'apply' | 'verify' | 'owner';
@@ -245,6 +246,10 @@ export class Metrics {
     }
     this.dropCounterReads.observe({ result: 'ok' }, (this.now() - started) / 1000);
     if (!r) return;
+    span('drop counters: totals', () => this.addDrops(r));
+  }
+
+  private addDrops(r: NonNullable<Awaited<ReturnType<DropCounterReader>>>): void {
     // What the kernel counted since the previous read, added to the totals of its series.
     const owner = new Map<string, string>();
     for (const pod of r.pods) for (const d of DIRECTIONS) if (pod[d].counter) owner.set(pod[d].counter!, this.dropKey(pod, d));
@@ -281,6 +286,10 @@ export class Metrics {
   /** The drop series of this node's pods as last compiled, from the totals (0 until counted). */
   private async exportDrops(): Promise<void> {
     await this.refreshDrops();
+    span('metrics: drop series', () => this.dropSeries());
+  }
+
+  private dropSeries(): void {
     this.droppedPackets.reset();
     this.droppedBytes.reset();
     const done = new Set<string>();

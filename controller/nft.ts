@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { batchText, type Batch } from '../compiler/index.js';
 import { normalizeListing } from '../compiler/listing.js';
 import { parseTraceChain } from '../compiler/nft/names.js';
+import { span } from './spans.js';
 
 export { normalizeListing };
 
@@ -97,7 +98,7 @@ function run(command: readonly string[], args: readonly string[], inputFd?: numb
     child.stdout!.on('data', (b: Buffer) => out.push(b));
     child.stderr!.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e) => reject(new NftError('not-installed', `cannot run ${command.join(' ')}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, null)));
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+    child.on('close', (code) => resolve(span('nft: output to text', () => ({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }))));
   });
 }
 
@@ -110,8 +111,10 @@ async function runWithFile(command: readonly string[], args: readonly string[], 
   const fd = openSync(path, 'wx+', 0o600);
   try {
     unlinkSync(path);
-    const buf = Buffer.from(content, 'utf8');
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off, off);
+    span('nft: write the batch file', () => {
+      const buf = Buffer.from(content, 'utf8');
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off, off);
+    });
     return await run(command, [...args, '/dev/fd/3'], fd);
   } finally {
     closeSync(fd);
@@ -161,6 +164,10 @@ type Listing = { nftables: Record<string, Record<string, unknown>>[] };
 
 /** Named counters of a listing (or of a `reset counters` read): name -> packets and bytes. */
 export function countersOf(json: string): Map<string, { packets: number; bytes: number }> {
+  return span('drop counters: parse', () => parseCounters(json));
+}
+
+function parseCounters(json: string): Map<string, { packets: number; bytes: number }> {
   const doc = JSON.parse(json) as Listing;
   const out = new Map<string, { packets: number; bytes: number }>();
   for (const o of doc.nftables) {
