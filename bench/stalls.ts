@@ -160,7 +160,8 @@ export class StallProbe {
       phase: name, seconds: (performance.now() - this.phaseStart) / 1000, maxDelayMs: this.loop.max / 1e6,
       stalls: stalls.sort((a, b) => b.ms - a.ms).slice(0, 12), stallCount: stalls.length, byCause,
       longestOwn: { ms: own?.ownMs ?? 0, holder: own?.holder ?? '-' },
-      gc: this.gcStats, spans: this.spanStats,
+      // Copies: entries still on their way (the observer is called later) belong to no phase.
+      gc: structuredClone(this.gcStats), spans: structuredClone(this.spanStats),
       waitMs: (sched[1] - this.phaseSched[1]) / 1e6, cpuMs: (sched[0] - this.phaseSched[0]) / 1e6,
     };
   }

@@ -60,8 +60,10 @@ export class SyncError extends Error {
 }
 
 const MAX_TRACKED_EVENTS = 10_000;
-/** Events applied to the engine between two yields of the event loop. */
+/** Events applied to the engine between two yields of the event loop, at most; and the
+ *  longest a slice runs (agent clock, ms) before it yields, whatever its count. */
 const SLICE = 500;
+const SLICE_MS = 10;
 
 export class Agent {
   private readonly engine: PolicyEngine;
@@ -179,9 +181,11 @@ export class Agent {
         sourceProblems = snap.problems;
         await this.reconcile(snap.cluster);
       } else sourceProblems = span('source problems', () => this.o.source.problems?.() ?? this.o.source.snapshot().problems);
-      const gauges = begin('problems and gauges');
+      let gauges = begin('problems');
       const tiers = this.engine.tierReport();
       this.reportProblems([...sourceProblems, ...this.engine.problems(), ...tierNotes(tiers)]);
+      gauges();
+      gauges = begin('policy gauges');
       const count = this.engine.policyCount();
       this.o.metrics.networkPolicies.set({ state: 'valid' }, count.valid);
       this.o.metrics.networkPolicies.set({ state: 'invalid' }, count.invalid);
@@ -190,9 +194,9 @@ export class Agent {
         this.o.metrics.clusterNetworkPolicyTies.set({ tier }, tiers.ties[tier].length);
       }
       this.o.metrics.clusterNetworkPolicies.set({ tier: 'none', state: 'invalid' }, tiers.unusable);
-      const localPods = this.engine.localPods();
-      this.o.metrics.setLocalPods(localPods);
       gauges();
+      const localPods = span('local pods', () => this.engine.localPods());
+      span('local pod gauges', () => this.o.metrics.setLocalPods(localPods));
 
       // A generation (and its clearing pass, when one is due) only for a transaction.
       const step: GenerationStep | undefined = full || this.engine.changed() ? await this.generations.next() : undefined;
@@ -266,11 +270,11 @@ export class Agent {
       );
       throw e instanceof SyncError ? e : new SyncError(stage, err.message, { cause: e });
     } finally {
+      // Events that arrived during the sync go into the engine now (the next sync sends them),
+      // in slices: a long sync under a burst leaves hundreds. Until the last is in, newer
+      // events keep joining the queue (applying one before an older one would reorder them).
+      await this.applyDeferred();
       this.syncing = false;
-      // Events that arrived during the sync go into the engine now (the next sync sends them).
-      const late = this.deferred;
-      this.deferred = [];
-      span('deferred events', () => { for (const ev of late) this.engine.apply(ev); });
       this.o.metrics.observeSync(type, (this.o.clock.now() - started) / 1000);
     }
   }
@@ -308,26 +312,35 @@ export class Agent {
   private async reconcile(cluster: Cluster): Promise<void> {
     const slices = slicer('reconcile slice', yieldLoop);
     let n = 0;
+    let since = this.o.clock.now();
     for (const ev of this.engine.reconcileSteps(cluster)) {
-      if (ev === null) await slices.pause(); // a slice of objects compared, nothing to apply
-      else {
-        this.engine.apply(ev);
-        if (++n % SLICE === 0) await slices.pause();
+      if (ev !== null) this.engine.apply(ev);
+      // A slice of objects compared (null), SLICE events applied, or SLICE_MS spent.
+      if (ev === null || ++n % SLICE === 0 || this.o.clock.now() - since >= SLICE_MS) {
+        await slices.pause();
+        since = this.o.clock.now();
       }
     }
     slices.done();
   }
 
-  /** The events deferred during a sync, into the engine in order, SLICE at a time. */
+  /** The events deferred during a sync, into the engine in order, a slice at a time (SLICE
+   *  events or SLICE_MS, whichever comes first). */
   private async applyDeferred(): Promise<void> {
     const slices = slicer('deferred events slice', yieldLoop);
-    while (this.deferred.length) {
-      const next = this.deferred.splice(0, SLICE);
-      for (const ev of next) this.engine.apply(ev);
-      if (this.deferred.length) await slices.pause();
+    let since = this.o.clock.now();
+    // Events noted during a pause join the same array, behind the others.
+    for (let i = 0; i < this.deferred.length; ) {
+      this.engine.apply(this.deferred[i++]!);
+      if (i < this.deferred.length && (i % SLICE === 0 || this.o.clock.now() - since >= SLICE_MS)) {
+        await slices.pause();
+        since = this.o.clock.now();
+      }
     }
+    this.deferred = [];
     slices.done();
   }
+
 
   /** Drift check: does the kernel still hold the chains we last applied? */
   private async inSync(): Promise<boolean> {

@@ -94,6 +94,10 @@ export class Metrics {
   private readonly dropTotals = new Map<string, Totals>();
   /** This node's pods as last compiled: which series exist. */
   private pods: readonly LocalPod[] = [];
+  /** The drop series those pods call for (key -> labels), for the pods they were made from. */
+  private wanted: { pods: readonly LocalPod[]; series: ReadonlyMap<string, Record<string, string>> } | undefined;
+  /** The drop series as exported: their labels and the totals they show. */
+  private readonly exported = new Map<string, { labels: Record<string, string>; packets: number; bytes: number }>();
   /** Connections counted so far, by rule counter name. */
   private readonly ruleTotals = new Map<string, number>();
   /** The rule counters of the table as last applied: which rule series exist. */
@@ -289,22 +293,54 @@ export class Metrics {
     span('metrics: drop series', () => this.dropSeries());
   }
 
+  /** Brings the exported drop series to the totals: a series is created when its pod (or
+   *  namespace) appears, removed when it goes, and moved by what it counted since the last
+   *  scrape. A scrape then costs what changed, not one prom-client call per series (at 5,000
+   *  local pods, rebuilding every series held the event loop for 0.1-0.2 s per scrape). */
   private dropSeries(): void {
-    this.droppedPackets.reset();
-    this.droppedBytes.reset();
-    const done = new Set<string>();
+    const want = this.wantedDropSeries();
+    for (const [key, e] of this.exported) {
+      if (want.has(key)) continue;
+      this.droppedPackets.remove(e.labels);
+      this.droppedBytes.remove(e.labels);
+      this.exported.delete(key);
+    }
+    for (const [key, labels] of want) {
+      const t = this.dropTotals.get(key) ?? { packets: 0, bytes: 0 };
+      let e = this.exported.get(key);
+      if (e && (t.packets < e.packets || t.bytes < e.bytes)) {
+        // Its totals started again (the series went and came back between two scrapes).
+        this.droppedPackets.remove(e.labels);
+        this.droppedBytes.remove(e.labels);
+        e = undefined;
+      }
+      if (!e) {
+        e = { labels, packets: 0, bytes: 0 };
+        this.exported.set(key, e);
+        this.droppedPackets.inc(labels, 0);
+        this.droppedBytes.inc(labels, 0);
+      }
+      if (t.packets !== e.packets) this.droppedPackets.inc(labels, t.packets - e.packets);
+      if (t.bytes !== e.bytes) this.droppedBytes.inc(labels, t.bytes - e.bytes);
+      e.packets = t.packets;
+      e.bytes = t.bytes;
+    }
+  }
+
+  /** The drop series the pods as last compiled call for: key -> labels (computed once per
+   *  list of pods). */
+  private wantedDropSeries(): ReadonlyMap<string, Record<string, string>> {
+    if (this.wanted?.pods === this.pods) return this.wanted.series;
+    const series = new Map<string, Record<string, string>>();
     for (const pod of this.pods) {
       for (const direction of DIRECTIONS) {
         if (!pod[direction].counter) continue;
         const key = this.dropKey(pod, direction);
-        if (done.has(key)) continue;
-        done.add(key);
-        const t = this.dropTotals.get(key) ?? { packets: 0, bytes: 0 };
-        const labels = this.dropMetricsBy === 'pod' ? { namespace: pod.namespace, pod: pod.name, direction } : { namespace: pod.namespace, direction };
-        this.droppedPackets.inc(labels, t.packets);
-        this.droppedBytes.inc(labels, t.bytes);
+        if (!series.has(key)) series.set(key, this.dropMetricsBy === 'pod' ? { namespace: pod.namespace, pod: pod.name, direction } : { namespace: pod.namespace, direction });
       }
     }
+    this.wanted = { pods: this.pods, series };
+    return series;
   }
 
   observeSync(type: SyncType, seconds: number): void {

@@ -79,6 +79,22 @@ describe('agent: drop metrics from counter reads', () => {
     expect(await t.samples()).to.deep.equal({ 'x/a/ingress': 3, 'x/b/ingress': 0 });
   });
 
+  it('a pod that leaves and comes back between two scrapes shows its new totals (the series are updated, not rebuilt, per scrape)', async () => {
+    const t = setup({ dropReadMaxAgeMs: 0 });
+    t.setPods([pod('x/a'), pod('x/b')]);
+    t.kernel.count({ drop_in_x_a: [3, 300], drop_in_x_b: [4, 400] });
+    expect(await t.samples()).to.deep.equal({ 'x/a/ingress': 3, 'x/b/ingress': 4 });
+    // b leaves; a read (no scrape) ends its totals; b comes back and counts anew.
+    t.setPods([pod('x/a')]);
+    await t.metrics.refreshDrops();
+    t.setPods([pod('x/a'), pod('x/b')]);
+    t.kernel.count({ drop_in_x_a: [1, 100], drop_in_x_b: [1, 50] });
+    expect(await t.samples()).to.deep.equal({ 'x/a/ingress': 4, 'x/b/ingress': 1 });
+    expect(await t.samples('netpol_nft_dropped_bytes_total')).to.deep.equal({ 'x/a/ingress': 400, 'x/b/ingress': 50 });
+    // Nothing counted, nothing changed: the same figures.
+    expect(await t.samples()).to.deep.equal({ 'x/a/ingress': 4, 'x/b/ingress': 1 });
+  });
+
   it('per namespace: one series per namespace and direction, never going down when a pod leaves', async () => {
     const t = setup({ dropReadMaxAgeMs: 0, dropMetricsBy: 'namespace' });
     t.setPods([pod('x/a', { ingress: true, egress: true }), pod('x/b'), pod('y/c')]);
