@@ -22,6 +22,7 @@
 import { ConntrackCli } from '../controller/generation.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { sortCluster, type Cluster, type PodInfo, type Problem } from '../compiler/index.js';
@@ -54,6 +55,8 @@ export interface AgentScaleResult {
   rssAfterChurn: number;
   heapAfterFirstSync: number;
   heapAfterChurn: number;
+  /** process.memoryUsage() at both moments (after a full GC), and V8's spaces (committed). */
+  memory: { afterFirstSync: NodeJS.MemoryUsage & { spaces: Record<string, number> }; afterChurn: NodeJS.MemoryUsage & { spaces: Record<string, number> } };
   /** Median of 3 runs each, same table, same run. */
   counterReadMs: { reset: number; list: number };
   /** The agent's own histogram (netpol_nft_drop_counters_read_duration_seconds), mean: wall
@@ -87,6 +90,8 @@ function idleBeside(): { stop: () => Promise<IdleProbeResult | undefined> } {
 const CHURN_RATE = 100;
 const CHURN_EVENTS = 1000;
 const SCRAPES = 20;
+
+const memory = () => ({ ...process.memoryUsage(), spaces: Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, x.physical_space_size])) });
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const fullGc = () => { gc?.(); gc?.(); };
@@ -239,7 +244,7 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
       if (i === 5) throw new Error(`first scrape: ${warm.status}`);
     }
     fullGc();
-    const afterFirst = process.memoryUsage();
+    const afterFirst = memory();
     const localPods = h.agent.appliedRuleset() ? (await h.metrics.localPods.get()).values.reduce((n, v) => n + v.value, 0) : 0;
 
     // Churn: 1,000 single-pod changes at 100/s (relabel, then delete or re-create, in turn),
@@ -271,7 +276,7 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
     phases.push({ ...probe.phase('churn'), idleBeside: await beside.stop() });
     probe.stop();
     fullGc();
-    const afterChurn = process.memoryUsage();
+    const afterChurn = memory();
 
     const ok = scrapes.filter((s) => s.status === 200);
     const drops = ok.at(-1)?.drops ?? [];
@@ -289,6 +294,7 @@ export async function measureAgentScale(size: SizeName, netns: string): Promise<
       counterReadMs: { reset: timeNft(netns, ['-j', 'reset', 'counters', 'table', 'inet', 'netpol_nft']), list: timeNft(netns, ['-j', 'list', 'counters', 'table', 'inet', 'netpol_nft']) },
       agentCounterReadMs: readCount ? (readSum / readCount) * 1000 : NaN,
       stalls: phases,
+      memory: { afterFirstSync: afterFirst, afterChurn },
     };
   } finally {
     probe.stop();
@@ -322,12 +328,27 @@ export function agentScaleSection(rs: readonly AgentScaleResult[] | undefined, n
     `Agent in-process with real nft; ${fmtNum(CHURN_EVENTS)} single-pod changes at ${CHURN_RATE} events/s, ${SCRAPES} scrapes of /metrics spread over them, timed by a client on another thread.`,
     'Stalls: perf_hooks.monitorEventLoopDelay max. RSS and heap after a full GC. Counter read: one `nft -j reset counters` (what the agent does) vs `nft -j list counters` on the same table, median of 3.',
     ...notes,
+    memorySection(rs ?? []),
     stallSection(rs ?? []),
   ].join('\n');
 }
 
 const fmtStat = (k: string, s: { count: number; maxMs: number }) => `${k} ${s.count} (max ${fmtMs(s.maxMs)})`;
 const top = <T>(m: Record<string, T>, by: (t: T) => number, n: number) => Object.entries(m).sort((a, b) => by(b[1]) - by(a[1])).slice(0, n);
+
+/** What the RSS is made of: V8's heap (committed, by space), memory outside it that V8
+ *  knows of (external: buffers, strings' backing stores), and the rest (code, threads' stacks
+ *  and heaps of the worker threads — the listener's and this bench's two clients —, malloc). */
+function memorySection(rs: readonly AgentScaleResult[]): string {
+  const rows = [['size', 'moment', 'RSS', 'V8 heap committed (used)', 'of which new space', 'external (array buffers)', 'rest']];
+  for (const r of rs) {
+    if (!r.memory) continue;
+    for (const [moment, m] of [['after first sync', r.memory.afterFirstSync], ['after 1,000 changes', r.memory.afterChurn]] as const) {
+      rows.push([r.size, moment, fmtMB(m.rss), `${fmtMB(m.heapTotal)} (${fmtMB(m.heapUsed)})`, fmtMB(m.spaces.new_space ?? 0), `${fmtMB(m.external)} (${fmtMB(m.arrayBuffers)})`, fmtMB(m.rss - m.heapTotal - m.external)]);
+    }
+  }
+  return rows.length > 1 ? ['', '### What the RSS is made of', table(rows)].join('\n') : '';
+}
 
 /** Where the stalls came from, per size and phase (bench/stalls.ts). */
 function stallSection(rs: readonly AgentScaleResult[]): string {
