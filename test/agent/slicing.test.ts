@@ -1,13 +1,17 @@
 // The agent gives the event loop back while it applies the events that arrived during a sync
 // (a long sync under a burst leaves hundreds): the events go into the engine a slice at a
 // time, in order, and an event that arrives between two slices goes in after the others.
+// The /metrics page is rendered one metric at a time, with a turn of the loop between them.
 // No timing: the proof is a turn of the event loop that runs while the agent still holds
 // deferred events, and the table the next sync writes.
 import { FakeConntrack } from '../helpers/fake-conntrack.js';
 import { expect } from 'chai';
 import { pino } from 'pino';
+import { Counter, Registry } from 'prom-client';
 import type { Batch, PodInfo } from '../../compiler/index.js';
 import { parseConfig } from '../../controller/config.js';
+import { renderSliced } from '../../controller/health.js';
+import { Metrics } from '../../controller/metrics.js';
 import type { NftPort } from '../../controller/nft.js';
 import { startAgent, type AgentHandle } from '../../controller/run.js';
 import { FakeClock } from './fake-clock.js';
@@ -100,5 +104,22 @@ describe('agent: events that arrive during a sync go in by slices, in order', ()
     expect(allowed).to.include('192.0.2.99');
     expect(allowed).not.to.include('192.0.2.30');
     expect(JSON.stringify(last)).to.include('192.0.2.99');
+  });
+});
+
+describe('/metrics: the page is rendered one metric at a time', () => {
+  it('gives the loop a turn after each metric, and makes the same page as prom-client in one go', async () => {
+    const registry = new Registry();
+    const metrics = new Metrics(registry, { defaultMetrics: false });
+    metrics.setLocalPods([]);
+    metrics.event('pod', 'add');
+    metrics.observeSync('full', 0.2);
+    const other = new Counter({ name: 'test_escaped_total', help: 'a "quoted" \\ help', labelNames: ['v'], registers: [registry] });
+    other.inc({ v: 'a"b\\c\nd' }, 3);
+    let pauses = 0;
+    const page = await renderSliced(registry, async () => { pauses++; });
+    expect(pauses).to.equal(registry.getMetricsAsArray().length);
+    expect(pauses).to.be.greaterThan(10);
+    expect(page).to.equal(await registry.metrics());
   });
 });
