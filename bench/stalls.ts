@@ -106,13 +106,14 @@ export class StallProbe {
   private gcStats: Record<string, Stat> = {};
   private spanStats: Record<string, Stat> = {};
   private readonly loop = monitorEventLoopDelay({ resolution: 10 });
-  private readonly observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) {
+  private readonly observer = new PerformanceObserver((list) => this.observe(list.getEntries()));
+  private observe(entries: readonly PerformanceEntry[]): void {
+    for (const e of entries as (PerformanceEntry & { detail?: { kind?: number } })[]) {
       const kind = GC_KINDS[e.detail?.kind ?? -1] ?? 'other';
       add(this.gcStats, kind, e.duration);
       if (e.duration >= KEEP_MS) this.gcs.push({ start: e.startTime, end: e.startTime + e.duration, kind });
     }
-  });
+  }
   private readonly onSpan = (m: unknown) => {
     const s = m as Span;
     add(this.spanStats, s.name, s.end - s.start);
@@ -139,6 +140,9 @@ export class StallProbe {
 
   /** Forgets what was seen so far: a new phase begins. */
   reset(): void {
+    // Entries of what came before (a forced GC between phases) that the observer has not
+    // been handed yet belong to no phase.
+    this.observer.takeRecords();
     this.last = this.phaseStart = performance.now();
     this.lastSched = this.phaseSched = schedstat(this.path);
     this.windows = [];
@@ -151,6 +155,7 @@ export class StallProbe {
 
   /** What was seen since the last reset, attributed. */
   phase(name: string): PhaseStalls {
+    this.observe(this.observer.takeRecords());
     const sched = schedstat(this.path);
     const stalls = this.windows.map((w) => this.attribute(w));
     const byCause: Record<string, Stat> = {};
