@@ -341,7 +341,6 @@ export class Agent {
     slices.done();
   }
 
-
   /** Drift check: does the kernel still hold the chains we last applied? */
   private async inSync(): Promise<boolean> {
     let listing: string | undefined;
