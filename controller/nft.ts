@@ -93,7 +93,9 @@ interface RunResult {
  *  child's fd 3. */
 function run(command: readonly string[], args: readonly string[], inputFd?: number): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, [...command.slice(1), ...args], { stdio: inputFd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', inputFd] });
+    // spawn() returns once the child has exec'd (libuv forks and waits for it): the main
+    // thread is off the CPU meanwhile, longer when the child waits to be scheduled.
+    const child = span('nft: spawn', () => spawn(command[0]!, [...command.slice(1), ...args], { stdio: inputFd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', inputFd] }));
     const out: Buffer[] = [], err: Buffer[] = [];
     child.stdout!.on('data', (b: Buffer) => out.push(b));
     child.stderr!.on('data', (b: Buffer) => err.push(b));
