@@ -65,11 +65,17 @@ export interface PacketHeaders {
   readonly oif?: string;
 }
 
+/** nft names a protocol number through /etc/protocols, which the agent's image lacks (Debian's
+ *  netbase is not installed there): it then prints `ip protocol 6`. The names nft prints where
+ *  the file exists, so that a trace reads the same in the image and on a node. */
+const PROTOCOL_NAMES: Readonly<Record<string, string>> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'ipv6-icmp', 132: 'sctp' };
+
 /** The headers of a `packet:` line. */
 export function parseHeaders(text: string): PacketHeaders {
   const get = (re: RegExp) => re.exec(text)?.[1];
   const saddr = get(/\bip6? saddr (\S+)/), daddr = get(/\bip6? daddr (\S+)/);
-  const protocol = get(/\bip protocol (\w+)/) ?? get(/\bip6 nexthdr (\w+)/);
+  const named = get(/\bip protocol ([\w-]+)/) ?? get(/\bip6 nexthdr ([\w-]+)/);
+  const protocol = named === undefined ? undefined : (PROTOCOL_NAMES[named] ?? named);
   const port = (f: string) => {
     const v = new RegExp(`\\b(?:tcp|udp|sctp|th) ${f} (\\d+)`).exec(text)?.[1];
     return v === undefined ? undefined : Number(v);

@@ -52,6 +52,19 @@ describe('trace decoding: nft monitor trace lines in policy terms', () => {
     }
   });
 
+  it('protocol numbers, as nft prints them without /etc/protocols (the agent\'s image), read as the names it prints with it', () => {
+    for (const [line, protocol] of [
+      ['ip saddr 192.0.2.21 ip daddr 192.0.2.11 ip protocol 6 ip length 60 tcp sport 40000 tcp dport 80', 'tcp'],
+      ['ip saddr 192.0.2.21 ip daddr 192.0.2.11 ip protocol 17 udp sport 40000 udp dport 81', 'udp'],
+      ['ip6 saddr 2001:db8::1 ip6 daddr 2001:db8::2 ip6 nexthdr 132 sctp sport 1 sctp dport 2', 'sctp'],
+      ['ip6 saddr 2001:db8::1 ip6 daddr 2001:db8::2 ip6 nexthdr 58', 'ipv6-icmp'],
+      ['ip6 saddr 2001:db8::1 ip6 daddr 2001:db8::2 ip6 nexthdr ipv6-icmp', 'ipv6-icmp'],
+      ['ip saddr 192.0.2.1 ip daddr 192.0.2.2 ip protocol 47', '47'],
+    ] as const) {
+      expect(decodePacket(events(T('5', 'trace_1_2_3', `packet: ${line}`)), 'netpol_nft', e).headers.protocol, line).to.equal(protocol);
+    }
+  });
+
   it('lines of other tables and other output are ignored', () => {
     expect(parseTraceLine('trace id 4 ip filter INPUT rule accept (verdict accept)')).to.deep.include({ table: 'filter', verdict: 'accept' });
     expect(parseTraceLine('hello')).to.equal(undefined);
