@@ -10,45 +10,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { builtinModules } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseDockerfile } from './helpers/dockerfile.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { bin: Record<string, string>; dependencies: Record<string, string>; devDependencies: Record<string, string> };
-
-interface Instruction {
-  readonly op: string;
-  readonly args: string;
-  readonly line: number;
-  /** Index of the stage (FROM) it belongs to. */
-  readonly stage: number;
-}
-
-interface Stage {
-  readonly image: string;
-  readonly name?: string;
-}
-
-/** Dockerfile instructions with continuation lines joined and comments dropped. */
-function parseDockerfile(text: string): { instructions: Instruction[]; stages: Stage[]; comments: Map<number, boolean> } {
-  const lines = text.split('\n');
-  const instructions: Instruction[] = [];
-  const stages: Stage[] = [];
-  const comments = new Map<number, boolean>();
-  for (let i = 0; i < lines.length; i++) {
-    let l = lines[i]!.trim();
-    if (!l || l.startsWith('#')) continue;
-    const start = i + 1;
-    comments.set(start, lines[i - 1]?.trim().startsWith('#') ?? false);
-    while (l.endsWith('\\')) l = l.slice(0, -1) + ' ' + lines[++i]!.trim();
-    const m = /^([A-Z]+)\s+(.*)$/.exec(l);
-    if (!m) throw new Error(`Dockerfile line ${start}: cannot parse ${l}`);
-    if (m[1] === 'FROM') {
-      const f = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(m[2]!)!;
-      stages.push({ image: f[1]!, name: f[2] });
-    }
-    instructions.push({ op: m[1]!, args: m[2]!, line: start, stage: stages.length - 1 });
-  }
-  return { instructions, stages, comments };
-}
 
 /** True when a .dockerignore line excludes `path` (the simple forms we use: names and prefixes). */
 function ignored(patterns: string[], path: string): boolean {
