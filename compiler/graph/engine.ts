@@ -37,14 +37,14 @@ import { normalizeCnp, orderTier, type NormalizedCnp, type Tier } from '../cnp.j
 import { baseChains, ctMarkMaskError, DEFAULT_CT_MARK_MASK, dispatchMap, podCidrSet, type GuardOptions } from '../base.js';
 import { mergeRanges, parseCidrText, rangeElem, rangeText, type AddrRange } from '../cidr.js';
 import { ipFamily, podIsActive, type Cluster, type ClusterPolicyInfo, type NamedPort, type NamespaceInfo, type NodeInfo, type PodInfo, type PolicyInfo, type Problem } from '../model.js';
-import type { Batch, ChainDef, Ruleset } from '../nft.js';
+import { elemKey, type Batch, type ChainDef, type Ruleset } from '../nft.js';
 import { anyNamedPortSet, contestedChain, counterMap, counterName, generationChain, groupChain, hairpinSet, localSet, namedPortSet, nodePeerSet, ownerError, peerSet, tableNameError } from '../nft/names.js';
 import { ElementStore } from '../nft/store.js';
 import { DROP_LOG_LIMIT, jump } from '../nft/build.js';
 import { normalizePolicy, type Direction, type NormalizedPolicy, type Peer } from '../policy.js';
 import { matches, type Selector } from '../selectors.js';
 import { SelectorIndex } from './labels.js';
-import { lowerGroup, namedKey, type GroupRefs, type LoweredChain, type RuleCounterLabels, type RuleOrigin } from './lower.js';
+import { cidrSetOf, lowerGroup, namedKey, type CidrSetDef, type GroupRefs, type LoweredChain, type RuleCounterLabels, type RuleOrigin } from './lower.js';
 import { lowerTierGroup, type TierRefs } from './tiers.js';
 
 export const DEFAULT_TABLE = 'netpol_nft';
@@ -126,8 +126,9 @@ export interface ChainOrigin {
 /** What a named set of the table holds, in policy terms. */
 export interface SetOrigin {
   readonly set: string;
-  /** peer: pods a selector pair picks; local: this node's pods; other: a set of the base. */
-  readonly kind: 'peer' | 'nodes' | 'local' | 'other';
+  /** peer: pods a selector pair picks; cidr: an ipBlock's ranges (a CIDR with holes);
+   *  local: this node's pods; other: a set of the base. */
+  readonly kind: 'peer' | 'nodes' | 'cidr' | 'local' | 'other';
   /** For a peer: the namespace it is scoped to (its policy's) or `*` with a namespace selector. */
   readonly scope?: string;
   /** The policies of this node whose rules read it (`ns/name`, `cnp/name`), sorted. */
@@ -291,6 +292,8 @@ export class PolicyEngine {
    *  A counter stays while any group does (a change that rebuilds chains keeps its counts)
    *  and goes with the last one (the rule, its policy or the policy's last local pod gone). */
   private readonly ruleCounterRefs = new Map<string, { labels: RuleCounterLabels; refs: number }>();
+  /** Shared ipBlock sets in the table (lower.ts cidrMatch): name -> groups referring to it. */
+  private readonly cidrRefs = new Map<string, number>();
   /** Groups with cluster policies (the hairpin sets live while there is one). */
   private tiered = 0;
   private readonly guard: GuardOptions;
@@ -525,6 +528,10 @@ export class PolicyEngine {
     }
     for (const p of this.nodePeers.values()) {
       if (set === nodePeerSet(p.hash, 4) || set === nodePeerSet(p.hash, 6)) return { set, kind: 'nodes', policies: this.policiesReading((r) => !!(r as TierRefs).nodes?.has(p.id)) };
+    }
+    if (this.cidrRefs.has(set)) {
+      const uses = (pol: PolRec) => !!pol.norm && DIRS.some((d) => pol.norm!.rules[d].some((rule) => rule.peers?.some((x) => x.kind === 'ipBlock' && FAMILIES.some((f) => cidrSetOf(f, x.ranges.filter((r) => r.family === f)) === set))));
+      return { set, kind: 'cidr', policies: this.policiesReading((r) => r.cidrs.has(set), uses) };
     }
     return this.store.has(set) ? { set, kind: 'other', policies: [] } : undefined;
   }
@@ -1048,6 +1055,7 @@ export class PolicyEngine {
         for (const k of lowered.refs.anyNamed) this.acquireAnyNamed(k);
         for (const id of (lowered.refs as Partial<TierRefs>).nodes?.keys() ?? []) this.acquireNodePeer(id);
         for (const [name, labels] of lowered.refs.ruleCounters) this.acquireRuleCounter(name, labels);
+        for (const [name, def] of lowered.refs.cidrs) this.acquireCidr(name, def);
         g.refs = lowered.refs;
         g.chains = lowered.chains;
         for (const c of lowered.chains) this.store.setChain({ name: c.name, rules: c.rules, comments: c.comments });
@@ -1064,7 +1072,25 @@ export class PolicyEngine {
       for (const k of refs.anyNamed) this.releaseAnyNamed(k);
       for (const id of (refs as Partial<TierRefs>).nodes?.keys() ?? []) this.releaseNodePeer(id);
       for (const name of refs.ruleCounters.keys()) this.releaseRuleCounter(name);
+      for (const name of refs.cidrs.keys()) this.releaseCidr(name);
     }
+  }
+
+  /** A shared ipBlock set: made whole with its first group, never changed (its name is the
+   *  hash of its elements), dropped with its last group. */
+  private acquireCidr(name: string, def: CidrSetDef): void {
+    const n = this.cidrRefs.get(name) ?? 0;
+    this.cidrRefs.set(name, n + 1);
+    if (n > 0) return;
+    this.store.define(name, { kind: 'set', type: addrType(def.family), flags: ['interval'] });
+    for (const e of def.elems) this.store.put(name, elemKey(e), e);
+  }
+
+  private releaseCidr(name: string): void {
+    const n = this.cidrRefs.get(name)! - 1;
+    if (n > 0) return void this.cidrRefs.set(name, n);
+    this.cidrRefs.delete(name);
+    this.store.drop(name);
   }
 
   private acquireRuleCounter(name: string, labels: RuleCounterLabels): void {

@@ -8,7 +8,8 @@
 // written order) and every peer of that rule, one or a few nft rules that `return` on a match
 // (accept for this direction), each with a comment naming its origin (`x/web ingress[0]
 // from[1]`); then the per-pod drop counter (a counter map keyed by the local address) and
-// `drop`. A rule's ports become anonymous sets inside the rule: exact ports in a hash set,
+// `drop`. An ipBlock of more than one range (a CIDR with holes) is a shared named interval
+// set (`cidr_…`, see cidrMatch). A rule's ports become anonymous sets inside the rule: exact ports in a hash set,
 // port ranges in an interval set, whole protocols as `meta l4proto { … }`.
 //
 // With rule counters (`ruleCounters`, the agent's --policy-rule-counters), every nft rule
@@ -19,11 +20,11 @@
 // direction, shared by every group whose policies include it, and listed in the refs for
 // every rule of the group's policies, even one that matches nothing here (it stays at 0).
 import { isIP } from 'node:net';
-import { ipToBigint, rangeElem, type Family } from '../cidr.js';
+import { ipToBigint, rangeElem, type AddrRange, type Family } from '../cidr.js';
 import { roles } from '../groups.js';
 import type { NamedPort, Protocol } from '../model.js';
 import { anonSet, concat, dropTail, elem, match, meta, namedCounter, payload, RETURN, type ElemJson, type Expr, type Rule, type Stmt } from '../nft/build.js';
-import { anyNamedPortSet, groupChain, namedPortSet, peerSet, ruleComment, ruleCounterName } from '../nft/names.js';
+import { anyNamedPortSet, cidrSet, groupChain, namedPortSet, peerSet, ruleComment, ruleCounterName, shortHash } from '../nft/names.js';
 import type { Direction, NormalizedPolicy, Peer } from '../policy.js';
 
 const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
@@ -97,9 +98,38 @@ export interface GroupRefs {
   readonly anyNamed: Set<string>;
   /** Rule counters (counter name -> its policy rule); empty without rule counters. */
   readonly ruleCounters: Map<string, RuleCounterLabels>;
+  /** Shared ipBlock sets (set name -> its family and elements, sorted as nft lists them). */
+  readonly cidrs: Map<string, CidrSetDef>;
 }
 
-export const emptyRefs = (): GroupRefs => ({ peers: new Map(), anyNamed: new Set(), ruleCounters: new Map() });
+export interface CidrSetDef {
+  readonly family: Family;
+  readonly elems: readonly ElemJson[];
+}
+
+export const emptyRefs = (): GroupRefs => ({ peers: new Map(), anyNamed: new Set(), ruleCounters: new Map(), cidrs: new Map() });
+
+/** An ipBlock peer's match on `addr` in family `f` (its ranges merged, of that family), or
+ *  undefined when it holds no address of the family. One range is a plain value in the rule.
+ *  More (a CIDR with `except` holes) go in a shared named interval set, one per distinct list
+ *  (`cidr_<hash of the list>_<family>`), recorded in `refs` for the engine to keep: an
+ *  anonymous set per rule would put hundreds of interval sets in a large table, and nft
+ *  fetches the elements of every one of them before each batch that adds or deletes an
+ *  element (README, Performance). */
+export function cidrMatch(refs: GroupRefs, f: Family, addr: Expr, ranges: readonly AddrRange[]): Stmt[] | undefined {
+  if (!ranges.length) return undefined;
+  const elems = sortByValue(ranges.map(rangeElem)) as ElemJson[];
+  if (elems.length === 1) return [match(addr, elem(elems[0]))];
+  const name = cidrSetOf(f, ranges)!;
+  refs.cidrs.set(name, { family: f, elems });
+  return [match(addr, `@${name}`)];
+}
+
+/** The shared set cidrMatch makes for these ranges (of family `f`), if it makes one. */
+export function cidrSetOf(f: Family, ranges: readonly AddrRange[]): string | undefined {
+  const elems = sortByValue(ranges.map(rangeElem));
+  return elems.length > 1 ? cidrSet(shortHash(JSON.stringify(elems), 12), f) : undefined;
+}
 
 export interface LoweredChain {
   readonly name: string;
@@ -203,8 +233,7 @@ export function lowerGroup(g: GroupInput): { chains: LoweredChain[]; refs: Group
               if (!refs.peers.has(shared.id)) refs.peers.set(shared.id, new Set());
               peerMatch = [match(payload(ipp, peerAddr), `@${peerSet(shared.hash, f)}`)];
             } else {
-              const ranges = peer.ranges.filter((r) => r.family === f);
-              peerMatch = ranges.length ? [match(payload(ipp, peerAddr), anon(ranges.map(rangeElem)))] : undefined;
+              peerMatch = cidrMatch(refs, f, payload(ipp, peerAddr), peer.ranges.filter((r) => r.family === f));
             }
             if (rule.ports === null) {
               if (peerMatch) emit(peerMatch);

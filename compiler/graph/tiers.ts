@@ -24,14 +24,14 @@
 // on its named counter (`crule_in_NAME_0`) in the original-direction chains, as lower.ts does
 // for NetworkPolicy rules; Deny and Pass rules do not (a denied connection's retries are each
 // a first packet: the drop counters count those).
-import { mergeRanges, rangeElem } from '../cidr.js';
+import { mergeRanges } from '../cidr.js';
 import type { CnpAction, CnpPeer, CnpPort, NormalizedCnp } from '../cnp.js';
 import { roles } from '../groups.js';
 import type { NamedPort, Protocol } from '../model.js';
 import { concat, dropTail, goto, match, meta, namedCounter, payload, RETURN, type Rule, type Stmt } from '../nft/build.js';
 import { groupChain, hairpinSet, namedPortSet, nodePeerSet, peerSet, ruleComment, ruleCounterName } from '../nft/names.js';
 import type { Selector } from '../selectors.js';
-import { anon, emptyRefs, lowerGroup, namedKey, portMatches, type GroupInput, type GroupRefs, type LoweredChain, type RuleOrigin } from './lower.js';
+import { cidrMatch, emptyRefs, lowerGroup, namedKey, portMatches, type GroupInput, type GroupRefs, type LoweredChain, type RuleOrigin } from './lower.js';
 
 const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
@@ -116,7 +116,7 @@ export function lowerTierGroup(g: TierGroupInput): { chains: LoweredChain[]; ref
               } else {
                 // Interval sets refuse overlapping elements: merge the networks first.
                 const ranges = mergeRanges(peer.ranges.filter((r) => r.family === f));
-                peerMatch = ranges.length ? [match(payload(ipp, peerAddr), anon(ranges.map(rangeElem)))] : undefined;
+                peerMatch = cidrMatch(refs, f, payload(ipp, peerAddr), ranges);
               }
               if (rule.ports === null) {
                 if (peerMatch) emit(peerMatch);

@@ -77,6 +77,10 @@ export const peerSet = (peerHash: string, f: Family) => `peer_${peerHash}_${f}`;
 export const namedPortSet = (peerHash: string, name: string, proto: string, f: Family) => `np_${shortHash(`${peerHash}\0${name}\0${proto}`, 12)}_${f}`;
 /** Every active pod of the cluster exposing a named port (egress to any peer / an ipBlock). */
 export const anyNamedPortSet = (name: string, proto: string, f: Family) => `npany_${shortHash(`${name}\0${proto}`, 12)}_${f}`;
+/** An ipBlock's addresses when they are more than one prefix or range (a CIDR with its
+ *  `except` holes): one interval set per distinct list of ranges, shared by every rule whose
+ *  ipBlock gives that list, named by a hash of the list. */
+export const cidrSet = (rangesHash: string, f: Family) => `cidr_${rangesHash}_${f}`;
 /** A `nodes` peer of a ClusterNetworkPolicy: the addresses of the nodes its selector selects. */
 export const nodePeerSet = (peerHash: string, f: Family) => `node_${peerHash}_${f}`;
 /** `addr . addr` of every active pod on this node: a packet from a pod to its own address
@@ -129,7 +133,7 @@ export function parseGenerationChain(name: string): { serial: number; stamp: num
   return { serial: Number(m[1]), stamp: parseInt(m[2]!, 16) >>> 0, owner: m[3]! };
 }
 
-const OWN = /^(forward|input|guard_fwd|guard_in|podcidr[46]|gen_\d{1,15}_[0-9a-f]{8}_[A-Za-z0-9][A-Za-z0-9_.-]{0,62}|drop_log|trace_[0-9]{1,12}_[0-9]{1,12}_[0-9]{1,10}(_in)?|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|(in|eg)[46][or]_c_[0-9a-f]{10}|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16}|rule_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+_[0-9]+|crule_(in|eg)_[a-z0-9.-]+_[0-9]+|c?rule_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
+const OWN = /^(forward|input|guard_fwd|guard_in|podcidr[46]|gen_\d{1,15}_[0-9a-f]{8}_[A-Za-z0-9][A-Za-z0-9_.-]{0,62}|drop_log|trace_[0-9]{1,12}_[0-9]{1,12}_[0-9]{1,10}(_in)?|local[46]|hairpin[46]|cnt_(in|eg)[46]|(in|eg)[46]_(orig|reply)|(in|eg)[46][or]_[0-9a-f]{10}(_[nd])?|(in|eg)[46][or]_c_[0-9a-f]{10}|peer_[0-9a-f]{12}_[46]|node_[0-9a-f]{12}_[46]|cidr_[0-9a-f]{12}_[46]|np_[0-9a-f]{12}_[46]|npany_[0-9a-f]{12}_[46]|drop_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+|drop_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16}|rule_(in|eg)_[a-z0-9.-]+_[a-z0-9.-]+_[0-9]+|crule_(in|eg)_[a-z0-9.-]+_[0-9]+|c?rule_(in|eg)_[A-Za-z0-9._-]*__[0-9a-f]{16})$/;
 
 /** True for every name this module derives (objects of our table that we manage). */
 export function isOwnObject(name: string): boolean {

@@ -1,6 +1,6 @@
 // docs/design.md 1.5, 1.6, 1.13, 1.14: peers, label selectors, address families and namespaces.
 import { expect } from 'chai';
-import { compile, explain, formatProblem } from '../../compiler/index.js';
+import { compile, engineFor, explain, formatProblem } from '../../compiler/index.js';
 import { allowed, allowedBoth, cluster, decide, ns, pod, policy, policyProblems, world } from './builders.js';
 
 const podSel = (pod: string) => ({ matchLabels: { pod } });
@@ -57,6 +57,45 @@ describe('compiler semantics: peers (docs/design.md 1.5)', () => {
   });
 
   describe('ipBlock', () => {
+    it('an address list with holes is one shared named interval set, whatever the number of rules and groups reading it', () => {
+      const block = { cidr: '198.51.100.0/24', except: ['198.51.100.64/26'] };
+      const other = { cidr: '198.51.100.0/24', except: ['198.51.100.128/25', '198.51.100.16/32'] };
+      const objs = world(
+        admit({ ipBlock: block }),
+        policy('x/admit-b', { podSelector: podSel('b'), ingress: [{ from: [{ ipBlock: block }], ports: [{ port: 81 }] }] }),
+        policy('z/admit', { podSelector: podSel('a'), ingress: [{ from: [{ ipBlock: other }] }, { from: [{ ipBlock: { cidr: '203.0.113.0/24' } }] }] }),
+      );
+      const c = cluster(...objs);
+      const e = engineFor(c, { node: 'n1' });
+      const rs = e.ruleset();
+      const cidrSets = rs.sets.filter((x) => x.name.startsWith('cidr_'));
+      expect(cidrSets.map((x) => x.elems), 'one set per distinct list').to.have.deep.members([
+        [{ prefix: { addr: '198.51.100.0', len: 26 } }, { prefix: { addr: '198.51.100.128', len: 25 } }],
+        [{ prefix: { addr: '198.51.100.0', len: 28 } }, { range: ['198.51.100.17', '198.51.100.127'] }],
+      ]);
+      for (const x of cidrSets) expect(x).to.deep.include({ type: 'ipv4_addr', flags: ['interval'] });
+      const shared = cidrSets.find((x) => JSON.stringify(x.elems).includes('"len":26'))!.name;
+      const readers = rs.chains.filter((ch) => JSON.stringify(ch.rules).includes(`"${shared}"`));
+      // x/a's and x/b's groups, original and reply chains each.
+      expect(readers.map((ch) => ch.name.slice(0, 4)).sort()).to.deep.equal(['in4o', 'in4o', 'in4r', 'in4r']);
+      // No anonymous address set is left in any rule; one range stays a plain value.
+      expect(JSON.stringify(rs.chains.map((ch) => ch.rules))).to.not.match(/"saddr"\}\},"right":\{"set"/);
+      expect(e.setOrigin(shared)).to.deep.include({ kind: 'cidr', policies: ['x/admit', 'x/admit-b'] });
+      // Holes and edges through the packet interpreter (the named set's elements).
+      expect(decide(c, '198.51.100.63', 'x/a', 80).allowed).to.equal(true);
+      expect(decide(c, '198.51.100.64', 'x/a', 80).allowed).to.equal(false);
+      expect(decide(c, '198.51.100.127', 'x/a', 80).allowed).to.equal(false);
+      expect(decide(c, '198.51.100.128', 'x/a', 80).allowed).to.equal(true);
+      // The set stays while one group reads it and goes with the last.
+      e.commit();
+      e.apply({ kind: 'networkpolicy', op: 'delete', namespace: 'x', name: 'admit' });
+      expect(JSON.stringify(e.deltaBatch(2)?.nftables ?? [])).to.not.include(shared);
+      e.commit();
+      e.apply({ kind: 'networkpolicy', op: 'delete', namespace: 'x', name: 'admit-b' });
+      expect(e.deltaBatch(3)!.nftables).to.deep.include({ delete: { set: { family: 'inet', table: e.table, name: shared } } });
+      e.commit();
+      expect(e.ruleset().sets.map((x) => x.name)).to.not.include(shared);
+    });
     it('cidr minus except, for IPv4', () => {
       const c = cluster(...world(admit({ ipBlock: { cidr: '198.51.100.0/24', except: ['198.51.100.128/25', '198.51.100.16/32'] } })));
       expect(decide(c, '198.51.100.1', 'x/a', 80).allowed).to.equal(true);
