@@ -23,6 +23,7 @@ import { pino } from 'pino';
 import { batchOperations, sortCluster, type Batch, type Cluster, type PodInfo, type Problem } from '../compiler/index.js';
 import { parseConfig } from '../controller/config.js';
 import { loadCluster } from '../controller/load.js';
+import { parseGenerationChain } from '../compiler/nft/names.js';
 import { NftCli, type NftPort } from '../controller/nft.js';
 import { startAgent } from '../controller/run.js';
 import type { ClusterSource, SourceEvent, SourceHooks } from '../controller/source.js';
@@ -278,6 +279,7 @@ export async function measureLatency(workDir: string, quick: boolean, log: (s: s
  *  base chains (whose rules carry the generation). */
 function sameTable(a: Ruleset | undefined, b: Ruleset): boolean {
   if (!a) return false;
-  const view = (r: Ruleset) => JSON.stringify([r.sets, r.maps, r.counters, r.chains.filter((c) => !c.base)]);
+  // The agent's marker chain (gen_<serial>_<stamp>_<owner>) is the agent's own, not compile's.
+  const view = (r: Ruleset) => JSON.stringify([r.sets, r.maps, r.counters, r.chains.filter((c) => !c.base && !parseGenerationChain(c.name))]);
   return view(a) === view(b);
 }
