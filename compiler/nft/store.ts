@@ -298,7 +298,8 @@ export class ElementStore {
       // New elements go in as `add set`/`add map` with its declaration (unchanged, so nft
       // only adds them), not `add element`: see SMALL_CACHE above deltaBatch. Not into an
       // interval set: nft merges and checks new intervals against the elements it fetched,
-      // which it does not fetch for `add set` (the engine makes none today).
+      // which it does not fetch for `add set` (podcidr4/6 change with the Node's pod CIDRs,
+      // rarely; the shared ipBlock sets are made whole and never change).
       const interval = c.shape.kind === 'set' && c.shape.flags.includes('interval');
       if (come.length) addElems.push(interval ? { add: { element: { ...ref, name: n, elem: come } } } : containerObj(n, c, come));
     }
