@@ -85,9 +85,10 @@ export const ND_TYPES = ['nd-router-solicit', 'nd-router-advert', 'nd-neighbor-s
 
 /** The guard chains: who may send at all, before any policy is consulted. A packet they let
  *  through returns to the base chain.
- *   guard_fwd: fib saddr . iif oif missing drop            (forged source, any family)
- *              ip saddr @podcidr4 ip saddr != @local4 drop (a pod the agent does not know yet)
+ *   guard_fwd: ip saddr @podcidr4 ip saddr != @local4 drop (a pod the agent does not know yet)
  *              ip daddr @podcidr4 ip daddr != @local4 drop
+ *              (forward's reverse-path check sits in forward itself, before the verdict cache:
+ *              see baseChains)
  *   guard_in:  ND, MLD, DHCP accept; the reverse-path check (not on lo); a link-local source
  *              opening a connection to the node drop; an unknown pod opening one drop (it may
  *              answer the node: kubelet probes reach a pod before the agent knows it). */
@@ -96,7 +97,6 @@ export function guardChains(o: GuardOptions): ChainDef[] {
     FAMILIES.map((f) => [...pre(), match(payload(ipProto(f), fld), `@${podCidrSet(f)}`), match(payload(ipProto(f), fld), `@${localSetName(f)}`, '!='), DROP]);
   const original = () => [notLo(), match(ct('direction'), 'original')];
   const fwd: Rule[] = [
-    ...(o.antiSpoofing ? [[reversePathMissing(), DROP]] : []),
     ...unknown('saddr'),
     ...unknown('daddr'),
   ];
@@ -119,16 +119,23 @@ export function baseChains(mask: number, gen: number, fastPath: boolean, guard: 
   const dispatch = (dir: Direction, pd: 'o' | 'r'): Rule[] =>
     FAMILIES.map((f) => [match(ct('direction'), pd === 'o' ? 'original' : 'reply'), vmap(payload(ipProto(f), roles(dir, pd).local), dispatchMap(dir, f, pd))]);
   const useMark = !fastPath && mask !== 0 && gen !== 0;
+  // Order, cheapest safe first. The reverse-path check runs on every packet, before the
+  // verdict cache: a forged packet matching another pod's connection would otherwise ride on
+  // its stamp. The unknown-pod holds (guard_fwd) run after the cache: a stamp in force was
+  // written under this very ruleset, once both ends had passed them (every change of the
+  // local or pod CIDR sets is a transaction with a new stamp), so a packet it accepts would
+  // pass them too, and established packets skip two to four set look-ups.
   const forward: Rule[] = [
     [match(ct('state'), 'invalid', 'in'), DROP],
-    [jump(GUARD_FORWARD)],
-    [match(ct('state'), 'related', 'in'), ACCEPT],
-    ...(fastPath ? [[match(ct('state'), 'established', 'in'), ACCEPT]] : []),
+    ...(guard.antiSpoofing ? [[reversePathMissing(), DROP]] : []),
     ...(useMark ? [[match(and(ct('mark'), mask), gen), ACCEPT]] : []),
     // Not accepted by the cache: the connection loses its stamp before it is decided, so a
     // packet dropped below leaves stamp 0 (never a valid stamp), and only the last rule, once
     // both directions allowed it, writes the stamp in force.
     ...(useMark ? [[ctMarkSet(and(ct('mark'), ~mask >>> 0))]] : []),
+    [jump(GUARD_FORWARD)],
+    [match(ct('state'), 'related', 'in'), ACCEPT],
+    ...(fastPath ? [[match(ct('state'), 'established', 'in'), ACCEPT]] : []),
     ...dispatch('egress', 'o'),
     ...dispatch('ingress', 'o'),
     ...dispatch('egress', 'r'),

@@ -22,6 +22,12 @@ describe('compiler: the guard chains (address trust)', () => {
     expect(verdict(pkt('192.0.2.11', '203.0.113.50'))).to.equal('accept'); // y/b with its own address
     expect(verdict(pkt('192.0.2.11', '203.0.113.50', { rpf: false })), 'x/a forging y/b').to.equal('drop');
     expect(verdict(pkt('2001:db8::11', '2001:db8:ffff::50', { rpf: false, ct: { state: 'established', direction: 'original', mark: 0 } })), 'riding y/b\'s flow').to.equal('drop');
+    // With the stamp in force too: the reverse-path check comes before the verdict cache.
+    const stamped = compile(c, { node: 'n1', podCidrs: ['192.0.2.0/24', '2001:db8::/64'], generation: 5 }).ruleset;
+    const gen = evalPacket(stamped, pkt('192.0.2.11', '203.0.113.50')).mark;
+    expect(gen, 'an allowed packet stamps').to.not.equal(0);
+    expect(verdict(pkt('192.0.2.11', '203.0.113.50', { ct: { state: 'established', direction: 'original', mark: gen } }), stamped)).to.equal('accept');
+    expect(verdict(pkt('192.0.2.11', '203.0.113.50', { rpf: false, ct: { state: 'established', direction: 'original', mark: gen } }), stamped), 'riding y/b\'s stamped flow').to.equal('drop');
     const open = compile(c, { node: 'n1', antiSpoofing: false }).ruleset;
     expect(verdict(pkt('192.0.2.11', '203.0.113.50', { rpf: false }), open), '--no-anti-spoofing').to.equal('accept');
   });
@@ -47,6 +53,20 @@ describe('compiler: the guard chains (address trust)', () => {
     // Known, x/a's own egress policy decides.
     expect(verdict(pkt('192.0.2.10', '192.0.2.11'))).to.equal('drop');
     expect(verdict(pkt('192.0.2.11', '192.0.2.10'))).to.equal('accept');
+  });
+
+  it('the unknown-pod holds run after the verdict cache: a stamp is written only past them, and only a stamp in force skips them', () => {
+    const stamped = compile(c, { node: 'n1', podCidrs: ['192.0.2.0/24', '2001:db8::/64'], generation: 5 }).ruleset;
+    const first = evalPacket(stamped, pkt('192.0.2.99', '192.0.2.11'));
+    expect(first.verdict, 'unknown -> y/b').to.equal('drop');
+    expect(first.mark, 'a held packet leaves no stamp').to.equal(0);
+    const allowed = evalPacket(stamped, pkt('192.0.2.11', '203.0.113.50'));
+    const est = (mark: number) => evalPacket(stamped, pkt('192.0.2.99', '192.0.2.11', { ct: { state: 'established', direction: 'original', mark } }));
+    expect(est(0).verdict, 'an unstamped established packet meets the holds').to.equal('drop');
+    expect(est((allowed.mark + 1) >>> 0).verdict, 'an old stamp does not skip them').to.equal('drop');
+    const hit = evalPacket(stamped, pkt('192.0.2.11', '203.0.113.50', { ct: { state: 'established', direction: 'original', mark: allowed.mark } }));
+    expect(hit.verdict).to.equal('accept');
+    expect(hit.trace.filter((t) => t.startsWith('chain ')), 'a cache hit walks forward only').to.deep.equal(['chain forward']);
   });
 
   it("takes the pod CIDRs from the node's own Node object (spec.podCIDRs), not from other nodes'", () => {

@@ -174,8 +174,9 @@ describe('compiler semantics: statefulness (docs/design.md 1.10)', () => {
     expect(first.verdict).to.equal('accept');
     expect(first.mark).to.equal(rs.generation);
     const next = evalPacket(rs.ruleset, pkt('192.0.2.12', '192.0.2.11', { ct: { state: 'established', direction: 'original', mark: first.mark } }));
-    // The guard (anti-spoofing, unknown pods) runs on every packet; no group chain does.
-    expect(next.trace.filter((t) => t.startsWith('chain '))).to.deep.equal(['chain forward', 'chain guard_fwd']);
+    // The reverse-path check (in forward) runs on every packet; the unknown-pod holds
+    // (guard_fwd) and the group chains only on packets the cache does not accept.
+    expect(next.trace.filter((t) => t.startsWith('chain '))).to.deep.equal(['chain forward']);
     expect(next.verdict).to.equal('accept');
   });
   it('other bits of the conntrack mark are kept', () => {
