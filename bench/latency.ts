@@ -25,7 +25,7 @@ import { parseConfig } from '../controller/config.js';
 import { loadCluster } from '../controller/load.js';
 import { parseGenerationChain } from '../compiler/nft/names.js';
 import { NftCli, type NftPort } from '../controller/nft.js';
-import { startAgent } from '../controller/run.js';
+import { compileOptionsOf, startAgent } from '../controller/run.js';
 import type { ClusterSource, SourceEvent, SourceHooks } from '../controller/source.js';
 import { Netns } from '../test/helpers/kernel.js';
 import { compile, type Ruleset } from '../compiler/index.js';
@@ -214,7 +214,8 @@ async function runRate(size: SizeName, base: Cluster, prodNs: readonly string[],
     while (now() < deadline && !snaps.some((s) => s.maxSeq >= fence && (s.applied ?? s.ended) !== undefined)) await new Promise((r) => setTimeout(r, 20));
     loopDelay.disable();
     longestStallMs = loopDelay.max / 1e6;
-    finalMatchesCompile = sameTable(agent.appliedRuleset(), compile(source.snapshot().cluster, { node: BENCH_NODE }).ruleset);
+    // Compiled with the agent's own options (the drop log's trace marks, its owner, …).
+    finalMatchesCompile = sameTable(agent.appliedRuleset(), compile(source.snapshot().cluster, compileOptionsOf(config)).ruleset);
   } finally {
     await handle.stop();
   }

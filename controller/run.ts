@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { batchJson, DEFAULT_TABLE, deleteTableBatch, formatProblem } from '../compiler/index.js';
+import { batchJson, DEFAULT_TABLE, deleteTableBatch, formatProblem, type CompileOptions } from '../compiler/index.js';
 import { Agent } from './agent.js';
 import { ConfigError, parseConfig, RUN_USAGE, type Config } from './config.js';
 import { DropLog, nftMonitor, type TraceLines } from './drop-log.js';
@@ -67,6 +67,12 @@ async function kubeSource(config: Config, logger: Logger, clock: Clock): Promise
 /** Builds the agent and serves HTTP at once (so /healthz answers and /readyz says "not yet"
  *  while the source lists); the source's first listing and the first sync follow in the
  *  background: `started` settles when the listing is in (or failed). */
+/** What the agent's engine is built with, from its flags (also what a fresh `compile` of the
+ *  same state must be given to write the same table: bench/latency.ts compares them). */
+export function compileOptionsOf(config: Config): CompileOptions {
+  return { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath, owner: config.owner, policyRuleCounters: config.policyRuleCounters, antiSpoofing: config.antiSpoofing, podCidrs: config.podCidrs, ...(config.logDrops ? { dropLog: config.logDrops } : {}) };
+}
+
 export async function startAgent(config: Config, deps: StartDeps): Promise<AgentHandle> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
@@ -83,7 +89,7 @@ export async function startAgent(config: Config, deps: StartDeps): Promise<Agent
     source, nft, clock, logger, metrics,
     conntrack: deps.conntrack ?? new ConntrackCli([config.conntrackPath]),
     takeOver: config.takeOver,
-    compile: { node: config.node, table: config.table, ctMarkMask: config.ctMarkMask, establishedFastPath: config.establishedFastPath, owner: config.owner, policyRuleCounters: config.policyRuleCounters, antiSpoofing: config.antiSpoofing, podCidrs: config.podCidrs, ...(config.logDrops ? { dropLog: config.logDrops } : {}) },
+    compile: compileOptionsOf(config),
   });
   const traceLines = deps.traceLines ?? (deps.nft ? undefined : nftMonitor(config.nftPath));
   const dropLog = config.logDrops && traceLines ? new DropLog({ table: config.table, lines: traceLines, origins: () => agent.origins(), logger: logger.child({ log: 'drops' }), metrics }) : undefined;
