@@ -120,7 +120,7 @@ export function cidrMatch(refs: GroupRefs, f: Family, addr: Expr, ranges: readon
   if (!ranges.length) return undefined;
   const elems = sortByValue(ranges.map(rangeElem)) as ElemJson[];
   if (elems.length === 1) return [match(addr, elem(elems[0]))];
-  const name = cidrSetOf(f, ranges)!;
+  const name = cidrSetName(f, elems);
   refs.cidrs.set(name, { family: f, elems });
   return [match(addr, `@${name}`)];
 }
@@ -128,8 +128,11 @@ export function cidrMatch(refs: GroupRefs, f: Family, addr: Expr, ranges: readon
 /** The shared set cidrMatch makes for these ranges (of family `f`), if it makes one. */
 export function cidrSetOf(f: Family, ranges: readonly AddrRange[]): string | undefined {
   const elems = sortByValue(ranges.map(rangeElem));
-  return elems.length > 1 ? cidrSet(shortHash(JSON.stringify(elems), 12), f) : undefined;
+  return elems.length > 1 ? cidrSetName(f, elems) : undefined;
 }
+
+/** The name of the shared set of these elements (sorted as nft lists them). */
+const cidrSetName = (f: Family, elems: readonly unknown[]) => cidrSet(shortHash(JSON.stringify(elems), 12), f);
 
 export interface LoweredChain {
   readonly name: string;
