@@ -64,6 +64,9 @@ const MAX_TRACKED_EVENTS = 10_000;
  *  longest a slice runs (agent clock, ms) before it yields, whatever its count. */
 const SLICE = 500;
 const SLICE_MS = 10;
+/** The reconcile's units of work (an object compared or looked up, a few microseconds each)
+ *  between two yields of the event loop at most: a `null` of reconcileSteps. */
+const RECONCILE_UNITS = 500;
 
 export class Agent {
   private readonly engine: PolicyEngine;
@@ -177,7 +180,8 @@ export class Agent {
       let sourceProblems: readonly Problem[];
       if (this.needReconcile) {
         this.needReconcile = false;
-        const snap = span('source snapshot', () => this.o.source.snapshot());
+        // In no particular order when the source can say so: the reconcile compares key by key.
+        const snap = span('source snapshot', () => this.o.source.unsortedSnapshot?.() ?? this.o.source.snapshot());
         sourceProblems = snap.problems;
         await this.reconcile(snap.cluster);
       } else sourceProblems = span('source problems', () => this.o.source.problems?.() ?? this.o.source.snapshot().problems);
@@ -313,7 +317,7 @@ export class Agent {
     const slices = slicer('reconcile slice', yieldLoop);
     let n = 0;
     let since = this.o.clock.now();
-    for (const ev of this.engine.reconcileSteps(cluster)) {
+    for (const ev of this.engine.reconcileSteps(cluster, RECONCILE_UNITS)) {
       if (ev !== null) this.engine.apply(ev);
       // A slice of objects compared (null), SLICE events applied, or SLICE_MS spent.
       if (ev === null || ++n % SLICE === 0 || this.o.clock.now() - since >= SLICE_MS) {

@@ -567,8 +567,11 @@ export class PolicyEngine {
     for (const ev of this.reconcileSteps(cluster)) if (ev) yield ev;
   }
 
-  /** reconcileEvents with a `null` after every `every` objects compared, so that a caller can
-   *  let other work run between slices even when nothing differs. */
+  /** reconcileEvents with a `null` after every `every` units of work (an object compared
+   *  with what the engine holds, or an object the engine holds looked up among the cluster's
+   *  to find the deleted ones), so that a caller can let other work run between slices even
+   *  when nothing differs. The deletions are found by walking the engine's objects: at 50,000
+   *  pods that walk alone held the event loop for 60 ms when it did not yield. */
   *reconcileSteps(cluster: Cluster, every = 2000): Generator<ClusterEvent | null> {
     const same = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
     let n = 0;
@@ -580,7 +583,10 @@ export class PolicyEngine {
       if (!rec || !rec.hasObject || !same(rec.labels, ns.labels)) yield { kind: 'namespace', op: 'upsert', namespace: ns };
       if (tick()) yield null;
     }
-    for (const rec of [...this.namespaces.values()]) if (rec.hasObject && !nsSeen.has(rec.name)) yield { kind: 'namespace', op: 'delete', name: rec.name };
+    for (const rec of [...this.namespaces.values()]) {
+      if (rec.hasObject && !nsSeen.has(rec.name)) yield { kind: 'namespace', op: 'delete', name: rec.name };
+      if (tick()) yield null;
+    }
     const polSeen = new Set<string>();
     for (const p of cluster.policies) {
       const k = `${p.namespace}/${p.name}`;
@@ -589,20 +595,31 @@ export class PolicyEngine {
       if (!rec || !same(rec.info, p)) yield { kind: 'networkpolicy', op: 'upsert', policy: p };
       if (tick()) yield null;
     }
-    for (const rec of [...this.policies.values()]) if (!polSeen.has(rec.key)) yield { kind: 'networkpolicy', op: 'delete', namespace: rec.info.namespace, name: rec.info.name };
+    for (const rec of [...this.policies.values()]) {
+      if (!polSeen.has(rec.key)) yield { kind: 'networkpolicy', op: 'delete', namespace: rec.info.namespace, name: rec.info.name };
+      if (tick()) yield null;
+    }
     const nodeSeen = new Set<string>();
     for (const n of cluster.nodes ?? []) {
       nodeSeen.add(n.name);
       if (!same(this.nodes.get(n.name), n)) yield { kind: 'node', op: 'upsert', node: n };
+      if (tick()) yield null;
     }
-    for (const name of [...this.nodes.keys()]) if (!nodeSeen.has(name)) yield { kind: 'node', op: 'delete', name };
+    for (const name of [...this.nodes.keys()]) {
+      if (!nodeSeen.has(name)) yield { kind: 'node', op: 'delete', name };
+      if (tick()) yield null;
+    }
     const cnpSeen = new Set<string>();
     for (const p of cluster.clusterPolicies ?? []) {
       cnpSeen.add(p.name);
       const rec = this.cnps.get(p.name);
       if (!rec || !same(rec.info, p)) yield { kind: 'clusternetworkpolicy', op: 'upsert', policy: p };
+      if (tick()) yield null;
     }
-    for (const name of [...this.cnps.keys()]) if (!cnpSeen.has(name)) yield { kind: 'clusternetworkpolicy', op: 'delete', name };
+    for (const name of [...this.cnps.keys()]) {
+      if (!cnpSeen.has(name)) yield { kind: 'clusternetworkpolicy', op: 'delete', name };
+      if (tick()) yield null;
+    }
     const podSeen = new Set<string>();
     for (const p of cluster.pods) {
       const k = `${p.namespace}/${p.name}`;
@@ -611,7 +628,10 @@ export class PolicyEngine {
       if (!rec || !same(rec.info, p)) yield { kind: 'pod', op: 'upsert', pod: p };
       if (tick()) yield null;
     }
-    for (const rec of [...this.pods.values()]) if (!podSeen.has(rec.key)) yield { kind: 'pod', op: 'delete', namespace: rec.info.namespace, name: rec.info.name };
+    for (const rec of [...this.pods.values()]) {
+      if (!podSeen.has(rec.key)) yield { kind: 'pod', op: 'delete', namespace: rec.info.namespace, name: rec.info.name };
+      if (tick()) yield null;
+    }
   }
 
   /** Sizes of the graph (for tests and the bench). */
