@@ -79,4 +79,18 @@ describe('policy engine: reconcileSteps', () => {
     expect(b.localPods()).to.deep.equal(a.localPods());
   });
 
+  it('localPods: the same array until an event changes a pod of this node, then the entries of the others are kept', () => {
+    const c = sortCluster(small());
+    const engine = new PolicyEngine({ node: BENCH_NODE });
+    shape(engine.reconcileSteps(c), engine);
+    const before = engine.localPods();
+    const remote = c.pods.find((p) => p.nodeName !== BENCH_NODE)!, local = before[0]!;
+    engine.apply({ kind: 'pod', op: 'upsert', pod: { ...remote, labels: { ...remote.labels, touched: 'yes' } } });
+    expect(engine.localPods(), 'a pod of another node changed').to.equal(before);
+    engine.apply({ kind: 'pod', op: 'delete', namespace: local.namespace, name: local.name });
+    const after = engine.localPods();
+    expect(after).to.not.equal(before);
+    expect(after).to.deep.equal(before.slice(1));
+    expect(after[0]).to.equal(before[1]);
+  });
 });
