@@ -76,7 +76,17 @@ export class Agent {
   private marker: string | undefined;
   /** The other writer while we refuse its table. */
   private foreignOwner: string | undefined;
-  private appliedChains: string | undefined;
+  /** The chains the kernel holds as far as we know (their shapes, as the drift check compares
+   *  them, computed at the check: at 6,000 chains at L, computing them at every sync held the
+   *  loop for 16 ms per sync). */
+  private appliedChainDefs: readonly ChainDef[] | undefined;
+  private appliedShapes: { of: readonly ChainDef[]; shapes: string } | undefined;
+  private get appliedChains(): string | undefined {
+    const defs = this.appliedChainDefs;
+    if (!defs) return undefined;
+    if (this.appliedShapes?.of !== defs) this.appliedShapes = { of: defs, shapes: chainShapesOf(defs) };
+    return this.appliedShapes.shapes;
+  }
   private driftChecks = 0;
   private localPods: readonly LocalPod[] = [];
   /** The policy rules' counters the kernel holds (--policy-rule-counters). */
@@ -158,7 +168,7 @@ export class Agent {
   /** One sync; throws SyncError (already logged and counted) on failure. */
   async sync(reason: SyncReason): Promise<void> {
     const log = this.o.logger;
-    if (reason === 'drift' && !this.needFull && this.appliedChains !== undefined) {
+    if (reason === 'drift' && !this.needFull && this.appliedChainDefs !== undefined) {
       const every = Math.max(1, this.o.fullResyncEvery ?? 10);
       if (++this.driftChecks % every === 0) log.debug('periodic full resync');
       else if (await this.inSync()) return;
@@ -244,7 +254,7 @@ export class Agent {
       // From here the kernel holds the engine's wanted table (one transaction: all or none).
       const committing = begin('commit');
       this.engine.commit();
-      this.appliedChains = chainShapesOf(this.engine.chains());
+      this.appliedChainDefs = this.engine.chains();
       this.localPods = localPods;
       this.ruleCounters = this.engine.ruleCounters();
       this.o.metrics.setRuleCounters(this.ruleCounters);
