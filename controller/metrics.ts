@@ -121,6 +121,10 @@ export class Metrics {
   /** Per list of local pods (the engine keeps one until a pod changes): counter name -> series key. */
   private readonly seriesOf = new WeakMap<readonly LocalPod[], Map<string, string>>();
   private readonly dropHelp: { packets: string; bytes: string };
+  /** Reads added to the totals so far, and the pods and reads the exported series last
+   *  followed (dropSeries has nothing to do until either changes). */
+  private reads = 0;
+  private seriesDone: { pods: readonly LocalPod[]; reads: number } | undefined;
   /** Connections counted so far, by rule counter name. */
   private readonly ruleTotals = new Map<string, number>();
   /** The rule counters of the table as last applied: which rule series exist. */
@@ -280,6 +284,7 @@ export class Metrics {
   }
 
   private addDrops(r: NonNullable<Awaited<ReturnType<DropCounterReader>>>): void {
+    this.reads++;
     // What the kernel counted since the previous read, added to the totals of its series.
     const owner = this.seriesKeys(r.pods);
     for (const [name, c] of r.counters) {
@@ -352,6 +357,9 @@ export class Metrics {
    *  scrape. A scrape then costs what changed, not one prom-client call per series (at 5,000
    *  local pods, rebuilding every series held the event loop for 0.1-0.2 s per scrape). */
   private dropSeries(): void {
+    // Both drop metrics ask at each scrape: the second finds nothing new.
+    if (this.seriesDone?.pods === this.pods && this.seriesDone.reads === this.reads) return;
+    this.seriesDone = { pods: this.pods, reads: this.reads };
     const want = this.wantedDropSeries();
     for (const [key, e] of this.exported) {
       if (want.has(key)) continue;

@@ -469,12 +469,24 @@ export class PolicyEngine {
     this.localDirty.add(r);
   }
 
-  /** Problems of the policies (pods and namespaces are validated by the sources). */
-  problems(): Problem[] {
-    return [
+  /** problems() and policyCount(), until a policy changes (the agent reads them at every
+   *  sync: sorting 10,000 policy keys took 14 ms at L). */
+  private policyReport: { problems: readonly Problem[]; count: { valid: number; invalid: number } } | undefined;
+
+  private report(): NonNullable<PolicyEngine['policyReport']> {
+    if (this.policyReport) return this.policyReport;
+    const problems = [
       ...[...this.policies.keys()].sort(cmp).flatMap((k) => this.policies.get(k)!.problems),
       ...[...this.cnps.keys()].sort(cmp).flatMap((k) => this.cnps.get(k)!.problems),
     ];
+    let valid = 0;
+    for (const p of this.policies.values()) if (p.norm?.valid) valid++;
+    return (this.policyReport = { problems, count: { valid, invalid: this.policies.size - valid } });
+  }
+
+  /** Problems of the policies (pods and namespaces are validated by the sources). */
+  problems(): Problem[] {
+    return [...this.report().problems];
   }
 
   /** Cluster policies by tier and state, the unsupported parts (domainNames peers, unknown
@@ -493,9 +505,7 @@ export class PolicyEngine {
   }
 
   policyCount(): { valid: number; invalid: number } {
-    let valid = 0;
-    for (const p of this.policies.values()) if (p.norm?.valid) valid++;
-    return { valid, invalid: this.policies.size - valid };
+    return { ...this.report().count };
   }
 
   /** The policy rules' counters of the wanted table (empty without policyRuleCounters), by name. */
@@ -938,6 +948,7 @@ export class PolicyEngine {
   private setPolicy(key: string, info: PolicyInfo | undefined): void {
     let rec = this.policies.get(key);
     if (!rec && !info) return;
+    this.policyReport = undefined;
     const ns = this.ns(key.slice(0, key.indexOf('/')));
     const oldSel = rec?.norm?.podSelector;
     if (rec) {
@@ -1162,6 +1173,7 @@ export class PolicyEngine {
   private setCnp(name: string, info: ClusterPolicyInfo | undefined): void {
     let rec = this.cnps.get(name);
     if (!rec && !info) return;
+    this.policyReport = undefined;
     const old = rec?.norm;
     // Groups that include it change chains (a priority change, a rule reordered), even if they
     // keep their pods: chain flush and re-add, in the one transaction of this event.
