@@ -83,7 +83,14 @@ describe('policy engine: reconcileSteps', () => {
     const c = sortCluster(small());
     const engine = new PolicyEngine({ node: BENCH_NODE });
     shape(engine.reconcileSteps(c), engine);
+    // Every local pod is new: rebuilt by slices of 10, then localPods() only sorts.
+    const fresh = new PolicyEngine({ node: BENCH_NODE });
+    shape(fresh.reconcileSteps(c), fresh);
+    const n = fresh.localPods().length;
+    expect([...engine.localPodsSteps(10)].length, 'a null every 10 pods').to.equal(Math.floor(n / 10));
+    expect([...engine.localPodsSteps(10)].length, 'nothing left to rebuild').to.equal(0);
     const before = engine.localPods();
+    expect(before).to.deep.equal(fresh.localPods());
     const remote = c.pods.find((p) => p.nodeName !== BENCH_NODE)!, local = before[0]!;
     engine.apply({ kind: 'pod', op: 'upsert', pod: { ...remote, labels: { ...remote.labels, touched: 'yes' } } });
     expect(engine.localPods(), 'a pod of another node changed').to.equal(before);
