@@ -146,6 +146,10 @@ class MemorySource implements ClusterSource {
   snapshot(): { cluster: Cluster; problems: Problem[] } {
     return { cluster: sortCluster({ ...this.base, pods: [...this.base.pods, ...this.churn.values()] }), problems: [] };
   }
+  /** As the Kubernetes source: the objects in no order, for the agent's reconcile. */
+  unsortedSnapshot(): { cluster: Cluster; problems: Problem[] } {
+    return { cluster: { ...this.base, pods: [...this.base.pods, ...this.churn.values()] }, problems: [] };
+  }
   /** As the Kubernetes source: the problems alone, without building a snapshot. */
   problems(): Problem[] { return []; }
   async stop(): Promise<void> {}

@@ -64,6 +64,9 @@ const MAX_TRACKED_EVENTS = 10_000;
  *  longest a slice runs (agent clock, ms) before it yields, whatever its count. */
 const SLICE = 500;
 const SLICE_MS = 10;
+/** The reconcile's units of work (an object compared or looked up, a few microseconds each)
+ *  between two yields of the event loop at most: a `null` of reconcileSteps. */
+const RECONCILE_UNITS = 500;
 
 export class Agent {
   private readonly engine: PolicyEngine;
@@ -73,7 +76,17 @@ export class Agent {
   private marker: string | undefined;
   /** The other writer while we refuse its table. */
   private foreignOwner: string | undefined;
-  private appliedChains: string | undefined;
+  /** The chains the kernel holds as far as we know (their shapes, as the drift check compares
+   *  them, computed at the check: at 6,000 chains at L, computing them at every sync held the
+   *  loop for 16 ms per sync). */
+  private appliedChainDefs: readonly ChainDef[] | undefined;
+  private appliedShapes: { of: readonly ChainDef[]; shapes: string } | undefined;
+  private get appliedChains(): string | undefined {
+    const defs = this.appliedChainDefs;
+    if (!defs) return undefined;
+    if (this.appliedShapes?.of !== defs) this.appliedShapes = { of: defs, shapes: chainShapesOf(defs) };
+    return this.appliedShapes.shapes;
+  }
   private driftChecks = 0;
   private localPods: readonly LocalPod[] = [];
   /** The policy rules' counters the kernel holds (--policy-rule-counters). */
@@ -155,7 +168,7 @@ export class Agent {
   /** One sync; throws SyncError (already logged and counted) on failure. */
   async sync(reason: SyncReason): Promise<void> {
     const log = this.o.logger;
-    if (reason === 'drift' && !this.needFull && this.appliedChains !== undefined) {
+    if (reason === 'drift' && !this.needFull && this.appliedChainDefs !== undefined) {
       const every = Math.max(1, this.o.fullResyncEvery ?? 10);
       if (++this.driftChecks % every === 0) log.debug('periodic full resync');
       else if (await this.inSync()) return;
@@ -177,7 +190,8 @@ export class Agent {
       let sourceProblems: readonly Problem[];
       if (this.needReconcile) {
         this.needReconcile = false;
-        const snap = span('source snapshot', () => this.o.source.snapshot());
+        // In no particular order when the source can say so: the reconcile compares key by key.
+        const snap = span('source snapshot', () => this.o.source.unsortedSnapshot?.() ?? this.o.source.snapshot());
         sourceProblems = snap.problems;
         await this.reconcile(snap.cluster);
       } else sourceProblems = span('source problems', () => this.o.source.problems?.() ?? this.o.source.snapshot().problems);
@@ -195,6 +209,9 @@ export class Agent {
       }
       this.o.metrics.clusterNetworkPolicies.set({ tier: 'none', state: 'invalid' }, tiers.unusable);
       gauges();
+      const pods = slicer('local pods slice', yieldLoop);
+      for (const _ of this.engine.localPodsSteps(SLICE)) await pods.pause();
+      pods.done();
       const localPods = span('local pods', () => this.engine.localPods());
       span('local pod gauges', () => this.o.metrics.setLocalPods(localPods));
 
@@ -240,7 +257,7 @@ export class Agent {
       // From here the kernel holds the engine's wanted table (one transaction: all or none).
       const committing = begin('commit');
       this.engine.commit();
-      this.appliedChains = chainShapesOf(this.engine.chains());
+      this.appliedChainDefs = this.engine.chains();
       this.localPods = localPods;
       this.ruleCounters = this.engine.ruleCounters();
       this.o.metrics.setRuleCounters(this.ruleCounters);
@@ -313,7 +330,7 @@ export class Agent {
     const slices = slicer('reconcile slice', yieldLoop);
     let n = 0;
     let since = this.o.clock.now();
-    for (const ev of this.engine.reconcileSteps(cluster)) {
+    for (const ev of this.engine.reconcileSteps(cluster, RECONCILE_UNITS)) {
       if (ev !== null) this.engine.apply(ev);
       // A slice of objects compared (null), SLICE events applied, or SLICE_MS spent.
       if (ev === null || ++n % SLICE === 0 || this.o.clock.now() - since >= SLICE_MS) {
@@ -420,13 +437,21 @@ const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /** A batch as nft's JSON, serialised a few thousand commands at a time so that a large full
  *  batch does not hold the event loop in one JSON.stringify. */
-async function jsonInSlices(b: Batch): Promise<string> {
-  if (b.nftables.length <= 2000) return span('batch JSON', () => batchJson(b));
+export async function jsonInSlices(b: Batch): Promise<string> {
+  if (b.nftables.length <= 500) return span('batch JSON', () => batchJson(b));
   const slices = slicer('batch JSON slice', yieldLoop);
   const parts: string[] = [];
-  for (let i = 0; i < b.nftables.length; i += 2000) {
-    parts.push(b.nftables.slice(i, i + 2000).map((c) => JSON.stringify(c)).join(','));
-    await slices.pause();
+  // A slice ends after 500 commands or 256 KB of JSON: one `add set` of a large set is as
+  // much text as hundreds of rules (2,000 commands a slice held the loop for 20-45 ms at L).
+  let chars = 0, n = 0;
+  for (const c of b.nftables) {
+    const s = JSON.stringify(c);
+    parts.push(s);
+    chars += s.length;
+    if (++n >= 500 || chars >= 256 * 1024) {
+      n = chars = 0;
+      await slices.pause();
+    }
   }
   const json = `{"nftables":[${parts.join(',')}]}\n`;
   slices.done();

@@ -11,8 +11,9 @@
 // force, but later edits of it are not), so that `kubectl get pods` and a rollout show it;
 // /healthz stays up, as a restart would not mend a file.
 import { Worker } from 'node:worker_threads';
-import type { Registry } from 'prom-client';
+import { prometheusContentType, type Registry } from 'prom-client';
 import { HTTP_WORKER_SOURCE, SHARED } from './http-worker.js';
+import { OWN_TEXT, type OwnText } from './metrics.js';
 import { begin } from './spans.js';
 
 export interface HealthState {
@@ -177,13 +178,17 @@ export function startHttp(registry: Registry, state: HealthState, host: string, 
  *  10,000 series, and rendering the page in one go held the loop for 45 ms and more. */
 export async function renderSliced(registry: Registry, pause: () => Promise<void> = () => new Promise((r) => setImmediate(r))): Promise<string> {
   const parts: string[] = [];
+  // A metric that writes its own text (metrics.ts OWN_TEXT) writes the Prometheus text format
+  // without default labels; anything else goes through prom-client.
+  const ownText = registry.contentType === prometheusContentType && !Object.keys((registry as unknown as { _defaultLabels?: object })._defaultLabels ?? {}).length;
   for (const m of registry.getMetricsAsArray()) {
     // A span only when the metric was collected and rendered in one stretch (no turn of the
     // loop in between: no I/O awaited), so that it names time the thread was held.
     let turned = false;
     const turn = setImmediate(() => { turned = true; });
     const end = begin(`metrics: render ${m.name}`);
-    parts.push(await registry.getSingleMetricAsString(m.name));
+    const own = ownText ? (m as OwnText)[OWN_TEXT] : undefined;
+    parts.push(await (own ? own() : registry.getSingleMetricAsString(m.name)));
     if (!turned) end();
     clearImmediate(turn);
     await pause();

@@ -133,6 +133,16 @@ export function createKubeSource(opts: KubeSourceOptions = {}): KubeSource {
   let started = false;
   let stopped = false;
   let cached: { versions: string; value: { cluster: Cluster; problems: Problem[] } } | undefined;
+  /** The watch caches' objects as they are, in no particular order (a reconcile's input). */
+  const unsorted = (): Cluster => {
+    const clusterPolicies = [...cnps.store.items()], nodeList = [...nodes.store.items()];
+    return {
+      namespaces: [...namespaces.store.items()], pods: [...pods.store.items()], policies: [...policies.store.items()],
+      ...(clusterPolicies.length ? { clusterPolicies } : {}),
+      ...(nodeList.length ? { nodes: nodeList } : {}),
+    };
+  };
+  const problems = () => all.flatMap((r) => r.problems()).sort((a, b) => (a.kind + a.object < b.kind + b.object ? -1 : 1));
 
   return {
     start(h) {
@@ -159,19 +169,11 @@ export function createKubeSource(opts: KubeSourceOptions = {}): KubeSource {
     synced: () => all.every((r) => r.listed),
     snapshot() {
       const versions = all.map((r) => r.store.version).join(',');
-      if (cached?.versions !== versions) {
-        const clusterPolicies = [...cnps.store.items()], nodeList = [...nodes.store.items()];
-        const cluster = sortCluster({
-          namespaces: [...namespaces.store.items()], pods: [...pods.store.items()], policies: [...policies.store.items()],
-          ...(clusterPolicies.length ? { clusterPolicies } : {}),
-          ...(nodeList.length ? { nodes: nodeList } : {}),
-        });
-        const problems = all.flatMap((r) => r.problems()).sort((a, b) => (a.kind + a.object < b.kind + b.object ? -1 : 1));
-        cached = { versions, value: { cluster, problems } };
-      }
+      if (cached?.versions !== versions) cached = { versions, value: { cluster: sortCluster(unsorted()), problems: problems() } };
       return { cluster: cached.value.cluster, problems: [...cached.value.problems] };
     },
-    problems: () => all.flatMap((r) => r.problems()).sort((a, b) => (a.kind + a.object < b.kind + b.object ? -1 : 1)),
+    unsortedSnapshot: () => ({ cluster: unsorted(), problems: problems() }),
+    problems,
     async stop() {
       stopped = true;
       for (const r of all) r.stop();

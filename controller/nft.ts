@@ -4,7 +4,7 @@
 // on demand), so the same code runs against a network namespace.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { batchText, type Batch } from '../compiler/index.js';
@@ -107,21 +107,35 @@ function run(command: readonly string[], args: readonly string[], inputFd?: numb
 /** nft reads `-f -` by opening /dev/stdin, which fails (ENXIO) on the socketpair Node gives a
  *  child as stdin. The input goes through a temporary file that is unlinked the moment it is
  *  created, before anything is written to it: nft opens it as /dev/fd/3 (its own descriptor,
- *  inherited), so a killed agent leaves no batch file behind (they were 3.8 MB each at M). */
+ *  inherited), so a killed agent leaves no batch file behind (they were 3.8 MB each at M).
+ *  It is written a slice at a time from libuv's thread pool: encoding and writing a full
+ *  batch at L (9 MB) in one synchronous step held the event loop for 50-170 ms. */
 async function runWithFile(command: readonly string[], args: readonly string[], content: string): Promise<RunResult> {
   const path = join(tmpdir(), `netpol-nft-batch-${process.pid}-${randomBytes(8).toString('hex')}`);
-  const fd = openSync(path, 'wx+', 0o600);
+  const file = await open(path, 'wx+', 0o600);
   try {
-    unlinkSync(path);
-    span('nft: write the batch file', () => {
-      const buf = Buffer.from(content, 'utf8');
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off, off);
-    });
-    return await run(command, [...args, '/dev/fd/3'], fd);
+    await unlink(path);
+    let pos = 0;
+    for (let i = 0; i < content.length; ) {
+      let end = Math.min(content.length, i + FILE_SLICE);
+      // Never between the two halves of a surrogate pair (each would encode as U+FFFD).
+      if (end < content.length && /[\ud800-\udbff]/.test(content[end - 1]!)) end++;
+      const buf = span('nft: encode a batch file slice', () => Buffer.from(content.slice(i, end), 'utf8'));
+      for (let off = 0; off < buf.length; ) {
+        const { bytesWritten } = await file.write(buf, off, buf.length - off, pos);
+        off += bytesWritten;
+        pos += bytesWritten;
+      }
+      i = end;
+    }
+    return await run(command, [...args, '/dev/fd/3'], file.fd);
   } finally {
-    closeSync(fd);
+    await file.close();
   }
 }
+
+/** Characters of a batch encoded and written per step (about 1 MB). */
+const FILE_SLICE = 1 << 20;
 
 export class NftCli implements NftPort {
   /** @param command the nft binary, possibly behind a prefix (e.g. ['ip','netns','exec','x','nft']). */

@@ -28,6 +28,10 @@ export class ElementStore {
   /** Named limits: set once, before the first batch (they never change, so only the full
    *  batch writes them). */
   private readonly limits = new Map<string, LimitDef>();
+  /** Rules of all chains, elements of all sets and maps: kept as they change (counts() is read
+   *  after every transaction; walking 6,000 chains and their sets took 9 ms at L). */
+  private ruleCount = 0;
+  private elemCount = 0;
   // What was written, for what changed since the last commit.
   private containerBefore = new Map<string, Shape | undefined>();
   private elemBefore = new Map<string, Map<string, unknown>>();
@@ -68,6 +72,7 @@ export class ElementStore {
       for (const [k, v] of written) all.set(k, v);
       this.elemBefore.set(name, all);
     } else this.elemBefore.delete(name);
+    this.elemCount -= c.elems.size;
     this.containers.delete(name);
   }
 
@@ -89,6 +94,7 @@ export class ElementStore {
     const c = this.container(name);
     if (c.elems.get(key) === value) return;
     this.touchElem(name, c, key);
+    if (!c.elems.has(key)) this.elemCount++;
     c.elems.set(key, value);
   }
 
@@ -97,6 +103,7 @@ export class ElementStore {
     const c = this.container(name);
     if (!c.elems.has(key)) return;
     this.touchElem(name, c, key);
+    this.elemCount--;
     c.elems.delete(key);
   }
 
@@ -115,12 +122,14 @@ export class ElementStore {
     const old = this.chainDefs.get(c.name);
     if (old && sameChain(old, c)) return;
     if (!this.chainBefore.has(c.name)) this.chainBefore.set(c.name, old);
+    this.ruleCount += c.rules.length - (old?.rules.length ?? 0);
     this.chainDefs.set(c.name, c);
   }
 
   dropChain(name: string): void {
     if (!this.chainDefs.has(name)) return;
     if (!this.chainBefore.has(name)) this.chainBefore.set(name, this.chainDefs.get(name));
+    this.ruleCount -= this.chainDefs.get(name)!.rules.length;
     this.chainDefs.delete(name);
   }
 
@@ -129,10 +138,7 @@ export class ElementStore {
   }
 
   counts(): { chain: number; rule: number; set: number; element: number } {
-    let rule = 0, element = 0;
-    for (const c of this.chainDefs.values()) rule += c.rules.length;
-    for (const c of this.containers.values()) element += c.elems.size;
-    return { chain: this.chainDefs.size, rule, set: this.containers.size, element };
+    return { chain: this.chainDefs.size, rule: this.ruleCount, set: this.containers.size, element: this.elemCount };
   }
 
   chain(name: string): ChainDef | undefined {

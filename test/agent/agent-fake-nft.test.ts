@@ -65,6 +65,24 @@ describe('agent on the fake nft (no root)', function () {
     );
   });
 
+  it('a drift check after syncs that added and removed chains finds the table as applied (the shapes it compares follow each sync)', async () => {
+    const objs = [ns('x'), ns('y'), pod('x/a', { ips: ['192.0.2.10'] }), pod('y/b', { ips: ['192.0.2.11'] })];
+    const states = [objs, [...objs, policy('y/deny', { podSelector: {} })], [...objs, policy('x/web', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {} }], ports: [{ port: 80 }] }] })]].map((o) => clusterFromObjects(o).cluster);
+    await withAgent(states[0]!, async (h, nft, src, clock) => {
+      const verifyFailures = async () => (await h.metrics.syncFailures.get()).values.find((v) => v.labels.stage === 'verify')?.value;
+      for (const [i, state] of states.entries()) {
+        const before = nft.dump();
+        src.state = { cluster: state, problems: [] };
+        src.hooks!.onChange({ kind: 'networkpolicy', action: 'update', seenAt: clock.now() });
+        await clock.advance(50);
+        if (i > 0) expect(nft.dump(), `change ${i} made new chains`).to.not.equal(before);
+        await clock.advance(60_000); // a drift check
+        expect(await verifyFailures(), `drift check after change ${i}`).to.equal(0);
+        expect(unstamped(nft.dump())).to.equal(freshTable(state));
+      }
+    });
+  });
+
   it('recovers from a failed apply and from its table deleted behind its back', async () => {
     const objs = [ns('x'), ns('y'), pod('x/a', { ips: ['192.0.2.10', '2001:db8::a'] }), policy('x/web', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {} }], ports: [{ port: 80 }] }] })];
     const a = clusterFromObjects(objs).cluster;

@@ -2,7 +2,7 @@
 // @kubernetes/client-node: initial list, every kind of change, watch cuts, 410 Gone,
 // bookmarks, refused connections, silent watches and malformed objects.
 import { expect } from 'chai';
-import { clusterFromObjects, compile, formatProblem, resolveAddressClaims } from '../../compiler/index.js';
+import { clusterFromObjects, compile, formatProblem, resolveAddressClaims, sortCluster } from '../../compiler/index.js';
 import { createKubeSource, type KubeSource } from '../../controller/kube-source.js';
 import { deepEqual } from '../../controller/kube/store.js';
 import type { SourceEvent } from '../../controller/source.js';
@@ -79,6 +79,9 @@ async function waitInSync(h: Harness, what: string): Promise<void> {
     expect(h.source.snapshot(), what).to.deep.equal(expected(h.api));
     throw e;
   }
+  // What the agent reconciles from: the same objects and problems, in no particular order.
+  const u = h.source.unsortedSnapshot!();
+  expect({ cluster: sortCluster(u.cluster), problems: u.problems }, `${what}: unsortedSnapshot`).to.deep.equal(h.source.snapshot());
 }
 
 /** Waits until every kind has an open watch (so that later changes arrive as events). */

@@ -1,5 +1,6 @@
 // The nft port against the real binary in a network namespace: apply, list, typed errors, and
 // the text re-run that gives a failed JSON batch a position.
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { expect } from 'chai';
@@ -35,6 +36,20 @@ describe('agent: nft port', function () {
     const err = (await applying) as NftError;
     expect(err.stderr).to.contain('"name":"t"');
     expect(mine()).to.deep.equal([]);
+  });
+
+  it('writes a large batch to the file in slices, every byte as given (a character of two UTF-16 halves across a slice boundary included)', async () => {
+    // The file is written about 1 MB of characters at a time: put a 4-byte character across
+    // the first boundary, 2- and 3-byte ones around the others, and compare digests.
+    const head = '{"nftables":[{"add":{"table":{"family":"inet","name":"t"}}}],"pad":"';
+    const pad = (n: number) => 'x'.repeat(n);
+    const body = `${head}${pad((1 << 20) - head.length - 1)}\u{1F600}${pad(1 << 20)}é€${pad(300_000)}\u{1F600}"}`;
+    expect(body.charCodeAt((1 << 20) - 1), 'the first slice ends on a high surrogate').to.be.within(0xd800, 0xdbff);
+    const fake = new NftCli(['sh', '-c', 'sha256sum < "$3" >&2; wc -c < "$3" >&2; exit 1', 'fake-nft']);
+    const err = (await fake.apply(body).catch((e: unknown) => e)) as NftError;
+    expect(err).to.be.instanceOf(NftError);
+    const bytes = Buffer.from(body, 'utf8');
+    expect(err.stderr.split(/\s+/).filter((w) => w !== '-')).to.deep.equal([createHash('sha256').update(bytes).digest('hex'), String(bytes.length)]);
   });
 
   describe('in a network namespace', () => {

@@ -8,9 +8,10 @@ import { FakeConntrack } from '../helpers/fake-conntrack.js';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { Counter, Registry } from 'prom-client';
-import type { Batch, PodInfo } from '../../compiler/index.js';
+import { batchJson, type Batch, type PodInfo } from '../../compiler/index.js';
 import { parseConfig } from '../../controller/config.js';
 import { renderSliced } from '../../controller/health.js';
+import { jsonInSlices } from '../../controller/agent.js';
 import { Metrics } from '../../controller/metrics.js';
 import type { NftPort } from '../../controller/nft.js';
 import { startAgent, type AgentHandle } from '../../controller/run.js';
@@ -121,5 +122,21 @@ describe('/metrics: the page is rendered one metric at a time', () => {
     expect(pauses).to.equal(registry.getMetricsAsArray().length);
     expect(pauses).to.be.greaterThan(10);
     expect(page).to.equal(await registry.metrics());
+  });
+});
+
+describe('a batch as JSON, serialised by slices', () => {
+  it('is batchJson byte for byte, with a turn of the loop after every 500 commands or 256 KB', async () => {
+    const big = { add: { set: { family: 'inet', table: 't', name: 'big', type: 'ipv4_addr', elem: Array.from({ length: 30_000 }, (_, i) => `198.51.${(i >> 8) & 255}.${i & 255}`) } } };
+    const small = (i: number) => ({ add: { rule: { family: 'inet', table: 't', chain: 'c', expr: [{ counter: null }], comment: `rule ${i} "quoted" \\ ü` } } });
+    const b: Batch = { nftables: [{ add: { table: { family: 'inet', name: 't' } } }, ...Array.from({ length: 700 }, (_, i) => small(i)), big, ...Array.from({ length: 700 }, (_, i) => small(700 + i))] };
+    let turns = 0, done = false;
+    const spin = () => { if (!done) { turns++; setImmediate(spin); } };
+    setImmediate(spin);
+    const json = await jsonInSlices(b);
+    done = true;
+    expect(json).to.equal(batchJson(b));
+    // 1,402 commands: a pause at 500, at the big set (over 256 KB), at 500 more, and at the end.
+    expect(turns).to.be.at.least(3);
   });
 });

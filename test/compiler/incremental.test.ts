@@ -106,6 +106,12 @@ describe('policy engine: incremental == fresh compile', function () {
               written = gen;
             } else empty++;
             engine.commit();
+            // The object counts the engine keeps as it goes (the agent's gauges) are a recount's.
+            const rs = engine.ruleset(written);
+            expect(engine.objectCounts(), `object counts at ${where()}`).to.deep.equal({
+              chain: rs.chains.length, rule: rs.chains.reduce((n, c) => n + c.rules.length, 0),
+              set: rs.sets.length + rs.maps.length, element: [...rs.sets, ...rs.maps].reduce((n, c) => n + c.elems.length, 0),
+            });
             // The table equals a fresh load of what the engine wants, stamped as last written.
             expect(table.dump(), `table after step ${where()}`).to.equal(fresh(written));
           });
